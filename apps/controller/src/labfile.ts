@@ -1,0 +1,58 @@
+// lab.json: what a running lab is made of, written by the controller and read by the CLI.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { ServicePlan } from './plan.js';
+
+export interface ServiceState extends ServicePlan {
+  pid?: number;
+  metricsUrl: string;
+  grpcAddr: string;
+  healthy?: boolean;
+}
+
+export interface LabState {
+  name: string;
+  topologyFile: string;
+  controllerPid: number;
+  operatorAddr: string;
+  natsUrl: string;
+  natsPid?: number;
+  memDir: string;
+  phase: 'starting' | 'ready' | 'failed' | 'stopping' | 'stopped';
+  error?: string;
+  startedAt: string;
+  readyMs?: number;
+  services: ServiceState[];
+}
+
+export function labDir(explicit?: string): string {
+  return resolve(explicit ?? process.env.VNETLAB_HOME ?? '.vnetlab');
+}
+
+export function labFile(dir: string): string {
+  return join(dir, 'lab.json');
+}
+
+export function readLab(dir: string): LabState | undefined {
+  const f = labFile(dir);
+  if (!existsSync(f)) return undefined;
+  return JSON.parse(readFileSync(f, 'utf8')) as LabState;
+}
+
+/** Written atomically so that a CLI polling it never reads half a file. */
+export function writeLab(dir: string, state: LabState): void {
+  mkdirSync(dir, { recursive: true });
+  const tmp = labFile(dir) + '.tmp';
+  writeFileSync(tmp, JSON.stringify(state, null, 2));
+  renameSync(tmp, labFile(dir));
+}
+
+export function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,102 @@
+// Starts service processes, waits until they are healthy, and stops them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ServicePlan } from './plan.js';
+
+export function appEntry(kind: string): string {
+  // apps/controller/dist/launcher.js → apps/<kind>/dist/main.js
+  return fileURLToPath(new URL(`../../${kind}/dist/main.js`, import.meta.url));
+}
+
+export interface CommonArgs {
+  topologyFile: string;
+  natsUrl: string;
+  labDir: string;
+  memDir: string;
+  peers: string[];       // --hv host=addr pairs and the like, passed to every service
+}
+
+export function serviceArgs(s: ServicePlan, c: CommonArgs): string[] {
+  return [
+    '--name', s.name,
+    '--topology', c.topologyFile,
+    '--nats', c.natsUrl,
+    '--http-port', String(s.httpPort),
+    '--grpc-port', String(s.grpcPort),
+    '--lab-dir', c.labDir,
+    '--mem-dir', c.memDir,
+    ...c.peers,
+    ...s.args,
+  ];
+}
+
+export function spawnService(s: ServicePlan, c: CommonArgs): ChildProcess {
+  const logs = join(c.labDir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const out = openSync(join(logs, `${s.name.replace(/\//g, '_')}.log`), 'a');
+  return spawn(process.execPath, [appEntry(s.kind), ...serviceArgs(s, c)], {
+    stdio: ['ignore', out, out],
+    env: { ...process.env, VNETLAB_SERVICE: s.kind },
+  });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function freePorts(n: number): Promise<number[]> {
+  const set = new Set<number>();
+  while (set.size < n) set.add(await freePort());
+  return [...set];
+}
+
+export async function healthy(httpPort: number): Promise<boolean> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${httpPort}/healthz`, { signal: AbortSignal.timeout(1000) });
+    return r.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+export async function waitHealthy(
+  services: Array<{ name: string; httpPort: number; proc?: ChildProcess }>,
+  timeoutMs: number,
+  onProgress?: (ready: number, total: number) => void,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const pending = new Set(services);
+  while (pending.size > 0) {
+    for (const s of [...pending]) {
+      if (s.proc && s.proc.exitCode !== null) throw new Error(`${s.name} exited with code ${s.proc.exitCode} (see its log)`);
+      if (await healthy(s.httpPort)) pending.delete(s);
+    }
+    onProgress?.(services.length - pending.size, services.length);
+    if (pending.size === 0) break;
+    if (Date.now() > deadline) throw new Error(`not healthy after ${timeoutMs} ms: ${[...pending].map((s) => s.name).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** SIGTERM, then SIGKILL whatever is still there after graceMs. */
+export async function stopPids(pids: number[], graceMs = 5000): Promise<void> {
+  const alive = (pid: number) => {
+    try { process.kill(pid, 0); return true; } catch { return false; }
+  };
+  for (const pid of pids) { try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ } }
+  const deadline = Date.now() + graceMs;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const pid of pids.filter(alive)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+}

@@ -1,0 +1,136 @@
+import { FifoServer } from './fifo_server.js';
+import type { Ledger } from './ledger.js';
+import { CostError, checkNonNegative, isPrimitive, type Primitive } from './primitive.js';
+
+/** The pseudo-domain for the hypervisor's share of a CPU: it never causes a domain switch. */
+export const XEN_DOMAIN = 'xen';
+
+export interface CpuRun {
+  start: number;
+  end: number;
+  cycles: number;
+  /** True when this run began with a domain switch to `domain`. */
+  switched: boolean;
+}
+
+interface BusyInterval {
+  start: number;
+  end: number;
+  domain: string;
+}
+
+/**
+ * One physical CPU: a FIFO server in modelled time that charges what it runs to a ledger
+ * under (cpu name, domain). A change of domain (other than into the hypervisor) costs one
+ * domain_switch, charged to the incoming domain, so switch costs emerge from placement.
+ */
+export class Cpu {
+  private readonly server = new FifoServer();
+  private readonly busy: BusyInterval[] = [];
+  private lastDomain: string | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly hz: number,
+    readonly ledger: Ledger,
+  ) {
+    if (typeof hz !== 'number' || !Number.isFinite(hz) || hz <= 0) {
+      throw new CostError('bad_hz', `cpu '${name}': hz must be a finite number > 0, got ${String(hz)}`);
+    }
+  }
+
+  get busyUntil(): number {
+    return this.server.busyUntil;
+  }
+
+  /** The domain that last ran here (never 'xen'), if any. */
+  get currentDomain(): string | undefined {
+    return this.lastDomain;
+  }
+
+  /** Runs the charged primitives for `domain` no earlier than arrivalNs; returns the end time. */
+  run(arrivalNs: number, domain: string, charges: Array<[Primitive, number?]>): number {
+    return this.runDetailed(arrivalNs, domain, charges).end;
+  }
+
+  runDetailed(arrivalNs: number, domain: string, charges: Array<[Primitive, number?]>): CpuRun {
+    checkNonNegative(arrivalNs, 'bad_time', 'arrivalNs');
+    // Price everything before charging anything, so a bad charge leaves the ledger untouched.
+    for (const [p, n] of charges) this.ledger.costs.cycles(p, n ?? 1);
+    if (charges.length === 0) return this.idleRun(arrivalNs);
+    const switched = this.switchTo(domain);
+    let cycles = switched ? this.ledger.charge(this.name, domain, 'domain_switch') : 0;
+    for (const [p, n] of charges) cycles += this.ledger.charge(this.name, domain, p, n ?? 1);
+    return this.occupy(arrivalNs, domain, cycles, switched);
+  }
+
+  /** Runs cycles computed elsewhere (e.g. returned by a hypercall) for `domain`. */
+  runCycles(arrivalNs: number, domain: string, primitive: Primitive, cycles: number, ops = 1): number {
+    checkNonNegative(arrivalNs, 'bad_time', 'arrivalNs');
+    checkNonNegative(cycles, 'bad_cycles', `cycles for '${primitive}'`);
+    checkNonNegative(ops, 'bad_count', `ops for '${primitive}'`);
+    if (!isPrimitive(primitive)) throw new CostError('unknown_primitive', `unknown primitive '${String(primitive)}'`);
+    const switched = this.switchTo(domain);
+    this.ledger.chargeCycles(this.name, domain, primitive, cycles, ops);
+    let total = cycles;
+    if (switched) total += this.ledger.charge(this.name, domain, 'domain_switch');
+    return this.occupy(arrivalNs, domain, total, switched).end;
+  }
+
+  /** Fraction of [fromNs, toNs) this CPU was busy (0..1), optionally for one domain only. */
+  utilisation(fromNs: number, toNs: number, domain?: string): number {
+    checkNonNegative(fromNs, 'bad_time', 'fromNs');
+    checkNonNegative(toNs, 'bad_time', 'toNs');
+    if (toNs <= fromNs) throw new CostError('bad_time', `utilisation window must have toNs > fromNs, got [${fromNs}, ${toNs})`);
+    let busyNs = 0;
+    for (const b of this.busy) {
+      if (domain !== undefined && b.domain !== domain) continue;
+      const s = Math.max(b.start, fromNs);
+      const e = Math.min(b.end, toNs);
+      if (e > s) busyNs += e - s;
+    }
+    return busyNs / (toNs - fromNs);
+  }
+
+  /** Busy time by domain in [fromNs, toNs), in ns; the rest of the window is idle. */
+  busyByDomain(fromNs: number, toNs: number): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const b of this.busy) {
+      const s = Math.max(b.start, fromNs);
+      const e = Math.min(b.end, toNs);
+      if (e > s) out.set(b.domain, (out.get(b.domain) ?? 0) + (e - s));
+    }
+    return out;
+  }
+
+  /** Forgets busy intervals that end before tNs (bounded memory for long runs). */
+  forgetBefore(tNs: number): void {
+    let i = 0;
+    while (i < this.busy.length && this.busy[i]!.end < tNs) i++;
+    if (i > 0) this.busy.splice(0, i);
+  }
+
+  private switchTo(domain: string): boolean {
+    if (typeof domain !== 'string' || domain === '') throw new CostError('bad_row', `cpu '${this.name}': domain must be a non-empty string`);
+    if (domain === XEN_DOMAIN) return false;
+    const switched = this.lastDomain !== undefined && this.lastDomain !== domain;
+    this.lastDomain = domain;
+    return switched;
+  }
+
+  private occupy(arrivalNs: number, domain: string, cycles: number, switched: boolean): CpuRun {
+    const { start, end } = this.server.serve(arrivalNs, (cycles / this.hz) * 1e9);
+    if (end > start) {
+      const last = this.busy[this.busy.length - 1];
+      // Back-to-back work of one domain is one interval: keeps the list short.
+      if (last && last.domain === domain && last.end === start) last.end = end;
+      else this.busy.push({ start, end, domain });
+    }
+    return { start, end, cycles, switched };
+  }
+
+  private idleRun(arrivalNs: number): CpuRun {
+    const start = Math.max(arrivalNs, this.server.busyUntil);
+    return { start, end: start, cycles: 0, switched: false };
+  }
+}

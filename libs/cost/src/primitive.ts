@@ -1,0 +1,66 @@
+// The primitive operations the lab charges. One entry per operation, never per
+// architecture: the differences between architectures emerge from how many of each
+// operation an architecture performs.
+export const PRIMITIVES = [
+  'hypercall',
+  'domain_switch',
+  'virq',
+  'pirq',
+  'evtchn_send',
+  'grant_copy_op',
+  'grant_map',
+  'grant_unmap',
+  'page_flip',
+  'copy_byte',
+  'checksum_byte',
+  'bridge_lookup',
+  'netfront_tx',
+  'netfront_rx',
+  'netback_tx',
+  'netback_rx',
+  'nic_driver_tx',
+  'nic_driver_rx',
+  'stack_tx',
+  'stack_rx',
+  'mmio_write',
+  'dma_setup',
+  'ring_op',
+  // Beyond the contract's list: the trap of an emulated device-register access, and the
+  // vswitch's own operations (architecture.md names flow lookup and VXLAN encap).
+  'vm_exit',
+  'flow_lookup',
+  'vxlan_encap',
+] as const;
+
+export type Primitive = (typeof PRIMITIVES)[number];
+
+export function isPrimitive(p: unknown): p is Primitive {
+  return typeof p === 'string' && (PRIMITIVES as readonly string[]).includes(p);
+}
+
+export type CostErrorReason =
+  | 'unknown_primitive'
+  | 'bad_count'
+  | 'bad_cycles'
+  | 'bad_time'
+  | 'bad_hz'
+  | 'bad_row';
+
+/** Bad input to the cost model: an unknown primitive, a negative count, a bad clock... */
+export class CostError extends Error {
+  constructor(
+    readonly reason: CostErrorReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CostError';
+  }
+}
+
+/** A finite number >= 0, or a CostError with `reason`. */
+export function checkNonNegative(value: number, reason: CostErrorReason, what: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new CostError(reason, `${what} must be a finite number >= 0, got ${String(value)}`);
+  }
+  return value;
+}

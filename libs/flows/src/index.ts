@@ -1,0 +1,2 @@
+export * from './flow_key.js';
+export * from './flow_counters.js';

@@ -1,0 +1,13 @@
+export { FrameError, type FrameErrorReason } from './frame_error.js';
+export { type Mac, type Ip, BROADCAST_MAC, macToBytes, bytesToMac, writeMac, isMulticastMac, ipToNumber, numberToIp } from './address.js';
+export { internetChecksum, sumWords, finishChecksum, pseudoHeaderSum } from './checksum.js';
+export { ETHERTYPE_IPV4, ETHERTYPE_ARP, ETH_HEADER_LEN, type EthernetFrame, encodeEthernet, decodeEthernet, writeEthernetHeader } from './ethernet.js';
+export { ARP_REQUEST, ARP_REPLY, ARP_LEN, type ArpPacket, encodeArp, decodeArp } from './arp.js';
+export { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_HEADER_LEN, IPV4_FLAG_DF, IPV4_FLAG_MF, type Ipv4Packet, encodeIpv4, decodeIpv4 } from './ipv4.js';
+export { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, type IcmpEcho, encodeIcmpEcho, decodeIcmp } from './icmp.js';
+export { UDP_HEADER_LEN, type UdpDatagram, encodeUdp, decodeUdp } from './udp.js';
+export { TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG, TCP_HEADER_LEN, type TcpSegment, encodeTcp, decodeTcp } from './tcp.js';
+export { type UdpFrameSpec, type IcmpEchoFrameSpec, type TcpFrameSpec, buildUdpFrame, buildIcmpEchoFrame, buildTcpFrame, buildArpFrame } from './frame_builder.js';
+export { type ParsedFrame, parseFrame, describeFrame } from './frame_summary.js';
+export { PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC, LINKTYPE_ETHERNET, type PcapOptions, pcapHeader, pcapRecord, pcapFile } from './pcap.js';
+export { type SkBuff } from './skbuff.js';

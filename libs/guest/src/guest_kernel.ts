@@ -1,0 +1,257 @@
+// A guest domain's kernel as far as networking goes: netfront below, the network stack
+// above, and the traffic applications (ping, UDP and TCP bulk) on top. The owner (the guest
+// service) feeds it event-channel upcalls and gives it a way to notify the backend.
+import type { Cpu } from '@vnetlab/cost';
+import { FlowCounters, flowKey } from '@vnetlab/flows';
+import type { Netfront } from '@vnetlab/netfront';
+import type { NetStack, StackEvent, StackOutput } from '@vnetlab/netstack';
+import { Serial, Signal } from './serial.js';
+
+export interface GuestKernelOptions {
+  domain: string;                    // ledger name of this domain, e.g. "vm-a1"
+  mac: string;
+  netfront: Netfront;
+  stack: NetStack;
+  cpu: Cpu;
+  /** Sends the event-channel notification to the backend (a hypercall); fire and forget. */
+  notify: (tNs: number) => void;
+  /** How long (wall ms) to wait with nothing happening before jumping modelled time to the next timer. */
+  idleTimerMs?: number;
+}
+
+export interface PingReply { seq: number; rttNs: number; ok: boolean }
+export interface PingResult { sent: number; received: number; replies: PingReply[] }
+
+export interface BulkResult {
+  flow: string;
+  proto: 'udp' | 'tcp';
+  bytesSent: number;
+  framesSent: number;
+  startNs: number;
+  endNs: number;           // last frame handed to netfront (UDP) or last byte acked (TCP)
+  retransmissions: number;
+}
+
+const MAX_PULL = 32;
+
+export class GuestKernel {
+  readonly flows = new FlowCounters();
+  /** The domain's notion of now: the latest modelled time it has worked at. */
+  now = 0;
+  private readonly serial = new Serial();
+  private readonly progress = new Signal();
+  private readonly listeners = new Set<(e: StackEvent) => void>();
+  private idleTimer?: NodeJS.Timeout;
+  private readonly counters = { eventsIn: 0, framesIn: 0, framesOut: 0, notifies: 0, notForUs: 0 };
+
+  constructor(private readonly o: GuestKernelOptions) {}
+
+  stats() {
+    return { ...this.counters, now: this.now, pendingTx: this.o.netfront.txQueued };
+  }
+
+  /** An event-channel upcall from the backend at modelled time tNs. */
+  onEvent(tNs: number): Promise<void> {
+    return this.serial.run(() => this.handleEvent(tNs));
+  }
+
+  private async handleEvent(tNs: number): Promise<void> {
+    this.counters.eventsIn++;
+    // the upcall itself: the hypervisor delivers the virtual interrupt on our CPU
+    const tUp = this.o.cpu.run(Math.max(tNs, this.now), 'xen', [['virq', 1]]);
+    const r = await this.o.netfront.onEvent(tUp);
+    this.now = Math.max(this.now, r.tNs);
+    let notify = r.notify;
+    const out: Buffer[] = [];
+    for (const f of r.frames) {
+      const t = this.o.cpu.run(Math.max(f.tNs, this.now), this.o.domain, [['stack_rx', 1]]);
+      this.now = Math.max(this.now, t);
+      const key = flowKey(f.bytes);
+      if (!this.forUs(f.bytes)) {
+        // a flooded copy of someone else's unicast frame: the NIC-less vif still sees it
+        this.counters.notForUs++;
+        this.flows.dropped(key, 'not_for_us');
+        continue;
+      }
+      this.counters.framesIn++;
+      this.flows.delivered(key, f.bytes.length);
+      this.collect(this.o.stack.receive(f.bytes, this.now), out);
+    }
+    notify = this.transmit(out) || notify;
+    notify = this.pump() || notify;
+    if (notify) this.kick();
+    this.progress.fire();
+    this.armIdleTimer();
+  }
+
+  private forUs(frame: Buffer): boolean {
+    if (frame.length < 6) return false;
+    if (frame[0] & 1) return true; // broadcast / multicast
+    const mac = this.o.mac;
+    for (let i = 0; i < 6; i++) if (frame[i] !== parseInt(mac.slice(i * 3, i * 3 + 2), 16)) return false;
+    return true;
+  }
+
+  private collect(out: StackOutput, frames: Buffer[]): void {
+    frames.push(...out.frames);
+    for (const e of out.events) {
+      if (e.kind === 'drop') this.flows.dropped('stack', e.reason);
+      for (const l of this.listeners) l(e);
+    }
+  }
+
+  /** Hands frames to netfront; true if the backend must be notified. */
+  private transmit(frames: Buffer[]): boolean {
+    let notify = false;
+    for (const f of frames) {
+      const t = this.o.cpu.run(this.now, this.o.domain, [['stack_tx', 1]]);
+      const key = flowKey(f);
+      this.flows.sent(key, f.length);
+      const r = this.o.netfront.transmit(f, t);
+      this.now = Math.max(this.now, r.tNs);
+      if (r.drop) this.flows.dropped(key, r.drop);
+      else this.counters.framesOut++;
+      notify = r.notify || notify;
+    }
+    return notify;
+  }
+
+  /** Lets the stack's bulk senders (UDP and TCP) fill the ring while it has room. */
+  private pump(): boolean {
+    let notify = false;
+    while (this.o.netfront.txQueued === 0) {
+      const out = this.o.stack.pullFrames(this.now, MAX_PULL);
+      if (out.frames.length === 0) break;
+      const frames: Buffer[] = [];
+      this.collect(out, frames);
+      notify = this.transmit(frames) || notify;
+    }
+    return notify;
+  }
+
+  private kick(): void {
+    this.counters.notifies++;
+    this.o.cpu.run(this.now, 'xen', [['hypercall', 1], ['evtchn_send', 1]]);
+    this.o.notify(this.now);
+  }
+
+  /** Runs stack output produced by an API call (ping, UDP send) on the serial queue. */
+  private send(make: (tNs: number) => StackOutput): Promise<void> {
+    return this.serial.run(() => {
+      const out: Buffer[] = [];
+      this.collect(make(this.now), out);
+      let notify = this.transmit(out);
+      notify = this.pump() || notify;
+      if (notify) this.kick();
+      this.armIdleTimer();
+    });
+  }
+
+  /**
+   * Modelled time only moves when signals arrive. When nothing arrives for a while but the
+   * stack has a timer pending (a TCP retransmission), the domain has nothing else to do
+   * until then: jump to it.
+   */
+  private armIdleTimer(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    const next = this.o.stack.nextTimerNs();
+    if (next === undefined) return;
+    this.idleTimer = setTimeout(() => {
+      void this.serial.run(() => {
+        const t = Math.max(this.now, this.o.stack.nextTimerNs() ?? this.now);
+        this.now = t;
+        const out: Buffer[] = [];
+        this.collect(this.o.stack.fireTimers(t), out);
+        let notify = this.transmit(out);
+        notify = this.pump() || notify;
+        if (notify) this.kick();
+        this.progress.fire();
+        this.armIdleTimer();
+      });
+    }, this.o.idleTimerMs ?? 100);
+    this.idleTimer.unref();
+  }
+
+  private on(l: (e: StackEvent) => void): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  async ping(dst: string, count: number, size = 56, timeoutMs = 2000): Promise<PingResult> {
+    const replies: PingReply[] = [];
+    for (let seq = 1; seq <= count; seq++) {
+      let got: PingReply | undefined;
+      const off = this.on((e) => {
+        if (e.kind === 'echo-reply' && e.from === dst && e.seq === seq) got = { seq, rttNs: e.rttNs, ok: true };
+      });
+      await this.send((t) => this.o.stack.ping(dst, seq, t, size));
+      const deadline = Date.now() + timeoutMs;
+      while (!got && Date.now() < deadline) await this.progress.wait(Math.max(1, deadline - Date.now()));
+      off();
+      replies.push(got ?? { seq, rttNs: 0, ok: false });
+    }
+    return { sent: count, received: replies.filter((r) => r.ok).length, replies };
+  }
+
+  /** Sends `bytes` of UDP payload in datagrams of msgSize, paced by ring space. */
+  async udpBulk(dst: string, dstPort: number, bytes: number, msgSize: number, timeoutMs = 600_000): Promise<BulkResult> {
+    await this.resolve(dst);
+    const stack = this.o.stack;
+    let id = '';
+    let startNs = 0;
+    await this.serial.run(() => {
+      id = stack.startUdpBulk(dst, dstPort, bytes, msgSize).flow;
+      startNs = this.now;
+    });
+    await this.send(() => ({ frames: [], events: [] }));
+    const deadline = Date.now() + timeoutMs;
+    while (!(stack.udpBulkDone(id) && this.o.netfront.txQueued === 0) && Date.now() < deadline) {
+      await this.progress.wait(200);
+      await this.serial.run(() => { if (this.pump()) this.kick(); });
+    }
+    const st = stack.flowStats(id);
+    if (!stack.udpBulkDone(id)) throw new Error(`udp bulk to ${dst}:${dstPort} did not finish in ${timeoutMs} ms (${st?.bytesSent ?? 0} of ${bytes} bytes sent)`);
+    return { flow: this.wireFlow(id), proto: 'udp', bytesSent: st?.bytesSent ?? 0, framesSent: st?.datagrams ?? 0, startNs, endNs: this.now, retransmissions: 0 };
+  }
+
+  /** A TCP bulk transfer: connect, send `bytes`, wait until every byte is acknowledged. */
+  async tcpBulk(dst: string, dstPort: number, bytes: number, timeoutMs = 600_000): Promise<BulkResult> {
+    await this.resolve(dst);
+    const stack = this.o.stack;
+    let id = '';
+    let startNs = 0;
+    let endNs = 0;
+    let failed = '';
+    let finished = false;
+    const off = this.on((e) => {
+      if (e.kind === 'tcp-sent-all' && e.flow === id) {
+        finished = true;
+        endNs = e.tNs;
+      } else if (e.kind === 'tcp-failed' && e.flow === id) failed = e.reason;
+    });
+    await this.send((t) => {
+      startNs = t;
+      const r = stack.startTcpBulk(dst, dstPort, bytes, t);
+      id = r.flow;
+      return r.out;
+    });
+    const deadline = Date.now() + timeoutMs;
+    while (!finished && !failed && Date.now() < deadline) await this.progress.wait(1000);
+    off();
+    const st = stack.flowStats(id);
+    if (!finished) throw new Error(`tcp bulk to ${dst}:${dstPort} ${failed ? 'failed: ' + failed : `did not finish in ${timeoutMs} ms`} (${st?.bytesAcked ?? 0} of ${bytes} bytes acked)`);
+    return { flow: this.wireFlow(id), proto: 'tcp', bytesSent: st?.bytesSent ?? bytes, framesSent: st?.tcp && 'segmentsSent' in st.tcp ? Number((st.tcp as { segmentsSent: number }).segmentsSent) : 0, startNs, endNs, retransmissions: st?.retransmissions ?? 0 };
+  }
+
+  /** The stack names flows "udp:a:p>b:q"; on the wire (and in the counters) they are "udp a:p>b:q". */
+  private wireFlow(id: string): string {
+    return id.replace(':', ' ');
+  }
+
+  /** ARP-resolves dst before a bulk transfer so that its first frames are not held back. */
+  private async resolve(dst: string): Promise<void> {
+    if (this.o.stack.arpEntries().some((e) => e.ip === dst)) return;
+    const r = await this.ping(dst, 1, 8);
+    if (r.received === 0) throw new Error(`${dst} does not answer (no ARP reply or echo reply)`);
+  }
+}

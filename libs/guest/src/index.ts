@@ -1,0 +1,2 @@
+export * from './guest_kernel.js';
+export * from './serial.js';

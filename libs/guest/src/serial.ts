@@ -1,0 +1,38 @@
+// Runs async tasks one at a time, in order: a domain's vCPU does one thing at a time, and
+// the driver state (rings, queues) must not be touched by two tasks interleaved at an await.
+export class Serial {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => T | Promise<T>): Promise<T> {
+    const next = this.tail.then(task, task);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/** A promise with its resolve function, for "wake me when X happens". */
+export class Signal {
+  private waiters: Array<() => void> = [];
+
+  wait(timeoutMs?: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const w = () => {
+        if (timer) clearTimeout(timer);
+        resolve(true);
+      };
+      this.waiters.push(w);
+      if (timeoutMs !== undefined)
+        timer = setTimeout(() => {
+          this.waiters = this.waiters.filter((x) => x !== w);
+          resolve(false);
+        }, timeoutMs);
+    });
+  }
+
+  fire(): void {
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w();
+  }
+}

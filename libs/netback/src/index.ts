@@ -1,0 +1,5 @@
+export { Netback, ETH_HLEN, type NetbackOptions, type TxEventResult, type DeliverResult, type RxMode } from './netback.js';
+export type { HypervisorPort } from './hypervisor_port.js';
+export { NetbackError, type NetbackErrorReason } from './errors.js';
+export { machineRingPage } from './machine_ring_page.js';
+export { newVifStats, type VifStats } from './vif_stats.js';

@@ -1,0 +1,340 @@
+import type { Cpu } from '@vnetlab/cost';
+import type { SkBuff } from '@vnetlab/frames';
+import { DOMID_SELF, GNTST_okay, type GrantCopyOp } from '@vnetlab/hypervisor';
+import { INVALID_MFN, PAGE_SIZE, type GuestMemory, type MachineMemory, type PagePool } from '@vnetlab/memory';
+import {
+  BackRing, NETIF_RSP_ERROR, NETIF_RSP_OKAY, NETTXF_KNOWN, NETTXF_extra_info, NETTXF_more_data,
+  rxRequestCodec, rxResponseCodec, txRequestCodec, txResponseCodec,
+  type NetifRxRequest, type NetifRxResponse, type NetifTxRequest, type NetifTxResponse,
+} from '@vnetlab/ring';
+import { NetbackError } from './errors.js';
+import type { HypervisorPort } from './hypervisor_port.js';
+import { machineRingPage } from './machine_ring_page.js';
+import { bump, newVifStats, type VifStats } from './vif_stats.js';
+
+export type RxMode = 'copy' | 'flip';
+
+export interface NetbackOptions {
+  frontDomid: number;
+  mem: MachineMemory;
+  /** dom0's view of its own memory (its p2m), for the buffer pages. */
+  dom0: GuestMemory;
+  /** dom0's buffer pages for frames coming from the guest. */
+  pages: PagePool;
+  hv: HypervisorPort;
+  cpu: Cpu;
+  rxMode: RxMode;
+  /** Domain charged on the ledger (default 'dom0'). */
+  domain?: string;
+}
+
+export interface TxEventResult {
+  /** Frames from the guest; each sits in a dom0 page (`page` set) that the caller owns now
+   * and gives back to the pool when done with it. */
+  skbs: SkBuff[];
+  notify: boolean;
+  tNs: number;
+  /** True when requests were left on the ring for lack of dom0 buffer pages. */
+  more: boolean;
+}
+
+export interface DeliverResult {
+  notify: boolean;
+  delivered: number;
+  drops: Record<string, number>;
+  tNs: number;
+  /** gfns of skb pages that are free again (copied out, flipped and repopulated, or dropped):
+   * the caller returns each to the pool it came from. */
+  freedGfns: number[];
+}
+
+/** Smallest frame accepted from a guest: an Ethernet header (ETH_HLEN). */
+export const ETH_HLEN = 14;
+/** The hypervisor's share of a CPU on the ledger. */
+const XEN = 'xen';
+
+interface TxCandidate { req: NetifTxRequest; gfn?: number; reason?: string }
+
+/**
+ * The driver domain's half of the Xen split network driver for one vif
+ * (drivers/net/xen-netback: netback.c for guest→world, rx.c for world→guest), without any
+ * transport. Every request is copied out of the shared ring before it is validated.
+ */
+export class Netback {
+  readonly frontDomid: number;
+  readonly rxMode: RxMode;
+  readonly stats: VifStats = newVifStats();
+
+  private readonly mem: MachineMemory;
+  private readonly dom0: GuestMemory;
+  private readonly pages: PagePool;
+  private readonly hv: HypervisorPort;
+  private readonly cpu: Cpu;
+  private readonly domain: string;
+  private tx?: BackRing<NetifTxRequest, NetifTxResponse>;
+  private rx?: BackRing<NetifRxRequest, NetifRxResponse>;
+  private broken?: string;
+
+  constructor(opts: NetbackOptions) {
+    if (!Number.isInteger(opts.frontDomid) || opts.frontDomid < 0 || opts.frontDomid >= DOMID_SELF) {
+      throw new NetbackError('bad_argument', `frontDomid ${opts.frontDomid} is not a guest domid`);
+    }
+    if (opts.rxMode !== 'copy' && opts.rxMode !== 'flip') throw new NetbackError('bad_argument', `rxMode ${String(opts.rxMode)}`);
+    this.frontDomid = opts.frontDomid;
+    this.rxMode = opts.rxMode;
+    this.mem = opts.mem;
+    this.dom0 = opts.dom0;
+    this.pages = opts.pages;
+    this.hv = opts.hv;
+    this.cpu = opts.cpu;
+    this.domain = opts.domain ?? 'dom0';
+  }
+
+  get connected(): boolean {
+    return this.tx !== undefined;
+  }
+
+  /** Why the vif stopped serving its frontend (a hostile ring), if it did. */
+  get disabled(): string | undefined {
+    return this.broken;
+  }
+
+  /** Maps the frontend's TX and RX ring pages (xenvif_map_frontend_data_rings). */
+  async connect(txRingRef: number, rxRingRef: number, tNs: number): Promise<{ tNs: number }> {
+    if (this.tx) throw new NetbackError('already_connected', `vif for domain ${this.frontDomid} is connected`);
+    let t = tNs;
+    const txMap = await this.hv.grantMap(this.frontDomid, txRingRef, false, t);
+    t = this.chargeHypercall(t, txMap.cycles);
+    if (txMap.status !== GNTST_okay) throw new NetbackError('ring_map_failed', `tx-ring-ref ${txRingRef}: status ${txMap.status}`);
+    const rxMap = await this.hv.grantMap(this.frontDomid, rxRingRef, false, t);
+    t = this.chargeHypercall(t, rxMap.cycles);
+    if (rxMap.status !== GNTST_okay) throw new NetbackError('ring_map_failed', `rx-ring-ref ${rxRingRef}: status ${rxMap.status}`);
+    this.tx = new BackRing(machineRingPage(this.mem, txMap.mfn), txRequestCodec, txResponseCodec);
+    this.rx = new BackRing(machineRingPage(this.mem, rxMap.mfn), rxRequestCodec, rxResponseCodec);
+    return { tNs: t };
+  }
+
+  /**
+   * Guest→world (xenvif_tx_action): takes the TX requests, copies every valid frame into a
+   * dom0 page with one batched grant-copy hypercall, answers each request and pushes the
+   * responses.
+   */
+  async onTxEvent(tNs: number): Promise<TxEventResult> {
+    const tx = this.requireTx();
+    const skbs: SkBuff[] = [];
+    let t = tNs;
+    let notify = false;
+    let more = false;
+    while (!this.broken) {
+      if (this.pages.free === 0) {
+        more = tx.unconsumedRequests() > 0;
+        break;
+      }
+      const { requests, overflow } = tx.takeRequests(this.pages.free);
+      if (overflow) {
+        this.disable('tx_ring_overflow');
+        break;
+      }
+      if (requests.length === 0) {
+        if (tx.finalCheckForRequests()) continue;
+        break;
+      }
+      t = this.cpu.run(t, this.domain, [['netback_tx', requests.length], ['ring_op', requests.length]]);
+      const cands: TxCandidate[] = requests.map((req) => {
+        const reason = this.checkTxRequest(req);
+        return reason ? { req, reason } : { req, gfn: this.pages.take()! };
+      });
+      const valid = cands.filter((c) => c.gfn !== undefined);
+      if (valid.length > 0) {
+        const ops: GrantCopyOp[] = valid.map((c) => ({
+          source: { gref: c.req.gref, domid: this.frontDomid, offset: c.req.offset },
+          dest: { gfn: c.gfn!, domid: DOMID_SELF, offset: 0 },
+          len: c.req.size,
+        }));
+        const results = await this.hv.grantCopy(ops, t);
+        t = this.chargeHypercall(t, results.reduce((s, r) => s + r.cycles, 0));
+        valid.forEach((c, i) => {
+          const status = results[i]?.status;
+          if (status !== GNTST_okay) c.reason = `copy_failed${status === undefined ? '' : `_${status}`}`;
+        });
+      }
+      for (const c of cands) {
+        if (c.reason) {
+          if (c.gfn !== undefined) this.pages.give(c.gfn);
+          bump(this.stats.txErrors, c.reason);
+          tx.putResponse({ id: c.req.id, status: NETIF_RSP_ERROR });
+          continue;
+        }
+        tx.putResponse({ id: c.req.id, status: NETIF_RSP_OKAY });
+        this.stats.txPackets++;
+        this.stats.txBytes += c.req.size;
+        // the skb is page-backed: its bytes sit in dom0's page, ready for a NIC to DMA
+        skbs.push({ bytes: this.dom0.read(c.gfn!, 0, c.req.size), tNs: t, page: { gfn: c.gfn!, offset: 0 } });
+      }
+      t = this.cpu.run(t, this.domain, [['ring_op', cands.length]]);
+      notify = tx.pushResponses() || notify;
+      for (const s of skbs) s.tNs = Math.max(s.tNs, t);
+    }
+    return { skbs, notify, tNs: t, more };
+  }
+
+  /**
+   * World→guest (xenvif_rx_action): each frame takes one RX request posted by the
+   * frontend and goes into that buffer by grant copy (copy mode) or by flipping dom0's page
+   * to the guest (flip mode).
+   */
+  async deliver(skbs: SkBuff[], tNs: number): Promise<DeliverResult> {
+    const rx = this.requireRx();
+    const drops: Record<string, number> = {};
+    const freedGfns: number[] = [];
+    let t = tNs;
+    const dropSkb = (skb: SkBuff, reason: string, ownPage = false): void => {
+      bump(drops, reason);
+      bump(this.stats.rxDrops, reason);
+      if (skb.page) {
+        if (ownPage) this.pages.give(skb.page.gfn);
+        else freedGfns.push(skb.page.gfn);
+      }
+    };
+    if (this.broken) {
+      for (const s of skbs) dropSkb(s, 'vif_disabled');
+      return { notify: false, delivered: 0, drops, tNs: t, freedGfns };
+    }
+
+    // frames we can deliver at all, each in a dom0 page
+    const ready: Array<{ skb: SkBuff; page: { gfn: number; offset: number }; own: boolean }> = [];
+    let copied = 0;
+    for (const skb of skbs) {
+      const len = skb.bytes.length;
+      if (len < ETH_HLEN || len > PAGE_SIZE - (skb.page?.offset ?? 0)) {
+        dropSkb(skb, 'bad_frame');
+        continue;
+      }
+      if (skb.page) {
+        ready.push({ skb, page: skb.page, own: false });
+        continue;
+      }
+      // not page-backed yet: netback has to put the bytes into a page of its own first
+      const gfn = this.pages.take();
+      if (gfn === undefined) {
+        dropSkb(skb, 'no_buffer');
+        continue;
+      }
+      this.dom0.write(gfn, 0, skb.bytes);
+      copied += len;
+      ready.push({ skb, page: { gfn, offset: 0 }, own: true });
+    }
+    if (copied > 0) t = this.cpu.run(t, this.domain, [['copy_byte', copied]]);
+
+    const { requests, overflow } = ready.length > 0 ? rx.takeRequests(ready.length) : { requests: [], overflow: false };
+    if (overflow) this.disable('rx_ring_overflow');
+    const out = ready.slice(0, requests.length).map((r, i) => ({ ...r, req: requests[i]!, status: GNTST_okay as number }));
+    for (const r of ready.slice(requests.length)) {
+      const reason = overflow ? 'vif_disabled' : 'rx_ring_full';
+      bump(drops, reason);
+      bump(this.stats.rxDrops, reason);
+      if (r.own) this.pages.give(r.page.gfn);
+      else freedGfns.push(r.page.gfn);
+    }
+    if (out.length === 0) return { notify: false, delivered: 0, drops, tNs: t, freedGfns };
+    t = this.cpu.run(t, this.domain, [['netback_rx', out.length], ['ring_op', out.length]]);
+
+    // pages that end up free for reuse: own ones back to our pool, others to the caller
+    const release = (o: (typeof out)[number]): void => {
+      if (o.own) this.pages.give(o.page.gfn);
+      else freedGfns.push(o.page.gfn);
+    };
+
+    if (this.rxMode === 'copy') {
+      const ops: GrantCopyOp[] = out.map((o) => ({
+        source: { gfn: o.page.gfn, domid: DOMID_SELF, offset: o.page.offset },
+        dest: { gref: o.req.gref, domid: this.frontDomid, offset: 0 },
+        len: o.skb.bytes.length,
+      }));
+      const results = await this.hv.grantCopy(ops, t);
+      t = this.chargeHypercall(t, results.reduce((s, r) => s + r.cycles, 0));
+      out.forEach((o, i) => {
+        o.status = results[i]?.status ?? NETIF_RSP_ERROR;
+        release(o); // the copy is done (or failed): the page is free either way
+      });
+    } else {
+      for (const o of out) {
+        const tr = await this.hv.grantTransfer(o.page.gfn, this.frontDomid, o.req.gref, t);
+        t = this.chargeHypercall(t, tr.cycles);
+        o.status = tr.status;
+        if (tr.status !== GNTST_okay) {
+          release(o); // still ours
+          continue;
+        }
+        // the frame went to the guest: dom0's gfn has no frame until it is repopulated
+        this.dom0.setMfn(o.page.gfn, INVALID_MFN);
+        const pop = await this.hv.populatePhysmap(o.page.gfn, t);
+        t = this.chargeHypercall(t, pop.cycles);
+        if (pop.status === GNTST_okay) {
+          this.dom0.setMfn(o.page.gfn, pop.mfn);
+          release(o);
+        } else {
+          bump(this.stats.errors, 'populate_physmap_failed'); // the gfn stays empty: never reuse it
+        }
+      }
+    }
+
+    let delivered = 0;
+    for (const o of out) {
+      const len = o.skb.bytes.length;
+      if (o.status === GNTST_okay) {
+        // in flip mode the guest finds the frame where it sat in the page it now owns
+        rx.putResponse({ id: o.req.id, offset: this.rxMode === 'copy' ? 0 : o.page.offset, flags: 0, status: len });
+        delivered++;
+        this.stats.rxPackets++;
+        this.stats.rxBytes += len;
+      } else {
+        rx.putResponse({ id: o.req.id, offset: 0, flags: 0, status: NETIF_RSP_ERROR });
+        const reason = `${this.rxMode === 'copy' ? 'copy_failed' : 'flip_failed'}_${o.status}`;
+        bump(drops, reason);
+        bump(this.stats.rxDrops, reason);
+      }
+    }
+    t = this.cpu.run(t, this.domain, [['ring_op', out.length]]);
+    const notify = rx.pushResponses();
+    return { notify, delivered, drops, tNs: t, freedGfns };
+  }
+
+  /** RX requests the frontend has posted and netback has not used yet. */
+  rxRequestsAvailable(): number {
+    return this.requireRx().unconsumedRequests();
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private requireTx(): BackRing<NetifTxRequest, NetifTxResponse> {
+    if (!this.tx) throw new NetbackError('not_connected', 'call connect() first');
+    return this.tx;
+  }
+
+  private requireRx(): BackRing<NetifRxRequest, NetifRxResponse> {
+    if (!this.rx) throw new NetbackError('not_connected', 'call connect() first');
+    return this.rx;
+  }
+
+  /** A reason when the (already copied-out) request is unacceptable. */
+  private checkTxRequest(req: NetifTxRequest): string | undefined {
+    if (req.flags & ~NETTXF_KNOWN) return 'bad_flags';
+    // scatter-gather and extra-info slots need feature-sg / feature-gso, which we never offer
+    if (req.flags & (NETTXF_more_data | NETTXF_extra_info)) return 'unsupported_flags';
+    if (req.size < ETH_HLEN) return 'runt_frame';
+    if (req.offset + req.size > PAGE_SIZE) return 'crosses_page';
+    return undefined;
+  }
+
+  private chargeHypercall(t: number, cycles: number): number {
+    this.stats.hypercalls++;
+    return this.cpu.runCycles(t, XEN, 'hypercall', cycles);
+  }
+
+  /** A hostile or broken frontend: stop serving it (xenvif_fatal_tx_err). */
+  private disable(reason: string): void {
+    this.broken = reason;
+    bump(this.stats.errors, reason);
+  }
+}

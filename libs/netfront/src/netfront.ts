@@ -1,0 +1,390 @@
+import type { Cpu, Primitive } from '@vnetlab/cost';
+import type { GrantTableWriter } from '@vnetlab/hypervisor';
+import { PAGE_SIZE, type GuestMemory, type PagePool } from '@vnetlab/memory';
+import {
+  FrontRing, initSharedRing, NETIF_RSP_OKAY, rxRequestCodec, rxResponseCodec, txRequestCodec, txResponseCodec,
+  type NetifRxRequest, type NetifRxResponse, type NetifTxRequest, type NetifTxResponse,
+} from '@vnetlab/ring';
+import { NetfrontError } from './errors.js';
+import { GNTTAB_NR_RESERVED_ENTRIES, GrefAllocator } from './gref_allocator.js';
+import { guestRingPage } from './guest_ring_page.js';
+
+export type RxMode = 'copy' | 'flip';
+
+/**
+ * The one hypercall netfront makes itself: in flip mode, placing a frame the backend
+ * transferred to us at the gfn of the buffer we posted (the p2m update plus giving back the
+ * frame that was there, as Xen's netfront does with mmu_update and decrease_reservation).
+ * The app binds it to the hypervisor; tests call Hypervisor.acceptTransfer.
+ */
+export interface FrontendHypervisorPort {
+  acceptTransfer(gref: number, gfn: number, tNs: number): Promise<{ status: number; mfn: number; cycles: number }>;
+}
+
+export interface NetfrontOptions {
+  mem: GuestMemory;
+  grants: GrantTableWriter;
+  backendDomid: number;
+  rxMode: RxMode;
+  /** The guest's free pages: ring pages, TX buffers and RX buffers come from here. */
+  pages: PagePool;
+  cpu: Cpu;
+  /** Domain name charged on the ledger (e.g. 'guest1'). */
+  domain: string;
+  /** Required when rxMode is 'flip'. */
+  hv?: FrontendHypervisorPort;
+  /** First gref netfront may use (default 8: the reserved entries stay free). */
+  grefBase?: number;
+  /** RX buffers kept posted (at most the RX ring size). Default: half of the pool's pages
+   * left after the two ring pages, so that transmit keeps pages too. */
+  rxBuffers?: number;
+  /** Frames that may wait for a TX slot (default 1000, Linux's tx_queue_len). */
+  txQueueLen?: number;
+}
+
+export interface NetfrontStats {
+  txPackets: number; txBytes: number; txErrors: number;
+  rxPackets: number; rxBytes: number; rxErrors: number;
+  /** Frames not sent or not received, by reason. */
+  drops: Record<string, number>;
+  /** Misbehaviour seen on the rings, by reason. */
+  errors: Record<string, number>;
+}
+
+export interface TransmitResult {
+  /** pushRequests' answer: send the event-channel notification only when true. */
+  notify: boolean;
+  tNs: number;
+  /** Set when the frame was queued because the ring (or buffer pages) ran out. */
+  queued?: boolean;
+  /** Set when the frame was dropped, with the reason. */
+  drop?: string;
+}
+
+export interface EventResult {
+  frames: Array<{ bytes: Buffer; tNs: number }>;
+  notify: boolean;
+  tNs: number;
+}
+
+interface TxSlot { gref: number; gfn: number; size: number }
+interface RxSlot { gref: number; gfn: number }
+
+/** Linux netfront copies at most this many bytes of a received frame into the skb's linear area
+ * (RX_COPY_THRESHOLD); the rest stays in the page as a fragment. */
+export const RX_COPY_THRESHOLD = 256;
+/** Smallest frame netback accepts (an Ethernet header). */
+const ETH_HLEN = 14;
+
+/**
+ * The guest's half of the Xen split network driver (drivers/net/xen-netfront.c), without
+ * any transport: the owner carries the event-channel notifications and xenstore keys.
+ */
+export class Netfront {
+  readonly rxMode: RxMode;
+  readonly stats: NetfrontStats = { txPackets: 0, txBytes: 0, txErrors: 0, rxPackets: 0, rxBytes: 0, rxErrors: 0, drops: {}, errors: {} };
+
+  private readonly mem: GuestMemory;
+  private readonly grants: GrantTableWriter;
+  private readonly backend: number;
+  private readonly pages: PagePool;
+  private readonly cpu: Cpu;
+  private readonly domain: string;
+  private readonly hv?: FrontendHypervisorPort;
+  private readonly grefs: GrefAllocator;
+  private rxTarget: number;
+  private readonly txQueueLen: number;
+
+  private tx?: FrontRing<NetifTxRequest, NetifTxResponse>;
+  private rx?: FrontRing<NetifRxRequest, NetifRxResponse>;
+  private readonly txSlots = new Map<number, TxSlot>();
+  private readonly txFreeIds: number[] = [];
+  private readonly rxSlots = new Map<number, RxSlot>();
+  private readonly rxFreeIds: number[] = [];
+  private readonly txQueue: Buffer[] = [];
+  /** TX grants the backend still held when their response came (ended on a later event). */
+  private readonly deferredEnds: TxSlot[] = [];
+
+  constructor(opts: NetfrontOptions) {
+    if (opts.rxMode !== 'copy' && opts.rxMode !== 'flip') throw new NetfrontError('bad_argument', `rxMode ${String(opts.rxMode)}`);
+    if (!Number.isInteger(opts.backendDomid) || opts.backendDomid < 0 || opts.backendDomid > 0xffff) {
+      throw new NetfrontError('bad_argument', `backendDomid ${opts.backendDomid} is not a domid`);
+    }
+    if (opts.rxMode === 'flip' && !opts.hv) throw new NetfrontError('bad_argument', "rxMode 'flip' needs hv (acceptTransfer)");
+    this.hv = opts.hv;
+    this.mem = opts.mem;
+    this.grants = opts.grants;
+    this.backend = opts.backendDomid;
+    this.rxMode = opts.rxMode;
+    this.pages = opts.pages;
+    this.cpu = opts.cpu;
+    this.domain = opts.domain;
+    this.grefs = new GrefAllocator(opts.grefBase ?? GNTTAB_NR_RESERVED_ENTRIES, opts.grants.capacity);
+    this.rxTarget = opts.rxBuffers ?? NaN; // NaN: computed at setup from the pool
+    this.txQueueLen = opts.txQueueLen ?? 1000;
+    if (opts.rxBuffers !== undefined && !(opts.rxBuffers >= 1)) throw new NetfrontError('bad_argument', `rxBuffers ${opts.rxBuffers} must be >= 1`);
+    if (!(this.txQueueLen >= 0)) throw new NetfrontError('bad_argument', `txQueueLen ${this.txQueueLen} must be >= 0`);
+  }
+
+  get connected(): boolean {
+    return this.tx !== undefined;
+  }
+
+  /** Frames waiting for a TX ring slot. */
+  get txQueued(): number {
+    return this.txQueue.length;
+  }
+
+  /** RX buffers currently posted to the backend. */
+  get rxPosted(): number {
+    return this.rxSlots.size;
+  }
+
+  /** TX requests the backend has not answered yet. */
+  get txInFlight(): number {
+    return this.txSlots.size;
+  }
+
+  /**
+   * Allocates and grants the TX and RX ring pages (xennet's setup_netfront) and posts RX
+   * buffers. The refs go to xenstore as tx-ring-ref / rx-ring-ref.
+   */
+  setup(): { txRingRef: number; rxRingRef: number } {
+    if (this.tx) throw new NetfrontError('already_connected', 'setup() was already called');
+    const txGfn = this.takePage();
+    const rxGfn = this.takePage();
+    const txRingRef = this.takeGref();
+    const rxRingRef = this.takeGref();
+    const txPage = guestRingPage(this.mem, txGfn);
+    const rxPage = guestRingPage(this.mem, rxGfn);
+    initSharedRing(txPage);
+    initSharedRing(rxPage);
+    this.tx = new FrontRing(txPage, txRequestCodec, txResponseCodec);
+    this.rx = new FrontRing(rxPage, rxRequestCodec, rxResponseCodec);
+    this.grants.grantAccess(txRingRef, this.backend, txGfn, false);
+    this.grants.grantAccess(rxRingRef, this.backend, rxGfn, false);
+    for (let id = this.tx.size - 1; id >= 0; id--) this.txFreeIds.push(id);
+    for (let id = this.rx.size - 1; id >= 0; id--) this.rxFreeIds.push(id);
+    if (Number.isNaN(this.rxTarget)) this.rxTarget = Math.max(1, Math.floor(this.pages.free / 2));
+    this.rxTarget = Math.min(this.rxTarget, this.rx.size);
+    this.refillRx();
+    // the backend is not connected yet: it will find these requests when it attaches
+    this.rx.pushRequests();
+    return { txRingRef, rxRingRef };
+  }
+
+  /**
+   * Sends one frame: the guest writes it into a TX buffer page of its own, grants that page
+   * read-only to the backend and puts a TX request. With no slot free the frame waits.
+   */
+  transmit(frame: Buffer, tNs: number): TransmitResult {
+    const tx = this.requireTx();
+    if (frame.length < ETH_HLEN || frame.length > PAGE_SIZE) {
+      this.drop(frame.length > PAGE_SIZE ? 'frame_too_big' : 'frame_too_small');
+      return { notify: false, tNs, drop: frame.length > PAGE_SIZE ? 'frame_too_big' : 'frame_too_small' };
+    }
+    if (this.txQueue.length > 0 || !this.canPutTx()) {
+      if (this.txQueue.length >= this.txQueueLen) {
+        this.drop('tx_queue_full');
+        return { notify: false, tNs, drop: 'tx_queue_full' };
+      }
+      this.txQueue.push(frame);
+      return { notify: false, tNs, queued: true };
+    }
+    this.putTx(frame);
+    const notify = tx.pushRequests();
+    const end = this.cpu.run(tNs, this.domain, [['netfront_tx', 1], ['ring_op', 1]]);
+    return { notify, tNs: end };
+  }
+
+  /**
+   * The event-channel handler (xennet_interrupt): collects TX responses, sends waiting
+   * frames, receives RX responses and reposts buffers.
+   */
+  async onEvent(tNs: number): Promise<EventResult> {
+    const tx = this.requireTx();
+    const rx = this.rx!;
+    let t = tNs;
+    let notify = false;
+
+    // --- TX completions (xennet_tx_buf_gc) ---
+    this.retryDeferredEnds();
+    let txRsps = 0;
+    do {
+      for (const r of tx.takeResponses()) {
+        txRsps++;
+        this.completeTx(r);
+      }
+    } while (tx.finalCheckForResponses());
+    let sent = 0;
+    while (this.txQueue.length > 0 && this.canPutTx()) {
+      this.putTx(this.txQueue.shift()!);
+      sent++;
+    }
+    if (sent > 0) notify = tx.pushRequests() || notify;
+    if (txRsps + sent > 0) {
+      const charges: Array<[Primitive, number?]> = [['ring_op', txRsps + sent]];
+      if (sent > 0) charges.push(['netfront_tx', sent]);
+      t = this.cpu.run(t, this.domain, charges);
+    }
+
+    // --- RX (xennet_poll) ---
+    const frames: Array<{ bytes: Buffer; tNs: number }> = [];
+    do {
+      for (const r of rx.takeResponses()) {
+        const got = await this.receiveOne(r, t);
+        t = got.tNs;
+        const bytes = got.bytes;
+        const charges: Array<[Primitive, number?]> = [['ring_op', 1]];
+        if (bytes) {
+          charges.push(['netfront_rx', 1]);
+          // the header (or a small frame whole) is copied into the skb's linear area
+          if (this.rxMode === 'copy') charges.push(['copy_byte', Math.min(bytes.length, RX_COPY_THRESHOLD)]);
+        }
+        t = this.cpu.run(t, this.domain, charges);
+        if (bytes) frames.push({ bytes, tNs: t });
+      }
+    } while (rx.finalCheckForResponses());
+    const posted = this.refillRx();
+    if (posted > 0) {
+      notify = rx.pushRequests() || notify;
+      t = this.cpu.run(t, this.domain, [['ring_op', posted]]);
+    }
+    return { frames, notify, tNs: t };
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private requireTx(): FrontRing<NetifTxRequest, NetifTxResponse> {
+    if (!this.tx) throw new NetfrontError('not_connected', 'call setup() first');
+    return this.tx;
+  }
+
+  private takePage(): number {
+    const gfn = this.pages.take();
+    if (gfn === undefined) throw new NetfrontError('no_pages', 'the guest page pool is empty');
+    return gfn;
+  }
+
+  private takeGref(): number {
+    const gref = this.grefs.take();
+    if (gref === undefined) throw new NetfrontError('no_grefs', 'no free grant references');
+    return gref;
+  }
+
+  private drop(reason: string): void {
+    this.stats.drops[reason] = (this.stats.drops[reason] ?? 0) + 1;
+  }
+
+  private error(reason: string): void {
+    this.stats.errors[reason] = (this.stats.errors[reason] ?? 0) + 1;
+  }
+
+  private canPutTx(): boolean {
+    return this.tx!.freeRequests() > 0 && this.txFreeIds.length > 0 && this.pages.free > 0 && this.grefs.available > 0;
+  }
+
+  private putTx(frame: Buffer): void {
+    const id = this.txFreeIds.pop()!;
+    const gfn = this.pages.take()!;
+    const gref = this.grefs.take()!;
+    this.mem.write(gfn, 0, frame);
+    this.grants.grantAccess(gref, this.backend, gfn, true);
+    this.txSlots.set(id, { gref, gfn, size: frame.length });
+    this.tx!.putRequest({ gref, offset: 0, flags: 0, id, size: frame.length });
+  }
+
+  private completeTx(r: NetifTxResponse): void {
+    const slot = this.txSlots.get(r.id);
+    if (!slot) {
+      this.error('tx_rsp_bad_id'); // a response for a request we never made
+      return;
+    }
+    this.txSlots.delete(r.id);
+    this.txFreeIds.push(r.id);
+    if (r.status === NETIF_RSP_OKAY) {
+      this.stats.txPackets++;
+      this.stats.txBytes += slot.size;
+    } else {
+      this.stats.txErrors++;
+      this.drop(r.status === -2 ? 'tx_dropped_by_backend' : 'tx_error_from_backend');
+    }
+    this.endTxGrant(slot);
+  }
+
+  private endTxGrant(slot: TxSlot): void {
+    if (this.grants.endAccess(slot.gref)) {
+      this.grefs.give(slot.gref);
+      this.pages.give(slot.gfn);
+    } else {
+      // still mapped by the backend: the page must not be reused yet
+      this.deferredEnds.push(slot);
+    }
+  }
+
+  private retryDeferredEnds(): void {
+    const pending = this.deferredEnds.splice(0);
+    for (const slot of pending) this.endTxGrant(slot);
+  }
+
+  /** One RX response → the frame's bytes, or undefined (counted) if it carries none. */
+  private async receiveOne(r: NetifRxResponse, tNs: number): Promise<{ bytes?: Buffer; tNs: number }> {
+    const slot = this.rxSlots.get(r.id);
+    if (!slot) {
+      this.error('rx_rsp_bad_id');
+      return { tNs };
+    }
+    this.rxSlots.delete(r.id);
+    this.rxFreeIds.push(r.id);
+    const fail = (reason: string, t: number) => {
+      this.stats.rxErrors++;
+      this.error(reason);
+      this.recycleRxSlot(slot);
+      return { tNs: t };
+    };
+    if (r.status < 0) return fail('rx_error_from_backend', tNs);
+    if (r.status < ETH_HLEN || r.offset + r.status > PAGE_SIZE) return fail('rx_bad_response', tNs);
+    let t = tNs;
+    if (this.rxMode === 'copy') {
+      // revoke first: the backend must not write while we read
+      this.grants.endAccess(slot.gref);
+    } else {
+      // the backend's page is ours now: its mfn sits in the grant entry
+      const mfn = this.grants.transferredFrame(slot.gref);
+      if (mfn === undefined) return fail('rx_no_transfer', t);
+      const res = await this.hv!.acceptTransfer(slot.gref, slot.gfn, t);
+      t = this.cpu.runCycles(t, 'xen', 'hypercall', res.cycles);
+      if (res.status !== 0 || res.mfn !== mfn) return fail('rx_accept_failed', t);
+      this.mem.setMfn(slot.gfn, mfn);
+    }
+    const bytes = this.mem.read(slot.gfn, r.offset, r.status);
+    this.stats.rxPackets++;
+    this.stats.rxBytes += bytes.length;
+    this.recycleRxSlot(slot);
+    return { bytes, tNs: t };
+  }
+
+  /** Buffers whose response was handled go back to the free lists for refillRx. */
+  private recycleRxSlot(slot: RxSlot): void {
+    this.grants.endAccess(slot.gref);
+    this.grefs.give(slot.gref);
+    this.pages.give(slot.gfn);
+  }
+
+  /** Posts RX buffers up to the target (xennet_alloc_rx_buffers); returns how many. */
+  private refillRx(): number {
+    const rx = this.rx!;
+    let posted = 0;
+    while (this.rxSlots.size < this.rxTarget && rx.freeRequests() > 0 && this.rxFreeIds.length > 0 && this.pages.free > 0 && this.grefs.available > 0) {
+      const id = this.rxFreeIds.pop()!;
+      const gfn = this.pages.take()!;
+      const gref = this.grefs.take()!;
+      if (this.rxMode === 'copy') this.grants.grantAccess(gref, this.backend, gfn, false);
+      else this.grants.grantTransfer(gref, this.backend);
+      this.rxSlots.set(id, { gref, gfn });
+      rx.putRequest({ id, gref });
+      posted++;
+    }
+    return posted;
+  }
+}

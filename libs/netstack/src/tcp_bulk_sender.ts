@@ -1,0 +1,301 @@
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpSegment } from '@vnetlab/frames';
+import { patternBytes } from './byte_pattern.js';
+import { TCP_WINDOW, type TcpIo, type TcpTimerOptions } from './tcp_io.js';
+import { seqAdd, seqDiff } from './tcp_seq.js';
+
+export type TcpSenderState = 'syn-sent' | 'established' | 'closed' | 'failed';
+
+export interface TcpSenderStats {
+  bytesSent: number;          // new data bytes put on the wire (each byte once)
+  bytesRetransmitted: number;
+  bytesAcked: number;
+  segmentsSent: number;       // data and FIN segments, retransmissions included
+  retransmissions: number;    // segments sent again (timeout, fast retransmit, go-back-N)
+  timeouts: number;
+  fastRetransmits: number;
+  cwnd: number;
+  ssthresh: number;
+  srttNs: number | undefined;
+  rtoNs: number;
+}
+
+/**
+ * The sending end of a bulk stream of `totalBytes` pattern bytes: 3-way handshake, slow
+ * start and congestion avoidance (RFC 5681), NewReno fast retransmit/recovery (RFC 6582),
+ * retransmission timer (RFC 6298) in modelled time, then FIN.
+ *
+ * Stream positions are kept as offsets: data byte k sits at seq iss+1+k, the FIN at
+ * iss+1+totalBytes. Data leaves only when the owner pulls it (pull()), so the owner paces
+ * the stream by its TX ring space; control segments (SYN, handshake ACK) go out at once.
+ * The receiver discards out-of-order data, so after a timeout the sender goes back to the
+ * first unacknowledged byte and resends from there (go-back-N).
+ */
+export class TcpBulkSender {
+  state: TcpSenderState = 'syn-sent';
+  private irs = 0;
+  private sndUna = 0;      // first unacknowledged offset
+  private sndNxt = 0;      // next offset to send
+  private sndMax = 0;      // one past the highest offset ever sent (FIN counts as one)
+  private rwnd = TCP_WINDOW;
+  private cwnd: number;
+  private ssthresh = Number.POSITIVE_INFINITY;
+  private dupAcks = 0;
+  private inRecovery = false;
+  private recover = -1;    // RFC 6582 "recover": highest offset sent when loss was detected
+  private retransmitHead = false;
+  private rtoNs: number;
+  private srttNs: number | undefined;
+  private rttvarNs = 0;
+  private timing: { end: number; sentNs: number } | undefined; // Karn: one segment timed at a time
+  private synSentNs: number;
+  private synRetransmitted = false;
+  private rtoDeadline: number | undefined;
+  private consecutiveTimeouts = 0;
+  private sentAllReported = false;
+  private readonly s = { bytesSent: 0, bytesRetransmitted: 0, segmentsSent: 0, retransmissions: 0, timeouts: 0, fastRetransmits: 0 };
+
+  constructor(
+    readonly flow: string,
+    readonly localPort: number,
+    readonly remotePort: number,
+    readonly totalBytes: number,
+    public mss: number,
+    private readonly iss: number,
+    private readonly seed: number,
+    private readonly timers: TcpTimerOptions,
+    tNs: number,
+    io: TcpIo,
+  ) {
+    // RFC 5681 initial window.
+    this.cwnd = initialWindow(mss);
+    this.rtoNs = timers.initialRtoNs;
+    this.synSentNs = tNs;
+    this.sendSyn(io);
+    this.rtoDeadline = tNs + this.rtoNs;
+  }
+
+  /** Whether pull() would put at least one segment out now. */
+  canSend(): boolean {
+    if (this.state !== 'established') return false;
+    if (this.retransmitHead) return true;
+    if (this.sndNxt < this.totalBytes) return this.sndNxt + this.segLen(this.sndNxt) <= this.sndUna + this.window();
+    return this.sndNxt === this.totalBytes; // only the FIN is left
+  }
+
+  /** Up to `max` data/FIN segments, as the window allows. */
+  pull(tNs: number, max: number, io: TcpIo): number {
+    let n = 0;
+    while (n < max && this.state === 'established') {
+      if (this.retransmitHead) {
+        this.retransmitHead = false;
+        this.sendAt(this.sndUna, tNs, io);
+      } else if (this.sndNxt < this.totalBytes) {
+        const len = this.segLen(this.sndNxt);
+        if (this.sndNxt + len > this.sndUna + this.window()) break;
+        this.sendAt(this.sndNxt, tNs, io);
+        this.sndNxt += len;
+      } else if (this.sndNxt === this.totalBytes) {
+        this.sendAt(this.sndNxt, tNs, io);
+        this.sndNxt++;
+      } else break;
+      n++;
+    }
+    return n;
+  }
+
+  /** A segment from the peer; returns a drop reason when it was not usable. */
+  onSegment(seg: TcpSegment, tNs: number, io: TcpIo): string | undefined {
+    if (seg.flags & TCP_RST) {
+      if (this.state === 'closed' || this.state === 'failed') return 'tcp_closed';
+      if (!(seg.flags & TCP_ACK) || seqDiff(seg.ack, this.seqOf(this.sndUna)) < 0 || seqDiff(seg.ack, this.seqOf(this.sndMax)) > 0) {
+        return 'tcp_bad_rst'; // RFC 5961: only a reset that acks something in flight is believed
+      }
+      this.fail('reset', tNs, io);
+      return undefined;
+    }
+    if (this.state === 'syn-sent') return this.onSynSent(seg, tNs, io);
+    if (this.state === 'failed') return 'tcp_closed';
+    if (seg.flags & TCP_SYN) {
+      // A second SYN-ACK (our SYN went twice): the peer only needs our ACK again.
+      this.sendAck(io);
+      return 'tcp_duplicate';
+    }
+    if (!(seg.flags & TCP_ACK)) return 'tcp_bad_ack';
+    const ackOff = this.sndUna + seqDiff(seg.ack, this.seqOf(this.sndUna));
+    if (ackOff > this.sndMax) return 'tcp_bad_ack'; // acks what was never sent
+    if (ackOff < this.sndUna) return undefined;     // an old ACK overtaken by newer ones
+    if (this.state === 'closed') return undefined;
+    const windowChanged = seg.window !== this.rwnd;
+    this.rwnd = seg.window;
+    if (ackOff > this.sndUna) this.onNewAck(ackOff, tNs, io);
+    else if (seg.payload.length === 0 && !(seg.flags & TCP_FIN) && !windowChanged && this.sndMax > this.sndUna) this.onDupAck();
+    return undefined;
+  }
+
+  nextTimerNs(): number | undefined { return this.rtoDeadline; }
+
+  /** The retransmission timer (RFC 6298 5.4–5.7). */
+  fireTimer(tNs: number, io: TcpIo): void {
+    if (this.rtoDeadline === undefined || tNs < this.rtoDeadline) return;
+    this.s.timeouts++;
+    this.consecutiveTimeouts++;
+    if (this.consecutiveTimeouts > this.timers.maxRetries) { this.fail('timeout', tNs, io); return; }
+    this.rtoNs = Math.min(this.rtoNs * 2, this.timers.maxRtoNs);
+    this.timing = undefined;
+    if (this.state === 'syn-sent') {
+      this.synRetransmitted = true;
+      this.s.retransmissions++;
+      this.sendSyn(io);
+    } else {
+      const flight = this.sndMax - this.sndUna;
+      this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
+      this.cwnd = this.mss; // loss window
+      this.recover = this.sndMax - 1;
+      this.inRecovery = false;
+      this.dupAcks = 0;
+      this.retransmitHead = false;
+      this.sndNxt = this.sndUna; // go back: the owner pulls the resend
+    }
+    this.rtoDeadline = tNs + this.rtoNs;
+  }
+
+  stats(): TcpSenderStats {
+    return {
+      ...this.s,
+      bytesAcked: Math.min(this.sndUna, this.totalBytes),
+      cwnd: this.cwnd, ssthresh: this.ssthresh, srttNs: this.srttNs, rtoNs: this.rtoNs,
+    };
+  }
+
+  private onSynSent(seg: TcpSegment, tNs: number, io: TcpIo): string | undefined {
+    const want = TCP_SYN | TCP_ACK;
+    if ((seg.flags & want) !== want || seg.ack !== seqAdd(this.iss, 1)) return 'tcp_bad_ack';
+    this.irs = seg.seq;
+    this.rwnd = seg.window;
+    if (seg.mss !== undefined && seg.mss > 0 && seg.mss < this.mss) {
+      this.mss = seg.mss; // the peer's MSS option caps ours
+      this.cwnd = initialWindow(this.mss);
+    }
+    this.state = 'established';
+    if (!this.synRetransmitted) this.rttSample(tNs - this.synSentNs);
+    this.consecutiveTimeouts = 0;
+    this.rtoDeadline = undefined; // re-armed by the first data segment
+    this.sendAck(io);
+    return undefined;
+  }
+
+  private onNewAck(ackOff: number, tNs: number, io: TcpIo): void {
+    const acked = ackOff - this.sndUna;
+    this.sndUna = ackOff;
+    if (this.sndNxt < this.sndUna) this.sndNxt = this.sndUna;
+    this.consecutiveTimeouts = 0;
+    if (this.timing && ackOff >= this.timing.end) {
+      this.rttSample(tNs - this.timing.sentNs);
+      this.timing = undefined;
+    }
+    if (this.inRecovery) {
+      if (ackOff > this.recover) {
+        // Full ACK: leave recovery with the halved window (RFC 6582 3.2 step 3).
+        this.inRecovery = false;
+        this.cwnd = Math.min(this.ssthresh, Math.max(this.sndMax - this.sndUna, this.mss) + this.mss);
+      } else {
+        // Partial ACK: the next hole is lost too; resend it and deflate.
+        this.retransmitHead = true;
+        this.cwnd = Math.max(this.cwnd - acked + (acked >= this.mss ? this.mss : 0), this.mss);
+      }
+    } else if (this.cwnd < this.ssthresh) {
+      this.cwnd += Math.min(acked, this.mss);                                  // slow start
+    } else {
+      this.cwnd += Math.max(1, Math.floor((this.mss * this.mss) / this.cwnd)); // congestion avoidance
+    }
+    this.dupAcks = 0;
+    if (!this.sentAllReported && this.sndUna >= this.totalBytes) {
+      this.sentAllReported = true;
+      io.events.push({ kind: 'tcp-sent-all', flow: this.flow, bytes: this.totalBytes, tNs });
+    }
+    if (this.sndUna > this.totalBytes) {
+      this.state = 'closed'; // our FIN is acked
+      this.rtoDeadline = undefined;
+    } else {
+      this.rtoDeadline = this.sndMax > this.sndUna ? tNs + this.rtoNs : undefined;
+    }
+  }
+
+  private onDupAck(): void {
+    this.dupAcks++;
+    if (this.inRecovery) { this.cwnd += this.mss; return; } // each dup ACK: a segment has left
+    if (this.dupAcks !== 3 || this.sndUna <= this.recover) return;
+    const flight = this.sndMax - this.sndUna;
+    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
+    this.cwnd = this.ssthresh + 3 * this.mss;
+    this.recover = this.sndMax - 1;
+    this.inRecovery = true;
+    this.retransmitHead = true;
+    this.s.fastRetransmits++;
+  }
+
+  private rttSample(r: number): void {
+    if (this.srttNs === undefined) {
+      this.srttNs = r;
+      this.rttvarNs = r / 2;
+    } else {
+      this.rttvarNs = 0.75 * this.rttvarNs + 0.25 * Math.abs(this.srttNs - r);
+      this.srttNs = 0.875 * this.srttNs + 0.125 * r;
+    }
+    this.rtoNs = Math.min(Math.max(this.srttNs + 4 * this.rttvarNs, this.timers.minRtoNs), this.timers.maxRtoNs);
+  }
+
+  private sendAt(off: number, tNs: number, io: TcpIo): void {
+    const fin = off >= this.totalBytes;
+    const len = fin ? 0 : this.segLen(off);
+    const end = off + (fin ? 1 : len);
+    let flags = TCP_ACK;
+    if (fin) flags |= TCP_FIN;
+    else if (end === this.totalBytes) flags |= TCP_PSH;
+    io.segments.push({
+      srcPort: this.localPort, dstPort: this.remotePort,
+      seq: this.seqOf(off), ack: seqAdd(this.irs, 1), flags, window: TCP_WINDOW,
+      payload: fin ? Buffer.alloc(0) : patternBytes(this.seed, off, len),
+    });
+    this.s.segmentsSent++;
+    if (off < this.sndMax) {
+      this.s.retransmissions++;
+      this.s.bytesRetransmitted += len;
+      if (this.timing && off < this.timing.end) this.timing = undefined; // Karn's rule
+    } else {
+      this.s.bytesSent += len;
+      if (!this.timing) this.timing = { end, sentNs: tNs };
+    }
+    if (end > this.sndMax) this.sndMax = end;
+    if (this.rtoDeadline === undefined) this.rtoDeadline = tNs + this.rtoNs;
+  }
+
+  private sendSyn(io: TcpIo): void {
+    io.segments.push({
+      srcPort: this.localPort, dstPort: this.remotePort,
+      seq: this.iss, ack: 0, flags: TCP_SYN, window: TCP_WINDOW, payload: Buffer.alloc(0), mss: this.mss,
+    });
+  }
+
+  private sendAck(io: TcpIo): void {
+    io.segments.push({
+      srcPort: this.localPort, dstPort: this.remotePort,
+      seq: this.seqOf(this.sndNxt), ack: seqAdd(this.irs, 1), flags: TCP_ACK, window: TCP_WINDOW, payload: Buffer.alloc(0),
+    });
+  }
+
+  private fail(reason: 'reset' | 'timeout', tNs: number, io: TcpIo): void {
+    this.state = 'failed';
+    this.rtoDeadline = undefined;
+    io.events.push({ kind: 'tcp-failed', flow: this.flow, reason, tNs });
+  }
+
+  private window(): number { return Math.min(this.cwnd, this.rwnd); }
+  private segLen(off: number): number { return Math.min(this.mss, this.totalBytes - off); }
+  private seqOf(off: number): number { return seqAdd(this.iss, 1 + off); }
+}
+
+/** RFC 5681 3.1: the initial congestion window for a given MSS. */
+function initialWindow(mss: number): number {
+  return mss > 2190 ? 2 * mss : mss > 1095 ? 3 * mss : 4 * mss;
+}

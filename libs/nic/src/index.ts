@@ -1,0 +1,20 @@
+export { DESC_SIZE, DESC_EOP, DESC_DD, DESC_ERR, type Descriptor, encodeDescriptor, decodeDescriptor } from './descriptor.js';
+export { type DmaPort, DmaFault, type DmaMachineMemory, machineMemoryDma } from './dma_port.js';
+export { NicError, type NicErrorReason } from './nic_error.js';
+export {
+  Nic,
+  wireTimeNs,
+  ETH_WIRE_OVERHEAD,
+  ETH_FCS,
+  ETH_MIN_FRAME,
+  MAX_QUEUE_SETS,
+  type NicOptions,
+  type NicDropReason,
+  type QueueSetConfig,
+  type QueueSetCounters,
+  type WireFrame,
+  type TxResult,
+  type RxResult,
+  type NicInterrupt,
+} from './nic.js';
+export { NicDriver, type NicDriverOptions, type RingSetup, type TransmitResult, type InterruptResult } from './nic_driver.js';

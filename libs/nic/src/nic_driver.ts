@@ -1,0 +1,263 @@
+import type { SkBuff } from '@vnetlab/frames';
+import type { GuestMemory, PagePool } from '@vnetlab/memory';
+import { DESC_DD, DESC_EOP, DESC_ERR, DESC_SIZE, decodeDescriptor, encodeDescriptor } from './descriptor.js';
+import { NicError } from './nic_error.js';
+
+const PAGE = 4096;
+
+export interface NicDriverOptions {
+  /** The memory of the domain the driver runs in. */
+  mem: GuestMemory;
+  /** Pages the driver may use for rings, RX buffers and TX copies. */
+  pool: PagePool;
+  /** Descriptors per ring: a power of two, at most 256 so a ring fits one page. */
+  size?: number;
+  /** Bytes of each posted RX buffer (one per page, at offset 0). */
+  rxBufferBytes?: number;
+}
+
+export interface RingSetup {
+  txRingAddr: number;
+  rxRingAddr: number;
+  size: number;
+}
+
+export interface TransmitResult {
+  /** The new TX tail, for the doorbell. */
+  tail: number;
+  /** Frames put on the ring. */
+  queued: number;
+  /** Descriptors written (a copied frame over a page boundary takes several). */
+  descriptors: number;
+  /** Bytes copied into driver buffers (the caller charges copy_byte for them). */
+  copiedBytes: number;
+  /** Frames that did not fit (ring full or no free page), in order; the caller keeps them. */
+  rejected: SkBuff[];
+}
+
+export interface InterruptResult {
+  /** TX descriptors completed. */
+  txCompleted: number;
+  /** TX descriptors the NIC completed with an error (a refused DMA). */
+  txErrors: number;
+  /** Pages of zero-copy frames the NIC no longer needs: their owner may recycle them. */
+  freedGfns: number[];
+  /** Received frames; each skb's page now belongs to the caller (give it back to the pool). */
+  rx: SkBuff[];
+  /** RX descriptors the NIC completed with an error; their buffers were reposted. */
+  rxErrors: number;
+  /** The new RX tail after reposting, for the doorbell. */
+  rxTail: number;
+}
+
+interface TxSlot {
+  /** A driver bounce page, back to the pool on completion. */
+  bounceGfn?: number;
+  /** The caller's page, handed back on completion (on the frame's last slot). */
+  callerGfn?: number;
+}
+
+/**
+ * The driver of one queue set of a Nic, in the domain that owns the queue set (the
+ * driver domain, or a guest under cdna/passthrough). It owns the descriptor rings and
+ * the RX buffers in its domain's memory; machine addresses are mfnOf(gfn) * 4096 + offset.
+ */
+export class NicDriver {
+  readonly size: number;
+  readonly rxBufferBytes: number;
+  private readonly mem: GuestMemory;
+  private readonly pool: PagePool;
+  private txRingGfn = -1;
+  private rxRingGfn = -1;
+  private txTail = 0;
+  private txClean = 0;
+  private rxTail = 0;
+  private rxClean = 0;
+  private readonly txSlots: Array<TxSlot | undefined>;
+  private readonly rxSlots: Array<number | undefined>; // gfn of the posted buffer
+
+  constructor(opts: NicDriverOptions) {
+    const size = opts.size ?? 256;
+    if (!Number.isInteger(size) || size < 2 || (size & (size - 1)) !== 0 || size * DESC_SIZE > PAGE) {
+      throw new NicError('bad_config', `ring size must be a power of two in 2..${PAGE / DESC_SIZE}, got ${size}`);
+    }
+    const rxBufferBytes = opts.rxBufferBytes ?? 2048;
+    if (!Number.isInteger(rxBufferBytes) || rxBufferBytes < 64 || rxBufferBytes > PAGE) {
+      throw new NicError('bad_config', `rxBufferBytes must be an integer in 64..${PAGE}, got ${rxBufferBytes}`);
+    }
+    this.size = size;
+    this.rxBufferBytes = rxBufferBytes;
+    this.mem = opts.mem;
+    this.pool = opts.pool;
+    this.txSlots = new Array<TxSlot | undefined>(size).fill(undefined);
+    this.rxSlots = new Array<number | undefined>(size).fill(undefined);
+  }
+
+  /** Allocates and zeroes the two ring pages; returns what Nic.configureQueueSet needs. */
+  setup(): RingSetup {
+    if (this.txRingGfn >= 0) throw new NicError('bad_config', 'driver is already set up');
+    const tx = this.takePage('TX ring');
+    const rx = this.pool.take();
+    if (rx === undefined) {
+      this.pool.give(tx);
+      throw new NicError('out_of_pages', 'no free page for the RX ring');
+    }
+    this.mem.write(tx, 0, Buffer.alloc(PAGE));
+    this.mem.write(rx, 0, Buffer.alloc(PAGE));
+    this.txRingGfn = tx;
+    this.rxRingGfn = rx;
+    return { txRingAddr: this.machineAddr(tx, 0), rxRingAddr: this.machineAddr(rx, 0), size: this.size };
+  }
+
+  /** Fills every free RX slot with an empty buffer; returns the new RX tail. */
+  postRxBuffers(): number {
+    this.checkSetUp();
+    while ((this.rxTail + 1) % this.size !== this.rxClean) {
+      const slot = this.rxTail;
+      let gfn = this.rxSlots[slot];
+      if (gfn === undefined) {
+        gfn = this.pool.take();
+        if (gfn === undefined) break; // out of pages: post what we have
+        this.rxSlots[slot] = gfn;
+      }
+      const desc = encodeDescriptor({ addr: this.machineAddr(gfn, 0), len: this.rxBufferBytes, flags: 0, status: 0 });
+      this.mem.write(this.rxRingGfn, slot * DESC_SIZE, desc);
+      this.rxTail = (slot + 1) % this.size;
+    }
+    return this.rxTail;
+  }
+
+  /**
+   * Puts frames on the TX ring. A frame whose bytes sit in a page of this domain
+   * (`skb.page`) is sent from that page without a copy; any other frame is copied into
+   * driver pages. Returns the new tail for the doorbell.
+   */
+  transmit(skbs: SkBuff[], tNs: number): TransmitResult {
+    this.checkSetUp();
+    if (!Number.isFinite(tNs) || tNs < 0) throw new NicError('bad_time', `tNs must be a finite number >= 0, got ${tNs}`);
+    for (const skb of skbs) this.checkSkb(skb);
+    const result: TransmitResult = { tail: this.txTail, queued: 0, descriptors: 0, copiedBytes: 0, rejected: [] };
+    let i = 0;
+    for (; i < skbs.length; i++) {
+      const skb = skbs[i]!;
+      const zeroCopy = skb.page !== undefined && skb.page.offset + skb.bytes.length <= PAGE;
+      const need = zeroCopy ? 1 : Math.ceil(skb.bytes.length / PAGE);
+      if (need > this.txFree()) break;
+      if (zeroCopy) {
+        this.putTx(this.machineAddr(skb.page!.gfn, skb.page!.offset), skb.bytes.length, true, { callerGfn: skb.page!.gfn });
+      } else {
+        const pages: number[] = [];
+        for (let k = 0; k < need; k++) {
+          const g = this.pool.take();
+          if (g === undefined) break;
+          pages.push(g);
+        }
+        if (pages.length < need) {
+          for (const g of pages) this.pool.give(g);
+          break;
+        }
+        for (let k = 0; k < need; k++) {
+          const chunk = skb.bytes.subarray(k * PAGE, Math.min((k + 1) * PAGE, skb.bytes.length));
+          this.mem.write(pages[k]!, 0, chunk);
+          const last = k === need - 1;
+          const slot: TxSlot = { bounceGfn: pages[k]! };
+          if (last && skb.page) slot.callerGfn = skb.page.gfn;
+          this.putTx(this.machineAddr(pages[k]!, 0), chunk.length, last, slot);
+        }
+        result.copiedBytes += skb.bytes.length;
+      }
+      result.queued++;
+      result.descriptors += need;
+    }
+    result.rejected = skbs.slice(i);
+    result.tail = this.txTail;
+    return result;
+  }
+
+  /**
+   * The queue set's interrupt: reclaims completed TX descriptors, takes received frames,
+   * and reposts RX buffers.
+   */
+  onInterrupt(tNs: number): InterruptResult {
+    this.checkSetUp();
+    const out: InterruptResult = { txCompleted: 0, txErrors: 0, freedGfns: [], rx: [], rxErrors: 0, rxTail: this.rxTail };
+
+    if (this.txClean !== this.txTail) {
+      const ring = this.mem.read(this.txRingGfn, 0, this.size * DESC_SIZE);
+      while (this.txClean !== this.txTail) {
+        const d = decodeDescriptor(ring, this.txClean * DESC_SIZE);
+        if ((d.status & DESC_DD) === 0) break;
+        if ((d.status & DESC_ERR) !== 0) out.txErrors++;
+        const slot = this.txSlots[this.txClean];
+        if (slot?.bounceGfn !== undefined) this.pool.give(slot.bounceGfn);
+        if (slot?.callerGfn !== undefined) out.freedGfns.push(slot.callerGfn);
+        this.txSlots[this.txClean] = undefined;
+        this.txClean = (this.txClean + 1) % this.size;
+        out.txCompleted++;
+      }
+    }
+
+    if (this.rxClean !== this.rxTail) {
+      const ring = this.mem.read(this.rxRingGfn, 0, this.size * DESC_SIZE);
+      while (this.rxClean !== this.rxTail) {
+        const d = decodeDescriptor(ring, this.rxClean * DESC_SIZE);
+        if ((d.status & DESC_DD) === 0) break;
+        const gfn = this.rxSlots[this.rxClean]!;
+        if ((d.status & DESC_ERR) !== 0 || (d.flags & DESC_EOP) === 0 || d.len > this.rxBufferBytes) {
+          out.rxErrors++; // keep the page: postRxBuffers reposts it
+        } else {
+          out.rx.push({ bytes: this.mem.read(gfn, 0, d.len), tNs, page: { gfn, offset: 0 } });
+          this.rxSlots[this.rxClean] = undefined; // the page goes up with the skb
+        }
+        this.rxClean = (this.rxClean + 1) % this.size;
+      }
+    }
+
+    out.rxTail = this.postRxBuffers();
+    return out;
+  }
+
+  /** Free TX descriptors (one slot always stays empty, as in e1000). */
+  txFree(): number {
+    return this.size - 1 - ((this.txTail - this.txClean + this.size) % this.size);
+  }
+
+  /** RX buffers currently posted to the NIC. */
+  rxPosted(): number {
+    return (this.rxTail - this.rxClean + this.size) % this.size;
+  }
+
+  private putTx(addr: number, len: number, eop: boolean, slot: TxSlot): void {
+    const desc = encodeDescriptor({ addr, len, flags: eop ? DESC_EOP : 0, status: 0 });
+    this.mem.write(this.txRingGfn, this.txTail * DESC_SIZE, desc);
+    this.txSlots[this.txTail] = slot;
+    this.txTail = (this.txTail + 1) % this.size;
+  }
+
+  private checkSkb(skb: SkBuff): void {
+    if (!skb || !Buffer.isBuffer(skb.bytes) || skb.bytes.length === 0) throw new NicError('bad_frame', 'an skb needs a non-empty bytes Buffer');
+    if (skb.bytes.length > 0xffff) throw new NicError('bad_frame', `frame of ${skb.bytes.length} bytes is too long`);
+    if (skb.page) {
+      const { gfn, offset } = skb.page;
+      if (!Number.isInteger(offset) || offset < 0 || offset >= PAGE) throw new NicError('bad_frame', `skb page offset ${offset} is not in 0..4095`);
+      this.machineAddr(gfn, offset); // a gfn outside this domain, or without a frame, is refused
+    }
+  }
+
+  /** Machine byte address of (gfn, offset) in this domain: what a descriptor holds. */
+  private machineAddr(gfn: number, offset: number): number {
+    const mfn = this.mem.mfnOf(gfn); // RangeError for a gfn outside the domain
+    if (mfn < 0) throw new NicError('bad_frame', `gfn ${gfn} has no machine frame (flipped away?)`);
+    return mfn * PAGE + offset;
+  }
+
+  private takePage(what: string): number {
+    const g = this.pool.take();
+    if (g === undefined) throw new NicError('out_of_pages', `no free page for the ${what}`);
+    return g;
+  }
+
+  private checkSetUp(): void {
+    if (this.txRingGfn < 0) throw new NicError('not_set_up', 'call setup() first');
+  }
+}

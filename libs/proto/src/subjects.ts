@@ -1,0 +1,168 @@
+// The NATS subjects of the lab: one builder per subject, and the catalogue that says which
+// modelled signal each one stands for, what it carries, and who sends and who listens.
+// docs/subjects.md is generated from SUBJECT_CATALOGUE (npm run docs -w @vnetlab/proto).
+
+/** A host, NIC or other name that cannot be one token of a NATS subject. */
+export class SubjectError extends Error {
+  constructor(
+    readonly reason: 'empty' | 'bad_token',
+    readonly token: string,
+  ) {
+    super(
+      reason === 'empty'
+        ? 'subject token is empty'
+        : `subject token ${JSON.stringify(token)} may not contain '.', '*', '>' or whitespace`,
+    );
+    this.name = 'SubjectError';
+  }
+}
+
+// A token becomes one level of a subject: a dot would silently add a level and a wildcard
+// would subscribe to other components' signals, so both are refused.
+function token(value: string | number): string {
+  const s = String(value);
+  if (s.length === 0) throw new SubjectError('empty', s);
+  if (/[.*>\s]/.test(s)) throw new SubjectError('bad_token', s);
+  return s;
+}
+
+/** Wildcard for "any value" in one level, for subscribers that listen to all of a kind. */
+export const ANY = '*';
+
+function tokenOrAny(value: string | number): string {
+  return value === ANY ? ANY : token(value);
+}
+
+/** Builders of every NATS subject. Pass ANY for a level to build a subscription pattern. */
+export const subjects = {
+  /** Virtual interrupt: event-channel upcalls into domain `domid` (EventBatch). */
+  evtchn: (host: string, domid: number | typeof ANY): string => `evtchn.${token(host)}.${tokenOrAny(domid)}`,
+  /** Physical interrupt: a NIC's MSI to the hypervisor of its host (Interrupt). */
+  pirq: (host: string): string => `pirq.${token(host)}`,
+  /** MMIO write of a ring tail register of a NIC (Doorbell). */
+  nicDoorbell: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.doorbell`,
+  /** Queue-set configuration written to a NIC (QueueSetConfig). */
+  nicConfig: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.config`,
+  /** Frames arriving at a NIC's port from its link (FrameBurst). */
+  nicRx: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.rx`,
+  /** A NIC's link went up or down (LinkState). */
+  nicLink: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.link`,
+  /** DMA transfers a NIC performed, for traces and captures (DmaRecord). */
+  nicDma: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.dma`,
+  /** Frames leaving a NIC onto its link, to the fabric (FrameBurst). */
+  fabricTx: (host: string | typeof ANY, nic: string): string => `fabric.${tokenOrAny(host)}.${tokenOrAny(nic)}.tx`,
+  /** Operator-visible events of the whole lab (JSON LabEvent). */
+  labEvents: (): string => 'lab.events',
+} as const;
+
+/** An operator-visible event on `lab.events` (JSON, one object per message). */
+export interface LabEvent {
+  /** What happened, e.g. 'service-ready', 'nic-failed', 'migration-done', 'violation'. */
+  kind: string;
+  /** Service that saw it. */
+  service: string;
+  /** Modelled host, when it concerns one. */
+  host?: string;
+  /** Modelled time of the event (ns), when it has one. */
+  tNs?: number;
+  /** One line for a person. */
+  msg: string;
+  /** Anything else worth keeping (domid, nic, reason...). */
+  [field: string]: unknown;
+}
+
+/** One entry of the subject catalogue. */
+export interface SubjectEntry {
+  /** Subject with <placeholders> for its variable levels. */
+  pattern: string;
+  /** Fully qualified protobuf message carried, or the JSON shape when encoding is 'json'. */
+  payload: string;
+  /** How the payload is encoded. */
+  encoding: 'protobuf' | 'json';
+  /** The modelled hardware or software signal the message stands for. */
+  signal: string;
+  /** Service kind(s) that publish it. */
+  publisher: string;
+  /** Service kind(s) that subscribe to it. */
+  subscriber: string;
+}
+
+export const SUBJECT_CATALOGUE: readonly SubjectEntry[] = [
+  {
+    pattern: 'evtchn.<host>.<domid>',
+    payload: 'vnetlab.netif.v1.EventBatch',
+    encoding: 'protobuf',
+    signal: 'virtual interrupt: event-channel upcall into a domain (EVTCHNOP_send, or a bound pirq)',
+    publisher: 'hypervisor',
+    subscriber: 'the domain: guest (netfront, or its own queue driver in cdna/passthrough), driver-domain for domid 0',
+  },
+  {
+    pattern: 'pirq.<host>',
+    payload: 'vnetlab.pcie.v1.Interrupt',
+    encoding: 'protobuf',
+    signal: "physical interrupt: a NIC's MSI (with the CDNA bit vector) to the hypervisor",
+    publisher: 'nic',
+    subscriber: 'hypervisor (routes it to the event channel bound with BindPirq)',
+  },
+  {
+    pattern: 'nic.<host>.<nic>.doorbell',
+    payload: 'vnetlab.pcie.v1.Doorbell',
+    encoding: 'protobuf',
+    signal: "MMIO write of a TX/RX ring's tail register",
+    publisher: 'NIC driver: driver-domain, or the owning guest (cdna/passthrough)',
+    subscriber: 'nic',
+  },
+  {
+    pattern: 'nic.<host>.<nic>.config',
+    payload: 'vnetlab.pcie.v1.QueueSetConfig',
+    encoding: 'protobuf',
+    signal: 'configuration writes of a queue set: ring base addresses, size, MAC filter, owner',
+    publisher: 'driver-domain (NIC driver)',
+    subscriber: 'nic',
+  },
+  {
+    pattern: 'nic.<host>.<nic>.rx',
+    payload: 'vnetlab.eth.v1.FrameBurst',
+    encoding: 'protobuf',
+    signal: "frames arriving at a NIC's port from the wire",
+    publisher: 'fabric',
+    subscriber: 'nic',
+  },
+  {
+    pattern: 'fabric.<host>.<nic>.tx',
+    payload: 'vnetlab.eth.v1.FrameBurst',
+    encoding: 'protobuf',
+    signal: 'frames leaving a NIC onto its link',
+    publisher: 'nic',
+    subscriber: 'fabric',
+  },
+  {
+    pattern: 'nic.<host>.<nic>.link',
+    payload: 'vnetlab.pcie.v1.LinkState',
+    encoding: 'protobuf',
+    signal: "a NIC's link (carrier) went up or down",
+    publisher: 'nic',
+    subscriber: 'driver-domain (fault agent), controller',
+  },
+  {
+    pattern: 'nic.<host>.<nic>.dma',
+    payload: 'vnetlab.pcie.v1.DmaRecord',
+    encoding: 'protobuf',
+    signal: 'a DMA transfer by the NIC through the IOMMU (for traces)',
+    publisher: 'nic',
+    subscriber: 'controller (trace, capture)',
+  },
+  {
+    pattern: 'lab.events',
+    payload: 'LabEvent',
+    encoding: 'json',
+    signal: 'operator-visible events: services ready, faults, migrations, refused operations',
+    publisher: 'any service',
+    subscriber: 'controller, CLI',
+  },
+];
+
+/** Turns a catalogue pattern into a subscription matching every subject of that kind. */
+export function wildcard(pattern: string): string {
+  return pattern.replace(/<[^>]+>/g, ANY);
+}

@@ -1,0 +1,413 @@
+// The service kit: what every vnetlab process has around its logic — a NATS connection,
+// logs, /metrics and /healthz, a gRPC server with the Admin service, protobuf
+// subscriptions that survive bad input, xenstore-style KV, and a graceful shutdown.
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { connect } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+import { Kvm, type KV, type KvOptions } from '@nats-io/kv';
+import { control, subjects, type LabEvent } from '@vnetlab/proto';
+import { createLogger, type Logger } from './logger.js';
+import { ServiceMetrics } from './service_metrics.js';
+import type { ServiceConfig } from './service_args.js';
+
+/**
+ * Thrown by a subscription handler to refuse a message under its own reason
+ * (e.g. 'unknown_queue_set'); any other error counts under reason 'handler'.
+ */
+export class BadMessageError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BadMessageError';
+  }
+}
+
+/** A service used before it was set up, or after it stopped. */
+export class ServiceStateError extends Error {
+  constructor(
+    readonly reason: 'no_nats' | 'already_listening' | 'closed',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ServiceStateError';
+  }
+}
+
+/** A ledger row as the cost library gives it; host defaults to the service's host. */
+export interface LedgerSourceRow {
+  host?: string;
+  pcpu: string;
+  domain: string;
+  primitive: string;
+  cycles: number;
+  ops: number;
+}
+export type LedgerSource = () => LedgerSourceRow[] | Promise<LedgerSourceRow[]>;
+
+export interface SubscribeOptions {
+  /** NATS queue group: the messages are shared among its members. */
+  queue?: string;
+  /**
+   * Handle messages concurrently. By default a subscription handles one message at a time
+   * in arrival order (signals such as doorbells must not overtake each other).
+   */
+  concurrent?: boolean;
+}
+
+export interface StartServiceOptions {
+  config: ServiceConfig;
+  /** Domain the service runs as, for logs (e.g. 'dom0', 'guest1'). */
+  domain?: string;
+  /** Stop gracefully on SIGTERM/SIGINT and exit 0 (default true; tests pass false). */
+  handleSignals?: boolean;
+  /** Connect to NATS (default true). Without it `nc` throws. */
+  connectNats?: boolean;
+  /** Export Node's process metrics (default true). */
+  processMetrics?: boolean;
+  /** Logger to use instead of JSON lines on stderr. */
+  log?: Logger;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)));
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+export class Service {
+  readonly config: ServiceConfig;
+  readonly log: Logger;
+  readonly metrics: ServiceMetrics;
+  readonly grpcServer = new grpc.Server();
+  private natsConn: NatsConnection | undefined;
+  private http: HttpServer | undefined;
+  private boundGrpcPort: number | undefined;
+  private isReady = false;
+  private stopping: Promise<void> | undefined;
+  private ledgerSource: LedgerSource = () => [];
+  private readonly hooks: Array<() => void | Promise<void>> = [];
+  private readonly kvs = new Map<string, Promise<KV>>();
+  private readonly signalHandler = (sig: NodeJS.Signals): void => {
+    this.log.info('signal received, stopping', { signal: sig });
+    void this.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+
+  constructor(opts: StartServiceOptions) {
+    this.config = opts.config;
+    this.log =
+      opts.log ??
+      createLogger({ service: opts.config.name, host: opts.config.host, ...(opts.domain ? { domain: opts.domain } : {}) });
+    this.metrics = new ServiceMetrics({ service: opts.config.name, host: opts.config.host }, this.log, {
+      processMetrics: opts.processMetrics ?? true,
+    });
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+  get kind(): string {
+    return this.config.kind;
+  }
+  get host(): string {
+    return this.config.host;
+  }
+
+  /** The NATS connection (reconnects forever). */
+  get nc(): NatsConnection {
+    if (!this.natsConn) throw new ServiceStateError('no_nats', `service ${this.name} was started without NATS`);
+    return this.natsConn;
+  }
+
+  /** Port /metrics and /healthz are served on. */
+  get httpPort(): number {
+    return (this.http?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  /** Port of the gRPC server, once listen() has bound it. */
+  get grpcPort(): number | undefined {
+    return this.boundGrpcPort;
+  }
+
+  /** host:port clients reach the gRPC server on, once listen() has bound it. */
+  get grpcAddress(): string | undefined {
+    if (this.boundGrpcPort === undefined) return undefined;
+    const host = this.config.bindAddress === '0.0.0.0' ? '127.0.0.1' : this.config.bindAddress;
+    return `${host}:${this.boundGrpcPort}`;
+  }
+
+  get readyState(): 'starting' | 'ok' | 'stopping' {
+    return this.stopping ? 'stopping' : this.isReady ? 'ok' : 'starting';
+  }
+
+  /** @internal Called by startService. */
+  async start(opts: StartServiceOptions): Promise<void> {
+    await this.startHttp();
+    if (opts.connectNats ?? true) await this.connectNats();
+    if (opts.handleSignals ?? true) {
+      process.on('SIGTERM', this.signalHandler);
+      process.on('SIGINT', this.signalHandler);
+    }
+    this.log.info('service started', { kind: this.kind, httpPort: this.httpPort, nats: this.config.natsUrl });
+  }
+
+  private async startHttp(): Promise<void> {
+    const http = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/metrics') {
+        this.metrics.text().then(
+          (body) => {
+            res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
+            res.end(body);
+          },
+          (e: unknown) => {
+            res.writeHead(500, { 'Content-Type': 'text/plain' });
+            res.end(`metrics failed: ${errorText(e)}\n`);
+          },
+        );
+      } else if (path === '/healthz') {
+        const state = this.readyState;
+        res.writeHead(state === 'ok' ? 200 : 503, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(this.healthBody(state)) + '\n');
+      } else {
+        res.writeHead(404, { 'Content-Type': 'text/plain' });
+        res.end('not found: try /metrics or /healthz\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(this.config.httpPort, this.config.bindAddress, () => {
+        http.off('error', reject);
+        resolve();
+      });
+    });
+    this.http = http;
+  }
+
+  private healthBody(state: string): Record<string, unknown> {
+    return {
+      status: state,
+      service: this.name,
+      kind: this.kind,
+      host: this.host,
+      pid: process.pid,
+      modelledTimeNs: this.metrics.modelledTimeNs,
+    };
+  }
+
+  private async connectNats(): Promise<void> {
+    const nc = await connect({
+      servers: this.config.natsUrl,
+      name: `${this.kind}/${this.name}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      waitOnFirstConnect: true,
+      ...(this.config.natsUser !== undefined ? { user: this.config.natsUser, pass: this.config.natsPassword ?? '' } : {}),
+    });
+    this.natsConn = nc;
+    const reconnects = this.metrics.counter('vnetlab_nats_reconnects_total', 'Reconnections to the NATS server');
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.log.warn('NATS disconnected', { server: s.server });
+        else if (s.type === 'reconnect') {
+          reconnects.inc();
+          this.log.info('NATS reconnected', { server: s.server });
+        } else if (s.type === 'error') this.log.error('NATS error', { error: s.error });
+      }
+    })().catch(() => undefined);
+  }
+
+  /** Adds a gRPC service of the app (before listen()). */
+  addGrpc<I extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition<I>, impl: I): void {
+    this.grpcServer.addService(definition, impl);
+  }
+
+  /** Supplies the ledger the Admin service reports. */
+  setLedgerSource(fn: LedgerSource): void {
+    this.ledgerSource = fn;
+  }
+
+  /** Binds the gRPC server (with the Admin service added) on grpcPort; returns the port. */
+  async listen(): Promise<number> {
+    if (this.boundGrpcPort !== undefined) throw new ServiceStateError('already_listening', 'listen() called twice');
+    if (this.stopping) throw new ServiceStateError('closed', 'service is stopping');
+    this.grpcServer.addService(control.AdminService, this.adminImpl());
+    const port = await new Promise<number>((resolve, reject) => {
+      this.grpcServer.bindAsync(
+        `${this.config.bindAddress}:${this.config.grpcPort}`,
+        grpc.ServerCredentials.createInsecure(),
+        (err, p) => (err ? reject(err) : resolve(p)),
+      );
+    });
+    this.boundGrpcPort = port;
+    this.log.info('gRPC listening', { grpcPort: port });
+    return port;
+  }
+
+  private adminImpl(): control.AdminServer {
+    return {
+      health: (_call, cb) => {
+        cb(null, {
+          status: this.readyState,
+          service: this.name,
+          kind: this.kind,
+          host: this.host,
+          modelledTimeNs: this.metrics.modelledTimeNs,
+        });
+      },
+      ledger: (_call, cb) => {
+        Promise.resolve()
+          .then(() => this.ledgerSource())
+          .then(
+            (rows) =>
+              cb(null, {
+                rows: rows.map((r) => ({
+                  host: r.host ?? this.host,
+                  pcpu: r.pcpu,
+                  domain: r.domain,
+                  primitive: r.primitive,
+                  cycles: r.cycles,
+                  ops: r.ops,
+                })),
+              }),
+            (e: unknown) => cb({ code: grpc.status.INTERNAL, details: `ledger failed: ${errorText(e)}` }),
+          );
+      },
+    };
+  }
+
+  /** /healthz answers 200 from now on. */
+  ready(): void {
+    if (this.isReady) return;
+    this.isReady = true;
+    this.log.info('service ready');
+  }
+
+  /**
+   * Subscribes to `subject`, decoding each payload with `decode` (e.g. netif.EventBatch.decode).
+   * A payload that does not decode, or whose handler throws, is counted in
+   * vnetlab_bad_messages_total{reason} and logged; the subscription keeps serving.
+   */
+  subscribe<T>(
+    subject: string,
+    decode: (data: Uint8Array) => T,
+    handler: (value: T, msg: Msg) => void | Promise<void>,
+    opts: SubscribeOptions = {},
+  ): Subscription {
+    const handle = async (msg: Msg): Promise<void> => {
+      let value: T;
+      try {
+        value = decode(msg.data);
+      } catch (e) {
+        this.metrics.badMessage('decode', { subject: msg.subject, bytes: msg.data.length, error: errorText(e) });
+        return;
+      }
+      try {
+        await handler(value, msg);
+      } catch (e) {
+        const reason = e instanceof BadMessageError ? e.reason : 'handler';
+        this.metrics.badMessage(reason, { subject: msg.subject, error: e });
+      }
+    };
+    let chain = Promise.resolve();
+    return this.nc.subscribe(subject, {
+      ...(opts.queue ? { queue: opts.queue } : {}),
+      callback: (err, msg) => {
+        if (err) {
+          this.log.error('subscription error', { subject, error: err });
+          return;
+        }
+        if (opts.concurrent) void handle(msg);
+        else chain = chain.then(() => handle(msg));
+      },
+    });
+  }
+
+  /** Publishes an encoded payload; dropped (and logged) once the service is stopping. */
+  publish(subject: string, data: Uint8Array): void {
+    const nc = this.nc;
+    if (nc.isClosed() || nc.isDraining()) {
+      this.log.debug('publish after shutdown dropped', { subject });
+      return;
+    }
+    nc.publish(subject, data);
+  }
+
+  /** Publishes an operator-visible event on lab.events (JSON). */
+  event(kind: string, msg: string, fields: Record<string, unknown> = {}): void {
+    const ev: LabEvent = { ...fields, kind, msg, service: this.name, host: this.host };
+    this.publish(subjects.labEvents(), new TextEncoder().encode(JSON.stringify(ev)));
+  }
+
+  /** The NATS KV bucket `bucket` (created if missing), e.g. kv(XENSTORE_BUCKET). */
+  kv(bucket: string, opts: Partial<KvOptions> = {}): Promise<KV> {
+    let kv = this.kvs.get(bucket);
+    if (!kv) {
+      kv = new Kvm(this.nc).create(bucket, opts);
+      this.kvs.set(bucket, kv);
+      kv.catch(() => this.kvs.delete(bucket)); // let a later call retry
+    }
+    return kv;
+  }
+
+  /** Runs `fn` at shutdown, before the servers close (last registered runs first). */
+  onShutdown(fn: () => void | Promise<void>): void {
+    this.hooks.unshift(fn);
+  }
+
+  /**
+   * Stops gracefully: shutdown hooks, then gRPC, then NATS (drained: pending publishes
+   * go out), then HTTP. Safe to call more than once. Does not exit the process.
+   */
+  close(): Promise<void> {
+    this.stopping ??= this.doClose();
+    return this.stopping;
+  }
+
+  private async doClose(): Promise<void> {
+    process.off('SIGTERM', this.signalHandler);
+    process.off('SIGINT', this.signalHandler);
+    for (const fn of this.hooks) {
+      try {
+        await fn();
+      } catch (e) {
+        this.log.error('shutdown hook failed', { error: e });
+      }
+    }
+    const graceful = new Promise<void>((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+    if ((await withTimeout(graceful, 2000)) === 'timeout') this.grpcServer.forceShutdown();
+    if (this.natsConn && !this.natsConn.isClosed()) {
+      const drained = this.natsConn.drain().catch((e: unknown) => this.log.warn('NATS drain failed', { error: e }));
+      if ((await withTimeout(drained, 2000)) === 'timeout') await this.natsConn.close();
+    }
+    if (this.http) {
+      const http = this.http;
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeAllConnections();
+      await closed;
+    }
+    this.log.info('service stopped');
+  }
+}
+
+/** Starts a service: HTTP (/metrics, /healthz answering 503 until ready()), then NATS. */
+export async function startService(opts: StartServiceOptions): Promise<Service> {
+  const service = new Service(opts);
+  try {
+    await service.start(opts);
+  } catch (e) {
+    await service.close().catch(() => undefined);
+    throw e;
+  }
+  return service;
+}

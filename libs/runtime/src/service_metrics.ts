@@ -1,0 +1,80 @@
+// A service's Prometheus registry: default labels {service, host}, the modelled-time gauge
+// every dashboard divides by, and the count of messages the service had to refuse.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from './logger.js';
+
+export class ServiceMetrics {
+  readonly registry: Registry;
+  private readonly modelledTime: Gauge;
+  private readonly badMessages: Counter<'reason'>;
+  private latestNs = 0;
+
+  constructor(
+    labels: { service: string; host: string },
+    private readonly log?: Logger,
+    opts: { processMetrics?: boolean } = {},
+  ) {
+    this.registry = new Registry();
+    this.registry.setDefaultLabels(labels);
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'vnetlab_' });
+    this.modelledTime = this.gauge(
+      'vnetlab_modelled_time_seconds',
+      'Latest modelled time this service has reached (use as the denominator of modelled rates)',
+    );
+    this.badMessages = this.counter(
+      'vnetlab_bad_messages_total',
+      'Messages refused by this service (undecodable, or their handler failed), by reason',
+      ['reason'],
+    );
+  }
+
+  // Metrics are created where they are used; asking twice for one name returns the first,
+  // so two modules of an app may share a counter without passing it around.
+  private existing<T>(name: string, kind: string): T | undefined {
+    const m = this.registry.getSingleMetric(name);
+    if (!m) return undefined;
+    if ((m as unknown as { constructor: { name: string } }).constructor.name !== kind) {
+      throw new Error(`metric ${name} already registered as a ${(m as object).constructor.name}, not a ${kind}`);
+    }
+    return m as T;
+  }
+
+  counter<L extends string = string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return this.existing<Counter<L>>(name, 'Counter') ?? new Counter<L>({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  gauge<L extends string = string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+    return this.existing<Gauge<L>>(name, 'Gauge') ?? new Gauge<L>({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  histogram<L extends string = string>(name: string, help: string, labelNames: readonly L[] = [], buckets?: number[]): Histogram<L> {
+    return (
+      this.existing<Histogram<L>>(name, 'Histogram') ??
+      new Histogram<L>({ name, help, labelNames, registers: [this.registry], ...(buckets ? { buckets } : {}) })
+    );
+  }
+
+  /** Advances the modelled clock (ns); it never goes back, since signals arrive out of order. */
+  setModelledTime(ns: number): void {
+    if (!Number.isFinite(ns) || ns <= this.latestNs) return;
+    this.latestNs = ns;
+    this.modelledTime.set(ns / 1e9);
+  }
+
+  /** Latest modelled time reached, in ns. */
+  get modelledTimeNs(): number {
+    return this.latestNs;
+  }
+
+  /** Counts a refused message under `reason` and logs why. */
+  badMessage(reason: string, detail: Record<string, unknown> | string = {}): void {
+    this.badMessages.inc({ reason });
+    const fields = typeof detail === 'string' ? { detail } : detail;
+    this.log?.warn('bad message', { reason, ...fields });
+  }
+
+  /** Text exposition of every metric. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,67 @@
+// The normalized lab: every default filled in, every number a number. Field names are the
+// topology file's own (snake_case), so a reader can map the object to the file one to one.
+
+/** How a guest interface reaches the network (the I/O architectures the lab compares). */
+export type GuestArch = 'emulated' | 'pv' | 'multiqueue' | 'cdna' | 'passthrough' | 'native';
+/** How a pv backend delivers received frames: grant copy or page flip. */
+export type RxMode = 'copy' | 'flip';
+export type SwitchKind = 'bridge' | 'vswitch';
+
+export interface Nic {
+  name: string;
+  rate_bps: number;
+  queue_sets: number;   // default 1
+  mac: string;          // generated when omitted
+}
+
+export interface GuestInterface {
+  arch: GuestArch;
+  mac: string;          // generated when omitted (Xen's 00:16:3e prefix)
+  ip: string;           // generated when omitted
+  rx_mode: RxMode;      // default copy
+  nic?: string;         // the host NIC it uses; defaults to the host's first NIC, absent on a host without NICs
+}
+
+export interface Guest {
+  name: string;
+  memory_mib: number;
+  vcpus: number[];      // physical CPU of each vCPU
+  interfaces: GuestInterface[];
+}
+
+export interface DriverDomain {
+  cpus: number[];       // default [0]
+  memory_mib: number;   // default 64
+  switch: SwitchKind;   // default bridge
+}
+
+export interface Host {
+  name: string;
+  cpus: { count: number; hz: number };
+  memory_mib: number;
+  driver_domain: DriverDomain;
+  nics: Nic[];
+  guests: Guest[];
+}
+
+export interface Link {
+  a: string;            // "host/nic"
+  b: string;
+  rate_bps: number;     // default: the slower of the two NICs
+  latency_ns: number;   // default 50 µs
+  loss: number;         // default 0
+}
+
+export interface Topology {
+  name: string;
+  hosts: Host[];
+  links: Link[];
+}
+
+export interface LinkEndpoint { host: string; nic: string }
+
+/** Splits "host-a/eth0" into its host and NIC names. */
+export function parseEndpoint(endpoint: string): LinkEndpoint {
+  const slash = endpoint.indexOf('/');
+  return { host: endpoint.slice(0, slash), nic: endpoint.slice(slash + 1) };
+}
