@@ -148,7 +148,7 @@ async function cmdUp(pos: string[], f: Record<string, unknown>): Promise<number>
     else if (line.split('(')[0] !== lastLine.split('(')[0]) err(line);
     lastLine = line;
     if (lab?.phase === 'ready') break;
-    if (lab?.phase === 'failed' || (!isAlive(child.pid) && lab?.phase !== 'ready')) {
+    if (lab?.phase === 'failed' || !isAlive(child.pid)) {
       if (tty) process.stderr.write('\n');
       err(`vnetlab up failed: ${lab?.error ?? 'the controller exited'} (logs in ${join(dir, 'logs')})`);
       return 1;

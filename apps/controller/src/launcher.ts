@@ -15,19 +15,17 @@ export interface CommonArgs {
   topologyFile: string;
   natsUrl: string;
   labDir: string;
-  memDir: string;
-  peers: string[];       // --hv host=addr pairs and the like, passed to every service
+  peers: string[];       // arguments every service gets
 }
 
 export function serviceArgs(s: ServicePlan, c: CommonArgs): string[] {
   return [
     '--name', s.name,
     '--topology', c.topologyFile,
-    '--nats', c.natsUrl,
+    '--nats-url', c.natsUrl,
     '--http-port', String(s.httpPort),
     '--grpc-port', String(s.grpcPort),
     '--lab-dir', c.labDir,
-    '--mem-dir', c.memDir,
     ...c.peers,
     ...s.args,
   ];

@@ -1,40 +1,28 @@
-// The CLI's side of the operator API: a promise-returning wrapper over the gRPC client.
-import { Metadata, credentials, type Client, type ServiceError } from '@grpc/grpc-js';
+// The CLI's side of the operator API: promise-returning calls with deadlines.
+import { Metadata } from '@grpc/grpc-js';
 import { control } from '@vnetlab/proto';
+import { grpcClient, unary } from '@vnetlab/runtime';
 
-type Unary<Req, Res> = (req: Req, cb: (err: ServiceError | null, res: Res) => void) => unknown;
-
-function call<Req, Res>(client: Client, method: Unary<Req, Res>, req: Req, timeoutMs: number): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const deadline = new Date(Date.now() + timeoutMs);
-    (method as unknown as (r: Req, m: unknown, o: unknown, cb: (e: ServiceError | null, r: Res) => void) => void).call(
-      client,
-      req,
-      new Metadata(),
-      { deadline },
-      (err: ServiceError | null, res: Res) => (err ? reject(new Error(err.details || err.message)) : resolve(res)),
-    );
-  });
-}
+const opts = (timeoutMs: number) => ({ deadline: Date.now() + timeoutMs });
 
 export class OperatorApi {
   private readonly client: control.OperatorClient;
 
   constructor(addr: string) {
-    this.client = new control.OperatorClient(addr, credentials.createInsecure());
+    this.client = grpcClient(control.OperatorClient, addr);
   }
 
   status(timeoutMs = 5000) {
-    return call(this.client, this.client.status, {}, timeoutMs);
+    return unary<control.StatusResponse>((cb) => this.client.status({}, new Metadata(), opts(timeoutMs), cb));
   }
   ping(req: control.PingRequest, timeoutMs = 60_000) {
-    return call(this.client, this.client.ping, req, timeoutMs);
+    return unary<control.PingResponse>((cb) => this.client.ping(req, new Metadata(), opts(timeoutMs), cb));
   }
   bulk(req: control.BulkRequest, timeoutMs = 30 * 60_000) {
-    return call(this.client, this.client.bulk, req, timeoutMs);
+    return unary<control.BulkResponse>((cb) => this.client.bulk(req, new Metadata(), opts(timeoutMs), cb));
   }
   shutdown(timeoutMs = 20_000) {
-    return call(this.client, this.client.shutdown, {}, timeoutMs);
+    return unary<control.ShutdownResponse>((cb) => this.client.shutdown({}, new Metadata(), opts(timeoutMs), cb));
   }
   close(): void {
     this.client.close();

@@ -17,12 +17,12 @@ export interface LabPlan {
   services: ServicePlan[];
 }
 
-/** Start order matters: the hypervisor creates the domains, NICs come before the driver
+/** Ports are assigned by the launcher. Start order matters: the hypervisor creates the domains, NICs come before the driver
  * domain that drives them, guests come last. */
-export function planLab(topo: Topology, ports: () => number): LabPlan {
+export function planLab(topo: Topology): LabPlan {
   const services: ServicePlan[] = [];
   const add = (kind: ServiceKind, name: string, host: string | undefined, args: string[]) =>
-    services.push({ kind, name, host, httpPort: ports(), grpcPort: ports(), args });
+    services.push({ kind, name, host, httpPort: 0, grpcPort: 0, args });
   add('fabric', 'fabric', undefined, []);
   for (const h of topo.hosts) add('hypervisor', `${h.name}/hypervisor`, h.name, ['--host', h.name]);
   for (const h of topo.hosts)

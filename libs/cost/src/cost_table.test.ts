@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CostError, CostTable, DEFAULT_COSTS, PRIMITIVES, costTableMarkdown } from './index.js';
+import { CostError, CostTable, DEFAULT_COSTS, PRIMITIVES, REFERENCE_HZ, costTableMarkdown } from './index.js';
 
 describe('CostTable', () => {
   it('a per-byte cost scales linearly with the byte count', () => {
@@ -52,5 +52,13 @@ describe('CostTable', () => {
   it('the generated table has one row per primitive', () => {
     const md = costTableMarkdown();
     for (const p of PRIMITIVES) expect(md).toContain(`| \`${p}\` |`);
+  });
+
+  it('the derived figures agree with the published budgets they were derived from', () => {
+    const c = (p: keyof typeof DEFAULT_COSTS, n = 1) => DEFAULT_COSTS[p].cycles * n;
+    const nativeRx = c('nic_driver_rx') + c('stack_rx') + c('copy_byte', 1448);
+    expect(Math.abs(nativeRx - 12_000) / 12_000).toBeLessThan(0.1);
+    expect(c('grant_copy_op') + c('copy_byte', 1500)).toBeLessThan(c('page_flip'));
+    expect((c('domain_switch') / REFERENCE_HZ) * 1e9).toBeCloseTo(995, 0);
   });
 });

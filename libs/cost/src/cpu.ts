@@ -1,4 +1,4 @@
-import { FifoServer } from './fifo_server.js';
+import { GapServer } from './gap_server.js';
 import type { Ledger } from './ledger.js';
 import { CostError, checkNonNegative, isPrimitive, type Primitive } from './primitive.js';
 
@@ -20,12 +20,13 @@ interface BusyInterval {
 }
 
 /**
- * One physical CPU: a FIFO server in modelled time that charges what it runs to a ledger
+ * One physical CPU: a server in modelled time (work runs in its idle gaps from its arrival
+ * on, whatever the wall-clock order it arrived in) that charges what it runs to a ledger
  * under (cpu name, domain). A change of domain (other than into the hypervisor) costs one
  * domain_switch, charged to the incoming domain, so switch costs emerge from placement.
  */
 export class Cpu {
-  private readonly server = new FifoServer();
+  private readonly server = new GapServer();
   private readonly busy: BusyInterval[] = [];
   private lastDomain: string | undefined;
 
@@ -119,18 +120,18 @@ export class Cpu {
   }
 
   private occupy(arrivalNs: number, domain: string, cycles: number, switched: boolean): CpuRun {
-    const { start, end } = this.server.serve(arrivalNs, (cycles / this.hz) * 1e9);
-    if (end > start) {
+    const { start, end, pieces } = this.server.serve(arrivalNs, (cycles / this.hz) * 1e9);
+    for (const p of pieces) {
       const last = this.busy[this.busy.length - 1];
       // Back-to-back work of one domain is one interval: keeps the list short.
-      if (last && last.domain === domain && last.end === start) last.end = end;
-      else this.busy.push({ start, end, domain });
+      if (last && last.domain === domain && last.end === p.s) last.end = p.e;
+      else this.busy.push({ start: p.s, end: p.e, domain });
     }
+    if (this.busy.length > 20_000) this.busy.splice(0, 10_000);
     return { start, end, cycles, switched };
   }
 
   private idleRun(arrivalNs: number): CpuRun {
-    const start = Math.max(arrivalNs, this.server.busyUntil);
-    return { start, end: start, cycles: 0, switched: false };
+    return { start: arrivalNs, end: arrivalNs, cycles: 0, switched: false };
   }
 }

@@ -4,4 +4,6 @@ export { CostTable } from './cost_table.js';
 export { FifoServer } from './fifo_server.js';
 export { Ledger, type LedgerRow } from './ledger.js';
 export { Cpu, XEN_DOMAIN, type CpuRun } from './cpu.js';
-export { costTableMarkdown } from './cost_table_markdown.js';
+export { costTableMarkdown, costCrossChecks, type CostCrossCheck } from './cost_table_markdown.js';
+export * from './serial.js';
+export { GapServer } from './gap_server.js';

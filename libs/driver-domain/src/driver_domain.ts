@@ -2,7 +2,7 @@
 // bridge, and the physical NIC's driver, wired the way Linux wires them. Transport-free: the
 // owner delivers event-channel upcalls and carries hypercalls, notifications and doorbells.
 import type { Bridge } from '@vnetlab/bridge';
-import type { Cpu } from '@vnetlab/cost';
+import { Serial, type Cpu } from '@vnetlab/cost';
 import { FlowCounters, flowKey } from '@vnetlab/flows';
 import type { SkBuff } from '@vnetlab/frames';
 import type { GuestMemory, PagePool } from '@vnetlab/memory';
@@ -61,6 +61,8 @@ export class DriverDomain {
   private readonly txBlocked = new Set<Vif>();
   private readonly domain: string;
   readonly counters = { events: 0, nicInterrupts: 0, forwarded: 0, flooded: 0, clones: 0 };
+  // events and vif set-up arrive concurrently; ring and queue state take one at a time
+  private readonly serial = new Serial();
 
   constructor(private readonly o: DriverDomainOptions) {
     this.domain = o.domain ?? 'dom0';
@@ -68,7 +70,11 @@ export class DriverDomain {
   }
 
   /** Connects the backend of a guest interface (xenbus: frontend Connected → map rings). */
-  async addVif(spec: VifSpec, txRingRef: number, rxRingRef: number, tNs: number): Promise<void> {
+  addVif(spec: VifSpec, txRingRef: number, rxRingRef: number, tNs: number): Promise<void> {
+    return this.serial.run(() => this.connectVif(spec, txRingRef, rxRingRef, tNs));
+  }
+
+  private async connectVif(spec: VifSpec, txRingRef: number, rxRingRef: number, tNs: number): Promise<void> {
     const netback = new Netback({
       frontDomid: spec.frontDomid,
       mem: this.o.mem,
@@ -79,8 +85,8 @@ export class DriverDomain {
       rxMode: spec.rxMode,
       domain: this.domain,
     });
-    const r = await netback.connect(txRingRef, rxRingRef, Math.max(tNs, this.now));
-    this.now = Math.max(this.now, r.tNs);
+    const r = await netback.connect(txRingRef, rxRingRef, tNs);
+    this.seen(r.tNs);
     const vif: Vif = { ...spec, netback, backlog: [] };
     this.vifs.set(spec.name, vif);
     this.byPort.set(spec.port, vif);
@@ -92,46 +98,53 @@ export class DriverDomain {
   }
 
   /** An event-channel upcall on `port` at modelled time tNs. */
-  async onEvent(port: number, tNs: number): Promise<void> {
-    this.counters.events++;
-    const t = this.o.cpu.run(Math.max(tNs, this.now), 'xen', [['virq', 1]]);
-    this.now = Math.max(this.now, t);
-    if (this.o.uplink && port === this.o.uplink.port) return this.onNicInterrupt();
-    const vif = this.byPort.get(port);
-    if (!vif) return; // a port nobody bound: Xen would not deliver it either
-    await this.onVifEvent(vif);
+  onEvent(port: number, tNs: number): Promise<void> {
+    return this.serial.run(() => this.handleEvent(port, tNs));
   }
 
-  private async onVifEvent(vif: Vif): Promise<void> {
+  private async handleEvent(port: number, tNs: number): Promise<void> {
+    this.counters.events++;
+    // Work starts at the event's modelled time; the CPU model queues it behind (or fits it
+    // between) whatever else that CPU runs.
+    const t = this.o.cpu.run(tNs, 'xen', [['virq', 1]]);
+    this.seen(t);
+    if (this.o.uplink && port === this.o.uplink.port) return this.onNicInterrupt(t);
+    const vif = this.byPort.get(port);
+    if (!vif) return; // a port nobody bound: Xen would not deliver it either
     // the guest may have posted RX buffers: frames waiting for them go first
-    if (vif.backlog.length) await this.deliverTo(vif, []);
-    await this.pullTx(vif);
+    if (vif.backlog.length) await this.deliverTo(vif, [], t);
+    await this.pullTx(vif, t);
+  }
+
+  /** The latest modelled time this domain has worked at (for metrics and reports). */
+  private seen(t: number): void {
+    if (t > this.now) this.now = t;
   }
 
   /** guest → bridge: takes the guest's TX requests unless the NIC queue is full. */
-  private async pullTx(vif: Vif): Promise<void> {
+  private async pullTx(vif: Vif, t: number): Promise<void> {
     if (this.qdisc.length >= (this.o.txQueueLen ?? 1000) - 256) {
       this.txBlocked.add(vif); // backpressure: the guest's ring fills, the guest waits
       return;
     }
     this.txBlocked.delete(vif);
-    const r = await vif.netback.onTxEvent(this.now);
-    this.now = Math.max(this.now, r.tNs);
-    if (r.notify) this.o.ports.notify(vif.port, this.now);
+    const r = await vif.netback.onTxEvent(t);
+    this.seen(r.tNs);
+    if (r.notify) this.o.ports.notify(vif.port, r.tNs);
     await this.bridgeFrames(vif.name, r.skbs);
     if (r.more) this.txBlocked.add(vif);
   }
 
-  private async onNicInterrupt(): Promise<void> {
+  private async onNicInterrupt(tNs: number): Promise<void> {
     const up = this.o.uplink!;
     this.counters.nicInterrupts++;
-    const t = this.o.cpu.run(this.now, 'xen', [['pirq', 1]]);
+    const t = this.o.cpu.run(tNs, 'xen', [['pirq', 1]]);
     const r = up.driver.onInterrupt(t);
-    this.now = Math.max(this.now, r.tNs);
+    this.seen(r.tNs);
     for (const g of r.freedGfns) this.o.pages.give(g);
     await this.bridgeFrames(up.name, r.rx);
-    this.flushQdisc();
-    for (const vif of [...this.txBlocked]) await this.pullTx(vif);
+    this.flushQdisc(r.tNs); // TX slots the NIC gave back take waiting frames from now on
+    for (const vif of [...this.txBlocked]) await this.pullTx(vif, r.tNs);
   }
 
   /** Runs frames through the bridge and hands them to their output ports. */
@@ -139,8 +152,9 @@ export class DriverDomain {
     if (skbs.length === 0) return;
     const perVif = new Map<Vif, SkBuff[]>();
     for (const skb of skbs) {
-      const t = this.o.cpu.run(Math.max(skb.tNs, this.now), this.domain, [['bridge_lookup', 1]]);
-      this.now = Math.max(this.now, t);
+      const t = this.o.cpu.run(skb.tNs, this.domain, [['bridge_lookup', 1]]);
+      skb.tNs = t;
+      this.seen(t);
       const fwd = this.o.bridge.forward(inPort, skb.bytes, t);
       if (fwd.drop || fwd.out.length === 0) {
         this.drop(skb, fwd.drop ?? 'no_port');
@@ -163,7 +177,7 @@ export class DriverDomain {
         }
       });
     }
-    for (const [vif, list] of perVif) await this.deliverTo(vif, list);
+    for (const [vif, list] of perVif) await this.deliverTo(vif, list, Math.max(...list.map((s) => s.tNs)));
     this.flushQdisc();
   }
 
@@ -175,8 +189,8 @@ export class DriverDomain {
       return undefined;
     }
     this.o.dom0.write(gfn, 0, skb.bytes);
-    const t = this.o.cpu.run(this.now, this.domain, [['copy_byte', skb.bytes.length]]);
-    this.now = Math.max(this.now, t);
+    const t = this.o.cpu.run(skb.tNs, this.domain, [['copy_byte', skb.bytes.length]]);
+    this.seen(t);
     this.counters.clones++;
     this.flows.sent(flowKey(skb.bytes), skb.bytes.length);
     return { bytes: skb.bytes, tNs: t, page: { gfn, offset: 0 } };
@@ -187,7 +201,15 @@ export class DriverDomain {
     if (skb.page) this.o.pages.give(skb.page.gfn);
   }
 
-  private async deliverTo(vif: Vif, skbs: SkBuff[]): Promise<void> {
+  private async deliverTo(vif: Vif, skbs: SkBuff[], t: number): Promise<void> {
+    t = await this.deliverOnce(vif, skbs, t);
+    // Frames left waiting for RX buffers: ask the guest to tell us when it posts some (and
+    // go on now if it already has, or the event would never come).
+    while (vif.backlog.length > 0 && vif.netback.armRx()) t = await this.deliverOnce(vif, [], t);
+  }
+
+  /** Delivers what the guest has buffers for; returns the modelled time it finished. */
+  private async deliverOnce(vif: Vif, skbs: SkBuff[], t: number): Promise<number> {
     const all = vif.backlog.concat(skbs);
     vif.backlog = [];
     const room = vif.netback.rxRequestsAvailable();
@@ -196,15 +218,17 @@ export class DriverDomain {
     const max = this.o.rxBacklog ?? 256;
     for (const s of later.slice(max)) this.drop(s, 'rx_backlog_full');
     vif.backlog = later.slice(0, max);
-    if (now.length === 0) return;
-    const r = await vif.netback.deliver(now, Math.max(this.now, ...now.map((s) => s.tNs)));
-    this.now = Math.max(this.now, r.tNs);
+    if (now.length === 0) return t;
+    // a frame that waited for the guest's buffers goes no earlier than this event
+    const r = await vif.netback.deliver(now, Math.max(t, ...now.map((s) => s.tNs)));
+    this.seen(r.tNs);
     for (const g of r.freedGfns) this.o.pages.give(g);
     for (const [reason, n] of Object.entries(r.drops)) this.flows.dropped('rx ' + vif.name, reason, n);
-    if (r.notify) this.o.ports.notify(vif.port, this.now);
+    if (r.notify) this.o.ports.notify(vif.port, r.tNs);
+    return r.tNs;
   }
 
-  private flushQdisc(): void {
+  private flushQdisc(t = 0): void {
     const up = this.o.uplink;
     if (!up) {
       for (const s of this.qdisc.splice(0)) this.drop(s, 'no_uplink');
@@ -216,9 +240,9 @@ export class DriverDomain {
     const n = Math.min(this.qdisc.length, up.driver.txRoom());
     if (n === 0) return;
     const batch = this.qdisc.splice(0, n);
-    const t = this.o.cpu.run(Math.max(this.now, ...batch.map((s) => s.tNs)), this.domain, [['nic_driver_tx', batch.length]]);
-    const r = up.driver.transmit(batch, t);
-    this.now = Math.max(this.now, r.tNs);
+    const start = this.o.cpu.run(Math.max(t, ...batch.map((s) => s.tNs)), this.domain, [['nic_driver_tx', batch.length]]);
+    const r = up.driver.transmit(batch, start);
+    this.seen(r.tNs);
     // anything the driver did not take goes back to the head of the queue
     if (r.accepted < batch.length) this.qdisc.unshift(...batch.slice(r.accepted));
   }

@@ -1,1 +1,2 @@
 export * from './driver_domain.js';
+export * from './nic_uplink.js';

@@ -9,6 +9,11 @@ export interface FlowCount {
   deliveredFrames: number;
   deliveredBytes: number;
   drops: Record<string, number>;
+  /** Modelled times of the first and last frame sent / delivered (absent until one is). */
+  firstSentNs?: number;
+  lastSentNs?: number;
+  firstDeliveredNs?: number;
+  lastDeliveredNs?: number;
 }
 
 export class FlowCounters {
@@ -23,16 +28,24 @@ export class FlowCounters {
     return f;
   }
 
-  sent(flow: string, bytes: number): void {
+  sent(flow: string, bytes: number, tNs?: number): void {
     const f = this.get(flow);
     f.sentFrames++;
     f.sentBytes += bytes;
+    if (tNs !== undefined) {
+      f.firstSentNs = Math.min(f.firstSentNs ?? tNs, tNs);
+      f.lastSentNs = Math.max(f.lastSentNs ?? 0, tNs);
+    }
   }
 
-  delivered(flow: string, bytes: number): void {
+  delivered(flow: string, bytes: number, tNs?: number): void {
     const f = this.get(flow);
     f.deliveredFrames++;
     f.deliveredBytes += bytes;
+    if (tNs !== undefined) {
+      f.firstDeliveredNs = Math.min(f.firstDeliveredNs ?? tNs, tNs);
+      f.lastDeliveredNs = Math.max(f.lastDeliveredNs ?? 0, tNs);
+    }
   }
 
   dropped(flow: string, reason: string, n = 1): void {
@@ -61,6 +74,10 @@ export function mergeFlowCounts(parts: FlowCount[][]): FlowCount[] {
       m.deliveredFrames += f.deliveredFrames;
       m.deliveredBytes += f.deliveredBytes;
       for (const [r, n] of Object.entries(f.drops)) m.drops[r] = (m.drops[r] ?? 0) + n;
+      m.firstSentNs = minDefined(m.firstSentNs, f.firstSentNs);
+      m.lastSentNs = maxDefined(m.lastSentNs, f.lastSentNs);
+      m.firstDeliveredNs = minDefined(m.firstDeliveredNs, f.firstDeliveredNs);
+      m.lastDeliveredNs = maxDefined(m.lastDeliveredNs, f.lastDeliveredNs);
       out.set(f.flow, m);
     }
   return [...out.values()];
@@ -71,3 +88,7 @@ export function balance(f: FlowCount): FlowBalance {
   const dropped = Object.values(f.drops).reduce((a, b) => a + b, 0);
   return { ...f, dropped, inFlight: f.sentFrames - f.deliveredFrames - dropped };
 }
+
+// 0 stands for "none" on the wire (proto3 has no absent uint64)
+const minDefined = (a?: number, b?: number) => (a === undefined || a === 0 ? b : b === undefined || b === 0 ? a : Math.min(a, b));
+const maxDefined = (a?: number, b?: number) => (a === undefined ? b : b === undefined ? a : Math.max(a, b));

@@ -5,7 +5,7 @@ import type { Cpu } from '@vnetlab/cost';
 import { FlowCounters, flowKey } from '@vnetlab/flows';
 import type { Netfront } from '@vnetlab/netfront';
 import type { NetStack, StackEvent, StackOutput } from '@vnetlab/netstack';
-import { Serial, Signal } from './serial.js';
+import { Serial, Signal } from '@vnetlab/cost';
 
 export interface GuestKernelOptions {
   domain: string;                    // ledger name of this domain, e.g. "vm-a1"
@@ -50,6 +50,14 @@ export class GuestKernel {
     return { ...this.counters, now: this.now, pendingTx: this.o.netfront.txQueued };
   }
 
+  /**
+   * The operator acts at the lab's modelled time (the latest any service has reached): the
+   * guest's clock catches up, so a command never starts in the lab's past.
+   */
+  advanceTo(tNs: number): Promise<void> {
+    return this.serial.run(() => this.seen(tNs));
+  }
+
   /** An event-channel upcall from the backend at modelled time tNs. */
   onEvent(tNs: number): Promise<void> {
     return this.serial.run(() => this.handleEvent(tNs));
@@ -57,31 +65,36 @@ export class GuestKernel {
 
   private async handleEvent(tNs: number): Promise<void> {
     this.counters.eventsIn++;
-    // the upcall itself: the hypervisor delivers the virtual interrupt on our CPU
-    const tUp = this.o.cpu.run(Math.max(tNs, this.now), 'xen', [['virq', 1]]);
+    // the upcall itself: the hypervisor delivers the virtual interrupt on our CPU, from the
+    // event's modelled time on (the CPU model fits it around other work)
+    const tUp = this.o.cpu.run(tNs, 'xen', [['virq', 1]]);
     const r = await this.o.netfront.onEvent(tUp);
-    this.now = Math.max(this.now, r.tNs);
+    let t = r.tNs;
     let notify = r.notify;
     const out: Buffer[] = [];
     for (const f of r.frames) {
-      const t = this.o.cpu.run(Math.max(f.tNs, this.now), this.o.domain, [['stack_rx', 1]]);
-      this.now = Math.max(this.now, t);
+      t = this.o.cpu.run(Math.max(f.tNs, t), this.o.domain, [['stack_rx', 1]]);
       const key = flowKey(f.bytes);
       if (!this.forUs(f.bytes)) {
-        // a flooded copy of someone else's unicast frame: the NIC-less vif still sees it
+        // a flooded copy of someone else's unicast frame: the bridge floods until it learns
         this.counters.notForUs++;
         this.flows.dropped(key, 'not_for_us');
         continue;
       }
       this.counters.framesIn++;
-      this.flows.delivered(key, f.bytes.length);
-      this.collect(this.o.stack.receive(f.bytes, this.now), out);
+      this.flows.delivered(key, f.bytes.length, t);
+      this.collect(this.o.stack.receive(f.bytes, t), out);
     }
-    notify = this.transmit(out) || notify;
-    notify = this.pump() || notify;
-    if (notify) this.kick();
+    this.seen(t);
+    const tx = this.transmit(out, t);
+    const pumped = this.pump(tx.t);
+    if (notify || tx.notify || pumped.notify) this.kick(pumped.t);
     this.progress.fire();
     this.armIdleTimer();
+  }
+
+  private seen(t: number): void {
+    if (t > this.now) this.now = t;
   }
 
   private forUs(frame: Buffer): boolean {
@@ -100,39 +113,43 @@ export class GuestKernel {
     }
   }
 
-  /** Hands frames to netfront; true if the backend must be notified. */
-  private transmit(frames: Buffer[]): boolean {
+  /** Hands frames to netfront from modelled time t on; says whether to notify the backend. */
+  private transmit(frames: Buffer[], t: number): { notify: boolean; t: number } {
     let notify = false;
     for (const f of frames) {
-      const t = this.o.cpu.run(this.now, this.o.domain, [['stack_tx', 1]]);
+      t = this.o.cpu.run(t, this.o.domain, [['stack_tx', 1]]);
       const key = flowKey(f);
-      this.flows.sent(key, f.length);
+      this.flows.sent(key, f.length, t);
       const r = this.o.netfront.transmit(f, t);
-      this.now = Math.max(this.now, r.tNs);
+      t = Math.max(t, r.tNs);
       if (r.drop) this.flows.dropped(key, r.drop);
       else this.counters.framesOut++;
       notify = r.notify || notify;
     }
-    return notify;
+    this.seen(t);
+    return { notify, t };
   }
 
   /** Lets the stack's bulk senders (UDP and TCP) fill the ring while it has room. */
-  private pump(): boolean {
+  private pump(t: number): { notify: boolean; t: number } {
     let notify = false;
     while (this.o.netfront.txQueued === 0) {
-      const out = this.o.stack.pullFrames(this.now, MAX_PULL);
+      const out = this.o.stack.pullFrames(t, MAX_PULL);
       if (out.frames.length === 0) break;
       const frames: Buffer[] = [];
       this.collect(out, frames);
-      notify = this.transmit(frames) || notify;
+      const r = this.transmit(frames, t);
+      notify = r.notify || notify;
+      t = r.t;
     }
-    return notify;
+    return { notify, t };
   }
 
-  private kick(): void {
+  private kick(t: number): void {
     this.counters.notifies++;
-    this.o.cpu.run(this.now, 'xen', [['hypercall', 1], ['evtchn_send', 1]]);
-    this.o.notify(this.now);
+    const end = this.o.cpu.run(t, 'xen', [['hypercall', 1], ['evtchn_send', 1]]);
+    this.seen(end);
+    this.o.notify(end);
   }
 
   /** Runs stack output produced by an API call (ping, UDP send) on the serial queue. */
@@ -140,9 +157,9 @@ export class GuestKernel {
     return this.serial.run(() => {
       const out: Buffer[] = [];
       this.collect(make(this.now), out);
-      let notify = this.transmit(out);
-      notify = this.pump() || notify;
-      if (notify) this.kick();
+      const tx = this.transmit(out, this.now);
+      const pumped = this.pump(tx.t);
+      if (tx.notify || pumped.notify) this.kick(pumped.t);
       this.armIdleTimer();
     });
   }
@@ -159,12 +176,12 @@ export class GuestKernel {
     this.idleTimer = setTimeout(() => {
       void this.serial.run(() => {
         const t = Math.max(this.now, this.o.stack.nextTimerNs() ?? this.now);
-        this.now = t;
+        this.seen(t);
         const out: Buffer[] = [];
         this.collect(this.o.stack.fireTimers(t), out);
-        let notify = this.transmit(out);
-        notify = this.pump() || notify;
-        if (notify) this.kick();
+        const tx = this.transmit(out, t);
+        const pumped = this.pump(tx.t);
+        if (tx.notify || pumped.notify) this.kick(pumped.t);
         this.progress.fire();
         this.armIdleTimer();
       });
@@ -207,7 +224,10 @@ export class GuestKernel {
     const deadline = Date.now() + timeoutMs;
     while (!(stack.udpBulkDone(id) && this.o.netfront.txQueued === 0) && Date.now() < deadline) {
       await this.progress.wait(200);
-      await this.serial.run(() => { if (this.pump()) this.kick(); });
+      await this.serial.run(() => {
+        const p = this.pump(this.now);
+        if (p.notify) this.kick(p.t);
+      });
     }
     const st = stack.flowStats(id);
     if (!stack.udpBulkDone(id)) throw new Error(`udp bulk to ${dst}:${dstPort} did not finish in ${timeoutMs} ms (${st?.bytesSent ?? 0} of ${bytes} bytes sent)`);

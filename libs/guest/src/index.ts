@@ -1,2 +1,2 @@
 export * from './guest_kernel.js';
-export * from './serial.js';
+

@@ -1,6 +1,7 @@
 import type { MachineMemory } from '@vnetlab/memory';
 import { PAGE_SIZE } from '@vnetlab/memory';
 import type { CostTable } from '@vnetlab/cost';
+import { charges, price } from './charges.js';
 import {
   DOMID_FIRST_RESERVED, DOMID_SELF, DOMID_XEN, EVTCHN_EINVAL, EVTCHN_ENOSPC, EVTCHN_EPERM, EVTCHN_ESRCH, EVTCHN_OK,
   FRAME_FREE, GNTST_bad_copy_arg, GNTST_bad_domain, GNTST_bad_gntref, GNTST_bad_handle, GNTST_bad_page,
@@ -273,7 +274,7 @@ export class Hypervisor {
    * granter's endAccess fails and the page cannot be flipped away.
    */
   grantMap(caller: number, granter: number, gref: number, readonly: boolean): { status: number; mfn: number; handle: number; cycles: number } {
-    const cycles = this.costs.cycles('hypercall') + this.costs.cycles('grant_map');
+    const cycles = price(this.costs, charges.grantMap());
     const fail = (r: Refusal) => ({ status: this.refuse(caller, r), mfn: INVALID_MFN, handle: -1, cycles });
     const d = this.domains.get(caller);
     if (!d) return fail({ status: GNTST_bad_domain, kind: 'bad_domain', detail: `no calling domain ${caller}` });
@@ -296,7 +297,7 @@ export class Hypervisor {
 
   /** GNTTABOP_unmap_grant_ref. */
   grantUnmap(caller: number, handle: number): HypercallResult {
-    const cycles = this.costs.cycles('hypercall') + this.costs.cycles('grant_unmap');
+    const cycles = price(this.costs, charges.grantUnmap());
     const d = this.domains.get(caller);
     if (!d) return { status: this.refuse(caller, { status: GNTST_bad_domain, kind: 'bad_domain', detail: `no calling domain ${caller}` }), cycles };
     const m = d.maptrack.get(handle);
@@ -329,7 +330,7 @@ export class Hypervisor {
    * The receiver then places the frame with acceptTransfer.
    */
   grantTransfer(caller: number, gfn: number, toDomid: number, gref: number): HypercallResult {
-    const cycles = this.costs.cycles('hypercall') + this.costs.cycles('page_flip');
+    const cycles = price(this.costs, charges.grantTransfer());
     const fail = (r: Refusal): HypercallResult => ({ status: this.refuse(caller, r), cycles });
     const d = this.domains.get(caller);
     if (!d) return fail({ status: GNTST_bad_domain, kind: 'bad_domain', detail: `no calling domain ${caller}` });
@@ -377,7 +378,7 @@ export class Hypervisor {
    * decrease_reservation netfront does for the page it posted).
    */
   acceptTransfer(caller: number, gref: number, gfn: number): { status: number; mfn: number; cycles: number } {
-    const cycles = this.costs.cycles('hypercall');
+    const cycles = price(this.costs, charges.plain());
     const fail = (r: Refusal) => ({ status: this.refuse(caller, r), mfn: INVALID_MFN, cycles });
     const d = this.domains.get(caller);
     if (!d) return fail({ status: GNTST_bad_domain, kind: 'bad_domain', detail: `no calling domain ${caller}` });
@@ -412,7 +413,7 @@ export class Hypervisor {
 
   /** XENMEM_decrease_reservation of one page: the caller gives page `gfn` back to Xen. */
   decreaseReservation(caller: number, gfn: number): HypercallResult {
-    const cycles = this.costs.cycles('hypercall');
+    const cycles = price(this.costs, charges.plain());
     const fail = (r: Refusal): HypercallResult => ({ status: this.refuse(caller, r), cycles });
     const d = this.domains.get(caller);
     if (!d) return fail({ status: GNTST_bad_domain, kind: 'bad_domain', detail: `no calling domain ${caller}` });
@@ -430,7 +431,7 @@ export class Hypervisor {
 
   /** XENMEM_populate_physmap of one page: a fresh zeroed frame at an empty gfn. */
   populatePhysmap(caller: number, gfn: number): { status: number; mfn: number; cycles: number } {
-    const cycles = this.costs.cycles('hypercall');
+    const cycles = price(this.costs, charges.plain());
     const fail = (r: Refusal) => ({ status: this.refuse(caller, r), mfn: INVALID_MFN, cycles });
     const d = this.domains.get(caller);
     if (!d) return fail({ status: GNTST_bad_domain, kind: 'bad_domain', detail: `no calling domain ${caller}` });
@@ -457,7 +458,7 @@ export class Hypervisor {
 
   /** EVTCHNOP_alloc_unbound: a port of the caller that `remoteDom` may bind to. */
   evtchnAllocUnbound(caller: number, remoteDom: number): { port: number; status: number; cycles: number } {
-    const cycles = this.costs.cycles('hypercall');
+    const cycles = price(this.costs, charges.plain());
     const d = this.domains.get(caller);
     if (!d) return { port: -1, status: this.evtchnFail(caller, EVTCHN_ESRCH, 'bad_domain', `no calling domain ${caller}`), cycles };
     const remote = isInt(remoteDom) ? this.resolveDomid(caller, remoteDom) : -1;
@@ -469,7 +470,7 @@ export class Hypervisor {
 
   /** EVTCHNOP_bind_interdomain: connects a new port of the caller to `remoteDom`'s unbound port. */
   evtchnBindInterdomain(caller: number, remoteDom: number, remotePort: number): { port: number; status: number; cycles: number } {
-    const cycles = this.costs.cycles('hypercall');
+    const cycles = price(this.costs, charges.plain());
     const fail = (status: number, kind: ViolationKind, detail: string) => ({ port: -1, status: this.evtchnFail(caller, status, kind, detail), cycles });
     const d = this.domains.get(caller);
     if (!d) return fail(EVTCHN_ESRCH, 'bad_domain', `no calling domain ${caller}`);
@@ -491,7 +492,7 @@ export class Hypervisor {
 
   /** EVTCHNOP_send: returns the (domid, port) the service must raise a virtual interrupt on. */
   evtchnSend(caller: number, port: number): { status: number; target?: { domid: number; port: number }; cycles: number } {
-    const cycles = this.costs.cycles('hypercall') + this.costs.cycles('evtchn_send');
+    const cycles = price(this.costs, charges.evtchnSend());
     const d = this.domains.get(caller);
     if (!d) return { status: this.evtchnFail(caller, EVTCHN_ESRCH, 'bad_domain', `no calling domain ${caller}`), cycles };
     const s = d.ports.get(port);
@@ -503,7 +504,7 @@ export class Hypervisor {
 
   /** EVTCHNOP_close: an interdomain peer's end goes back to unbound, as in Xen. */
   evtchnClose(caller: number, port: number): HypercallResult {
-    const cycles = this.costs.cycles('hypercall');
+    const cycles = price(this.costs, charges.plain());
     const d = this.domains.get(caller);
     if (!d) return { status: this.evtchnFail(caller, EVTCHN_ESRCH, 'bad_domain', `no calling domain ${caller}`), cycles };
     const s = d.ports.get(port);
@@ -561,6 +562,6 @@ export class Hypervisor {
   raisePirq(irq: number): { domid: number; port: number; cycles: number } | undefined {
     const route = this.pirqRoutes.get(irq);
     if (!route) return undefined;
-    return { ...route, cycles: this.costs.cycles('pirq') };
+    return { ...route, cycles: price(this.costs, charges.pirq()) };
   }
 }

@@ -8,3 +8,4 @@ export { type Violation, type ViolationKind } from './violations.js';
 export {
   Hypervisor, type DomainInfo, type GrantPtr, type GrantCopyOp, type HypercallResult, type HypervisorOptions,
 } from './hypervisor.js';
+export * from './charges.js';

@@ -1,9 +1,12 @@
-import type { GrantCopyOp, HypercallResult } from '@vnetlab/hypervisor';
+import type { Charges, GrantCopyOp, HypercallResult } from '@vnetlab/hypervisor';
+
+/** A hypercall's outcome may say what its cycles are made of, primitive by primitive. */
+export type Priced = { charges?: Charges };
 
 /** The hypercalls a backend needs; the app binds them to gRPC (tests call a Hypervisor). */
 export interface HypervisorPort {
-  grantCopy(ops: GrantCopyOp[], tNs: number): Promise<HypercallResult[]>;
-  grantMap(granter: number, gref: number, readonly: boolean, tNs: number): Promise<{ status: number; mfn: number; handle: number; cycles: number }>;
-  grantTransfer(gfn: number, toDomid: number, gref: number, tNs: number): Promise<HypercallResult>;
-  populatePhysmap(gfn: number, tNs: number): Promise<{ status: number; mfn: number; cycles: number }>;
+  grantCopy(ops: GrantCopyOp[], tNs: number): Promise<Array<HypercallResult & Priced>>;
+  grantMap(granter: number, gref: number, readonly: boolean, tNs: number): Promise<{ status: number; mfn: number; handle: number; cycles: number } & Priced>;
+  grantTransfer(gfn: number, toDomid: number, gref: number, tNs: number): Promise<HypercallResult & Priced>;
+  populatePhysmap(gfn: number, tNs: number): Promise<{ status: number; mfn: number; cycles: number } & Priced>;
 }

@@ -1,6 +1,6 @@
 import type { Cpu } from '@vnetlab/cost';
 import type { SkBuff } from '@vnetlab/frames';
-import { DOMID_SELF, GNTST_okay, type GrantCopyOp } from '@vnetlab/hypervisor';
+import { DOMID_SELF, GNTST_okay, type Charges, type GrantCopyOp } from '@vnetlab/hypervisor';
 import { INVALID_MFN, PAGE_SIZE, type GuestMemory, type MachineMemory, type PagePool } from '@vnetlab/memory';
 import {
   BackRing, NETIF_RSP_ERROR, NETIF_RSP_OKAY, NETTXF_KNOWN, NETTXF_extra_info, NETTXF_more_data,
@@ -104,10 +104,10 @@ export class Netback {
     if (this.tx) throw new NetbackError('already_connected', `vif for domain ${this.frontDomid} is connected`);
     let t = tNs;
     const txMap = await this.hv.grantMap(this.frontDomid, txRingRef, false, t);
-    t = this.chargeHypercall(t, txMap.cycles);
+    t = this.chargeHypercall(t, txMap.cycles, txMap.charges);
     if (txMap.status !== GNTST_okay) throw new NetbackError('ring_map_failed', `tx-ring-ref ${txRingRef}: status ${txMap.status}`);
     const rxMap = await this.hv.grantMap(this.frontDomid, rxRingRef, false, t);
-    t = this.chargeHypercall(t, rxMap.cycles);
+    t = this.chargeHypercall(t, rxMap.cycles, rxMap.charges);
     if (rxMap.status !== GNTST_okay) throw new NetbackError('ring_map_failed', `rx-ring-ref ${rxRingRef}: status ${rxMap.status}`);
     this.tx = new BackRing(machineRingPage(this.mem, txMap.mfn), txRequestCodec, txResponseCodec);
     this.rx = new BackRing(machineRingPage(this.mem, rxMap.mfn), rxRequestCodec, rxResponseCodec);
@@ -152,12 +152,13 @@ export class Netback {
           len: c.req.size,
         }));
         const results = await this.hv.grantCopy(ops, t);
-        t = this.chargeHypercall(t, results.reduce((s, r) => s + r.cycles, 0));
+        t = this.chargeHypercall(t, results.reduce((s, r) => s + r.cycles, 0), results.flatMap((r) => r.charges ?? []));
         valid.forEach((c, i) => {
           const status = results[i]?.status;
           if (status !== GNTST_okay) c.reason = `copy_failed${status === undefined ? '' : `_${status}`}`;
         });
       }
+      const batch: SkBuff[] = [];
       for (const c of cands) {
         if (c.reason) {
           if (c.gfn !== undefined) this.pages.give(c.gfn);
@@ -169,11 +170,11 @@ export class Netback {
         this.stats.txPackets++;
         this.stats.txBytes += c.req.size;
         // the skb is page-backed: its bytes sit in dom0's page, ready for a NIC to DMA
-        skbs.push({ bytes: this.dom0.read(c.gfn!, 0, c.req.size), tNs: t, page: { gfn: c.gfn!, offset: 0 } });
+        batch.push({ bytes: this.dom0.read(c.gfn!, 0, c.req.size), tNs: t, page: { gfn: c.gfn!, offset: 0 } });
       }
       t = this.cpu.run(t, this.domain, [['ring_op', cands.length]]);
       notify = tx.pushResponses() || notify;
-      for (const s of skbs) s.tNs = Math.max(s.tNs, t);
+      for (const s of batch) skbs.push({ ...s, tNs: t }); // ready once the batch is answered
     }
     return { skbs, notify, tNs: t, more };
   }
@@ -252,7 +253,7 @@ export class Netback {
         len: o.skb.bytes.length,
       }));
       const results = await this.hv.grantCopy(ops, t);
-      t = this.chargeHypercall(t, results.reduce((s, r) => s + r.cycles, 0));
+      t = this.chargeHypercall(t, results.reduce((s, r) => s + r.cycles, 0), results.flatMap((r) => r.charges ?? []));
       out.forEach((o, i) => {
         o.status = results[i]?.status ?? NETIF_RSP_ERROR;
         release(o); // the copy is done (or failed): the page is free either way
@@ -260,7 +261,7 @@ export class Netback {
     } else {
       for (const o of out) {
         const tr = await this.hv.grantTransfer(o.page.gfn, this.frontDomid, o.req.gref, t);
-        t = this.chargeHypercall(t, tr.cycles);
+        t = this.chargeHypercall(t, tr.cycles, tr.charges);
         o.status = tr.status;
         if (tr.status !== GNTST_okay) {
           release(o); // still ours
@@ -269,7 +270,7 @@ export class Netback {
         // the frame went to the guest: dom0's gfn has no frame until it is repopulated
         this.dom0.setMfn(o.page.gfn, INVALID_MFN);
         const pop = await this.hv.populatePhysmap(o.page.gfn, t);
-        t = this.chargeHypercall(t, pop.cycles);
+        t = this.chargeHypercall(t, pop.cycles, pop.charges);
         if (pop.status === GNTST_okay) {
           this.dom0.setMfn(o.page.gfn, pop.mfn);
           release(o);
@@ -300,6 +301,14 @@ export class Netback {
     return { notify, delivered, drops, tNs: t, freedGfns };
   }
 
+  /**
+   * Asks the frontend to notify us when it posts RX buffers (RING_FINAL_CHECK_FOR_REQUESTS
+   * on the RX ring): true when some are already there, so the caller can go on at once.
+   */
+  armRx(): boolean {
+    return this.requireRx().finalCheckForRequests();
+  }
+
   /** RX requests the frontend has posted and netback has not used yet. */
   rxRequestsAvailable(): number {
     return this.requireRx().unconsumedRequests();
@@ -327,8 +336,10 @@ export class Netback {
     return undefined;
   }
 
-  private chargeHypercall(t: number, cycles: number): number {
+  /** The hypercall runs on our CPU under the hypervisor's share; keep its breakdown when given. */
+  private chargeHypercall(t: number, cycles: number, charges?: Charges): number {
     this.stats.hypercalls++;
+    if (charges && charges.length > 0) return this.cpu.run(t, XEN, charges);
     return this.cpu.runCycles(t, XEN, 'hypercall', cycles);
   }
 

@@ -6,5 +6,5 @@ export { TcpBulkSender, type TcpSenderState, type TcpSenderStats } from './tcp_b
 export { TcpSink, type TcpSinkState, type TcpSinkStats } from './tcp_sink.js';
 export { TCP_WINDOW, DEFAULT_TCP_TIMERS, type TcpIo, type TcpTimerOptions } from './tcp_io.js';
 export { UdpBulk } from './udp_bulk.js';
-export { flowSeed, patternByte, patternBytes, patternMismatches } from './byte_pattern.js';
+export { BytePattern, flowSeed } from './byte_pattern.js';
 export { seqDiff, seqAdd } from './tcp_seq.js';

@@ -6,7 +6,7 @@ import {
   type ArpPacket, type Ip, type Mac, type TcpSegment,
 } from '@vnetlab/frames';
 import { ArpTable } from './arp_table.js';
-import { flowSeed, patternBytes } from './byte_pattern.js';
+import { BytePattern, flowSeed } from './byte_pattern.js';
 import { NetStackError, checkByteCount, checkPort, checkTime } from './netstack_error.js';
 import { emptyOutput, type StackOutput } from './stack_output.js';
 import { TcpBulkSender, type TcpSenderStats } from './tcp_bulk_sender.js';
@@ -216,7 +216,7 @@ export class NetStack {
     this.checkFits(ICMP_HEADER + size, 'ping');
     const data = Buffer.alloc(size);
     data.writeDoubleBE(tNs, 0);
-    patternBytes(this.pingId, 0, size - PING_TIMESTAMP_BYTES).copy(data, PING_TIMESTAMP_BYTES);
+    for (let i = PING_TIMESTAMP_BYTES; i < size; i++) data[i] = i & 0xff; // as ping(8) fills
     const out = emptyOutput();
     this.c.echoRequestsSent++;
     this.sendIp(dst, IPPROTO_ICMP, encodeIcmpEcho({ type: 8, code: 0, id: this.pingId, seq, data }), tNs, out);
@@ -297,7 +297,7 @@ export class NetStack {
     checkPort(sport, 'srcPort');
     const flow = `udp:${this.ip}:${sport}>${dst}:${dstPort}`;
     if (this.udpBulks.has(flow)) throw new NetStackError('port_in_use', `UDP bulk flow ${flow} already exists`);
-    this.udpBulks.set(flow, new UdpBulk(flow, dst, sport, dstPort, totalBytes, msgSize, flowSeed(flow)));
+    this.udpBulks.set(flow, new UdpBulk(flow, dst, sport, dstPort, totalBytes, msgSize, new BytePattern(flowSeed(flow))));
     this.udpCounters(flow, 'sender');
     return { flow };
   }
@@ -345,7 +345,7 @@ export class NetStack {
     const flow = `tcp:${this.ip}:${sport}>${dst}:${dstPort}`;
     const seed = flowSeed(flow);
     const io: TcpIo = { segments: [], events: [] };
-    const s = new TcpBulkSender(flow, sport, dstPort, totalBytes, this.mss, initialSeq(seed, 0x5eed), seed, this.timers, tNs, io);
+    const s = new TcpBulkSender(flow, sport, dstPort, totalBytes, this.mss, initialSeq(seed, 0x5eed), new BytePattern(seed), this.timers, tNs, io);
     this.tcpSenders.set(flow, s);
     this.tcpRemote.set(flow, dst);
     const out = emptyOutput();
@@ -394,7 +394,7 @@ export class NetStack {
         // A new connection (or a new one reusing the 4-tuple of a finished one).
         const seed = flowSeed(sinkFlow);
         const mss = Math.min(this.mss, seg.mss ?? this.mss);
-        sink = new TcpSink(sinkFlow, seg.dstPort, seg.srcPort, seg.seq, initialSeq(seed, 0x5117), seed, listener.ackEvery, this.timers.delayedAckNs, mss, io);
+        sink = new TcpSink(sinkFlow, seg.dstPort, seg.srcPort, seg.seq, initialSeq(seed, 0x5117), new BytePattern(seed), listener.ackEvery, this.timers.delayedAckNs, mss, io);
         this.tcpSinks.set(sinkFlow, sink);
         this.tcpRemote.set(sinkFlow, src);
       } else {
@@ -417,6 +417,17 @@ export class NetStack {
     const s = this.tcpSenders.get(flow);
     if (!s) throw new NetStackError('unknown_flow', `no TCP bulk sender ${flow}`);
     return s;
+  }
+
+  unlistenTcp(port: number): void { this.tcpListeners.delete(port); }
+
+  /** Forgets a flow (TCP sender or receiver, UDP bulk or counters); its stats go with it. */
+  releaseFlow(flow: string): boolean {
+    const had = this.tcpSenders.delete(flow) || this.tcpSinks.delete(flow);
+    this.tcpRemote.delete(flow);
+    const udp = this.udpBulks.delete(flow);
+    const counters = this.udpFlows.delete(flow);
+    return had || udp || counters;
   }
 
   // ---- pulling and timers -------------------------------------------------------------

@@ -34,6 +34,9 @@ describe('TCP bulk', () => {
     expect(tx).toMatchObject({ role: 'sender', bytesSent: MB, bytesAcked: MB, retransmissions: 0, state: 'closed' });
     expect(w.b.stats().drops).toEqual({});
     expect(w.a.nextTimerNs()).toBeUndefined(); // nothing left armed
+    expect(w.a.releaseFlow(flow)).toBe(true);
+    expect(w.a.flowStats(flow)).toBeUndefined();
+    expect(() => w.a.pullTcpFrames(w.now, 1, flow)).toThrow(expect.objectContaining({ reason: 'unknown_flow' }));
   });
 
   it('segments carry at most MSS = mtu - 40 bytes and the SYN offers that MSS', () => {
@@ -71,10 +74,14 @@ describe('TCP bulk', () => {
     expect(tx.bytesAcked).toBe(MB);
     expect(tx.retransmissions).toBeGreaterThan(0);
     expect(w.a.stats().retransmissions).toBe(tx.retransmissions);
+    // conservation: every frame put on the wire was received or counted lost
+    const sa = w.a.stats(), sb = w.b.stats();
+    expect(sa.framesOut + sb.framesOut).toBe(w.wireFrames);
+    expect(sa.framesIn + sb.framesIn + w.lostFrames).toBe(w.wireFrames);
     const t = tx.tcp as TcpSenderStats;
     expect(t.fastRetransmits + t.timeouts).toBeGreaterThan(0);
     // losses halve the window: the sender is no longer in unbounded slow start
-    expect(t.ssthresh).toBeLessThan(Number.POSITIVE_INFINITY);
+    expect(t.ssthresh).toBeDefined();
   });
 
   it('survives heavy loss (every 7th frame) and still delivers every byte', () => {
@@ -126,6 +133,50 @@ describe('TCP bulk', () => {
     w.run();
     expect(delivered(w)).toBe(50_000);
     expect(w.a.flowStats(flow)!.bytesAcked).toBe(50_000);
+  });
+
+  it('recovers a lost SYN-ACK: the SYN is resent after the RTO and answered again', () => {
+    let lost = 0;
+    const isSynAck = (f: Buffer) => f.length >= 54 && f.readUInt16BE(12) === ETHERTYPE_IPV4 && f[23] === 6 && f[14 + 20 + 13] === 0x12;
+    const { w, flow } = bulk(10_000, { mangle: (f, from) => (from === 'b' && isSynAck(f) && lost++ === 0 ? undefined : f) });
+    expect(lost).toBe(2);
+    expect(delivered(w)).toBe(10_000);
+    expect(w.a.flowStats(flow)!.tcp).toMatchObject({ timeouts: 1, retransmissions: 1 });
+    expect(w.b.stats().drops).toEqual({ tcp_duplicate: 1 }); // the resent SYN
+  });
+
+  it('recovers a lost handshake ACK: the first data segment completes the handshake', () => {
+    let lost = false;
+    const isPureAck = (f: Buffer) => f.length === 54 && f.readUInt16BE(12) === ETHERTYPE_IPV4 && f[14 + 20 + 13] === 0x10;
+    const { w } = bulk(10_000, { mangle: (f, from) => (from === 'a' && !lost && isPureAck(f) ? ((lost = true), undefined) : f) });
+    expect(lost).toBe(true);
+    expect(delivered(w)).toBe(10_000);
+    expect(w.b.stats().drops).toEqual({});
+  });
+
+  it('a lone in-order segment is ACKed by the delayed-ACK timer', () => {
+    const a = new NetStack(A), b = new NetStack(B);
+    b.listenTcp(5001);
+    const { flow, out } = a.startTcpBulk(B.ip, 5001, 3 * 1460 + 10, 0);
+    // hand-carry ARP and the handshake
+    let toB = out.frames, t = 0;
+    while (!a.canSend(flow)) {
+      const back = toB.flatMap((f) => b.receive(f, ++t).frames);
+      toB = back.flatMap((f) => a.receive(f, ++t).frames);
+    }
+    const data = a.pullTcpFrames(t, 1, flow).frames;
+    const res = b.receive(data[0]!, ++t);
+    expect(res.frames).toHaveLength(0);            // first of two: ACK held back
+    expect(res.events).toEqual([{ kind: 'tcp-data', flow, bytes: 1460, tNs: t }]);
+    expect(b.nextTimerNs()).toBe(t + DEFAULT_TCP_TIMERS.delayedAckNs);
+    const fired = b.fireTimers(b.nextTimerNs()!);
+    expect(fired.frames).toHaveLength(1);
+    const ip = decodeIpv4(decodeEthernet(fired.frames[0]!).payload);
+    const ack = decodeTcp(ip.payload, ip.src, ip.dst);
+    expect(ack.payload.length).toBe(0);
+    expect(a.receive(fired.frames[0]!, b.nextTimerNs() ?? t + 1).events).toEqual([]);
+    expect(a.flowStats(flow)!.bytesAcked).toBe(1460);
+    expect(b.nextTimerNs()).toBeUndefined();
   });
 
   it('a SYN to a port nobody listens on is reset and the sender reports tcp-failed', () => {

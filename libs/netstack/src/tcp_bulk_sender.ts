@@ -1,5 +1,5 @@
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpSegment } from '@vnetlab/frames';
-import { patternBytes } from './byte_pattern.js';
+import type { BytePattern } from './byte_pattern.js';
 import { TCP_WINDOW, type TcpIo, type TcpTimerOptions } from './tcp_io.js';
 import { seqAdd, seqDiff } from './tcp_seq.js';
 
@@ -14,21 +14,25 @@ export interface TcpSenderStats {
   timeouts: number;
   fastRetransmits: number;
   cwnd: number;
-  ssthresh: number;
+  ssthresh: number | undefined; // undefined until the first loss (unbounded slow start)
   srttNs: number | undefined;
   rtoNs: number;
 }
 
 /**
  * The sending end of a bulk stream of `totalBytes` pattern bytes: 3-way handshake, slow
- * start and congestion avoidance (RFC 5681), NewReno fast retransmit/recovery (RFC 6582),
+ * start and congestion avoidance (RFC 5681), fast retransmit on 3 duplicate ACKs with
+ * limited transmit (RFC 3042), the
  * retransmission timer (RFC 6298) in modelled time, then FIN.
  *
  * Stream positions are kept as offsets: data byte k sits at seq iss+1+k, the FIN at
  * iss+1+totalBytes. Data leaves only when the owner pulls it (pull()), so the owner paces
  * the stream by its TX ring space; control segments (SYN, handshake ACK) go out at once.
- * The receiver discards out-of-order data, so after a timeout the sender goes back to the
- * first unacknowledged byte and resends from there (go-back-N).
+ * The receiver discards out-of-order data (no reassembly queue), so everything sent after
+ * a lost segment is lost too: on a timeout or a fast retransmit the sender goes back to the
+ * first unacknowledged byte and resends from there (go-back-N). The window is halved once
+ * per loss episode (RFC 6582's "recover" guard); a loss among the resent segments (three
+ * duplicate ACKs above the last go-back point) goes back again without halving again.
  */
 export class TcpBulkSender {
   state: TcpSenderState = 'syn-sent';
@@ -42,7 +46,7 @@ export class TcpBulkSender {
   private dupAcks = 0;
   private inRecovery = false;
   private recover = -1;    // RFC 6582 "recover": highest offset sent when loss was detected
-  private retransmitHead = false;
+  private goBackAt = -1;   // sndUna at the last go-back
   private rtoNs: number;
   private srttNs: number | undefined;
   private rttvarNs = 0;
@@ -61,7 +65,7 @@ export class TcpBulkSender {
     readonly totalBytes: number,
     public mss: number,
     private readonly iss: number,
-    private readonly seed: number,
+    private readonly pattern: BytePattern,
     private readonly timers: TcpTimerOptions,
     tNs: number,
     io: TcpIo,
@@ -77,7 +81,6 @@ export class TcpBulkSender {
   /** Whether pull() would put at least one segment out now. */
   canSend(): boolean {
     if (this.state !== 'established') return false;
-    if (this.retransmitHead) return true;
     if (this.sndNxt < this.totalBytes) return this.sndNxt + this.segLen(this.sndNxt) <= this.sndUna + this.window();
     return this.sndNxt === this.totalBytes; // only the FIN is left
   }
@@ -86,10 +89,7 @@ export class TcpBulkSender {
   pull(tNs: number, max: number, io: TcpIo): number {
     let n = 0;
     while (n < max && this.state === 'established') {
-      if (this.retransmitHead) {
-        this.retransmitHead = false;
-        this.sendAt(this.sndUna, tNs, io);
-      } else if (this.sndNxt < this.totalBytes) {
+      if (this.sndNxt < this.totalBytes) {
         const len = this.segLen(this.sndNxt);
         if (this.sndNxt + len > this.sndUna + this.window()) break;
         this.sendAt(this.sndNxt, tNs, io);
@@ -151,10 +151,9 @@ export class TcpBulkSender {
       this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
       this.cwnd = this.mss; // loss window
       this.recover = this.sndMax - 1;
-      this.inRecovery = false;
+      this.inRecovery = true;
       this.dupAcks = 0;
-      this.retransmitHead = false;
-      this.sndNxt = this.sndUna; // go back: the owner pulls the resend
+      this.goBack(); // the owner pulls the resend
     }
     this.rtoDeadline = tNs + this.rtoNs;
   }
@@ -163,7 +162,7 @@ export class TcpBulkSender {
     return {
       ...this.s,
       bytesAcked: Math.min(this.sndUna, this.totalBytes),
-      cwnd: this.cwnd, ssthresh: this.ssthresh, srttNs: this.srttNs, rtoNs: this.rtoNs,
+      cwnd: this.cwnd, ssthresh: Number.isFinite(this.ssthresh) ? this.ssthresh : undefined, srttNs: this.srttNs, rtoNs: this.rtoNs,
     };
   }
 
@@ -193,21 +192,15 @@ export class TcpBulkSender {
       this.rttSample(tNs - this.timing.sentNs);
       this.timing = undefined;
     }
-    if (this.inRecovery) {
-      if (ackOff > this.recover) {
-        // Full ACK: leave recovery with the halved window (RFC 6582 3.2 step 3).
-        this.inRecovery = false;
-        this.cwnd = Math.min(this.ssthresh, Math.max(this.sndMax - this.sndUna, this.mss) + this.mss);
-      } else {
-        // Partial ACK: the next hole is lost too; resend it and deflate.
-        this.retransmitHead = true;
-        this.cwnd = Math.max(this.cwnd - acked + (acked >= this.mss ? this.mss : 0), this.mss);
-      }
-    } else if (this.cwnd < this.ssthresh) {
+    if (this.inRecovery && ackOff > this.recover) this.inRecovery = false; // all of the lossy window is acked
+    if (this.cwnd < this.ssthresh) {
       this.cwnd += Math.min(acked, this.mss);                                  // slow start
     } else {
       this.cwnd += Math.max(1, Math.floor((this.mss * this.mss) / this.cwnd)); // congestion avoidance
     }
+    // New data acked: drop the timer backoff (as Linux does with RTT samples from
+    // timestamps; Karn's rule alone would keep it backed off through a whole go-back).
+    this.rtoNs = this.computeRto();
     this.dupAcks = 0;
     if (!this.sentAllReported && this.sndUna >= this.totalBytes) {
       this.sentAllReported = true;
@@ -222,16 +215,25 @@ export class TcpBulkSender {
   }
 
   private onDupAck(): void {
-    this.dupAcks++;
-    if (this.inRecovery) { this.cwnd += this.mss; return; } // each dup ACK: a segment has left
-    if (this.dupAcks !== 3 || this.sndUna <= this.recover) return;
-    const flight = this.sndMax - this.sndUna;
-    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
-    this.cwnd = this.ssthresh + 3 * this.mss;
-    this.recover = this.sndMax - 1;
-    this.inRecovery = true;
-    this.retransmitHead = true;
+    if (++this.dupAcks !== 3) return;
+    if (!this.inRecovery) {
+      if (this.sndUna <= this.recover) return; // from a window sent before the last loss episode
+      const flight = this.sndMax - this.sndUna;
+      this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
+      this.cwnd = this.ssthresh;
+      this.recover = this.sndMax - 1;
+      this.inRecovery = true;
+    } else if (this.sndUna <= this.goBackAt) {
+      return; // echoes of segments sent before our last go-back
+    }
     this.s.fastRetransmits++;
+    this.goBack();
+  }
+
+  private goBack(): void {
+    this.goBackAt = this.sndUna;
+    this.sndNxt = this.sndUna;
+    this.timing = undefined;
   }
 
   private rttSample(r: number): void {
@@ -242,7 +244,12 @@ export class TcpBulkSender {
       this.rttvarNs = 0.75 * this.rttvarNs + 0.25 * Math.abs(this.srttNs - r);
       this.srttNs = 0.875 * this.srttNs + 0.125 * r;
     }
-    this.rtoNs = Math.min(Math.max(this.srttNs + 4 * this.rttvarNs, this.timers.minRtoNs), this.timers.maxRtoNs);
+    this.rtoNs = this.computeRto();
+  }
+
+  private computeRto(): number {
+    if (this.srttNs === undefined) return this.timers.initialRtoNs;
+    return Math.min(Math.max(this.srttNs + 4 * this.rttvarNs, this.timers.minRtoNs), this.timers.maxRtoNs);
   }
 
   private sendAt(off: number, tNs: number, io: TcpIo): void {
@@ -255,7 +262,7 @@ export class TcpBulkSender {
     io.segments.push({
       srcPort: this.localPort, dstPort: this.remotePort,
       seq: this.seqOf(off), ack: seqAdd(this.irs, 1), flags, window: TCP_WINDOW,
-      payload: fin ? Buffer.alloc(0) : patternBytes(this.seed, off, len),
+      payload: fin ? Buffer.alloc(0) : this.pattern.bytes(off, len),
     });
     this.s.segmentsSent++;
     if (off < this.sndMax) {
@@ -290,7 +297,12 @@ export class TcpBulkSender {
     io.events.push({ kind: 'tcp-failed', flow: this.flow, reason, tNs });
   }
 
-  private window(): number { return Math.min(this.cwnd, this.rwnd); }
+  private window(): number {
+    // RFC 3042 limited transmit: the first two duplicate ACKs each let one more segment out,
+    // so that a small window still collects the three duplicate ACKs of a fast retransmit.
+    const limited = this.inRecovery ? 0 : Math.min(this.dupAcks, 2) * this.mss;
+    return Math.min(this.cwnd + limited, this.rwnd);
+  }
   private segLen(off: number): number { return Math.min(this.mss, this.totalBytes - off); }
   private seqOf(off: number): number { return seqAdd(this.iss, 1 + off); }
 }

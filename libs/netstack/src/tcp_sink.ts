@@ -1,5 +1,5 @@
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpSegment } from '@vnetlab/frames';
-import { patternMismatches } from './byte_pattern.js';
+import type { BytePattern } from './byte_pattern.js';
 import { TCP_WINDOW, type TcpIo } from './tcp_io.js';
 import { seqAdd, seqDiff } from './tcp_seq.js';
 
@@ -34,7 +34,7 @@ export class TcpSink {
     readonly remotePort: number,
     readonly irs: number,
     private readonly iss: number,
-    private readonly seed: number,
+    private readonly pattern: BytePattern,
     private readonly ackEvery: number,
     private readonly delayedAckNs: number,
     readonly mss: number,
@@ -84,7 +84,7 @@ export class TcpSink {
     if (this.state === 'closed') return 'tcp_closed'; // data beyond our FIN
     const fresh = seg.payload.subarray(-off);
     if (fresh.length > 0) {
-      this.s.corruptBytes += patternMismatches(this.seed, this.delivered, fresh);
+      this.s.corruptBytes += this.pattern.mismatches(this.delivered, fresh);
       this.delivered += fresh.length;
       this.rcvNxt = seqAdd(this.rcvNxt, fresh.length);
       io.events.push({ kind: 'tcp-data', flow: this.flow, bytes: fresh.length, tNs });

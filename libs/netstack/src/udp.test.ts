@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { NetStack } from './net_stack.js';
-import { flowSeed, patternBytes } from './byte_pattern.js';
+import { BytePattern, flowSeed } from './byte_pattern.js';
 import { BackToBack } from './back_to_back.testkit.js';
 
 const A = { mac: '02:00:00:00:00:0a', ip: '10.0.0.1' };
@@ -44,7 +44,7 @@ describe('UDP', () => {
     expect(w.a.udpBulkDone(flow)).toBe(true);
     const got = Buffer.concat(w.eventsOf('b', 'udp').map((e) => e.payload));
     expect(got.length).toBe(total);
-    expect(got.equals(patternBytes(flowSeed(flow), 0, total))).toBe(true);
+    expect(got.equals(new BytePattern(flowSeed(flow)).bytes(0, total))).toBe(true);
     expect(w.eventsOf('b', 'udp')).toHaveLength(Math.ceil(total / msg));
     expect(w.a.flowStats(flow)).toMatchObject({ role: 'sender', bytesSent: total, state: 'done' });
     expect(w.a.nextUdpBulkFrame(flow, w.now).frames).toHaveLength(0);

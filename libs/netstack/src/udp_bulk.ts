@@ -1,5 +1,5 @@
 import type { Ip } from '@vnetlab/frames';
-import { patternBytes } from './byte_pattern.js';
+import type { BytePattern } from './byte_pattern.js';
 
 /**
  * A UDP stream of `totalBytes` pattern bytes in datagrams of `msgSize` (the last one may be
@@ -15,7 +15,7 @@ export class UdpBulk {
     readonly dstPort: number,
     readonly totalBytes: number,
     readonly msgSize: number,
-    private readonly seed: number,
+    private readonly pattern: BytePattern,
   ) {}
 
   get done(): boolean { return this.offset >= this.totalBytes; }
@@ -25,7 +25,7 @@ export class UdpBulk {
   next(): Buffer | undefined {
     if (this.done) return undefined;
     const len = Math.min(this.msgSize, this.totalBytes - this.offset);
-    const p = patternBytes(this.seed, this.offset, len);
+    const p = this.pattern.bytes(this.offset, len);
     this.offset += len;
     return p;
   }

@@ -8,6 +8,7 @@ export {
   ETH_FCS,
   ETH_MIN_FRAME,
   MAX_QUEUE_SETS,
+  RX_HOLD_LIMIT,
   type NicOptions,
   type NicDropReason,
   type QueueSetConfig,

@@ -15,7 +15,8 @@ import { NicError } from './nic_error.js';
 /** Why a frame was not delivered (every drop carries one). */
 export type NicDropReason =
   | 'no_queue' // unicast to a MAC no queue set owns, and no queue set is promiscuous
-  | 'rx_no_buffer' // the queue set had no posted RX buffer
+  | 'rx_no_buffer' // the on-chip packet buffer overflowed while the queue set had no posted RX buffer
+  | 'rx_hold_overflow' // more frames waited for a descriptor (in wall time) than the lab holds
   | 'link_down'
   | 'dma_fault' // the DMA port (IOMMU) refused a descriptor or buffer address
   | 'malformed' // shorter than an Ethernet header, or an empty TX frame
@@ -54,9 +55,9 @@ export interface TxResult {
 }
 
 export interface RxResult {
-  /** Queue sets the frame was written into. */
+  /** Queue sets the frame was written into (or is waiting in the packet buffer for). */
   delivered: number[];
-  drops: Array<{ qs?: number; reason: NicDropReason }>;
+  drops: Array<{ qs?: number; reason: NicDropReason; bytes?: Buffer }>;
 }
 
 export interface NicInterrupt {
@@ -74,7 +75,17 @@ export interface NicOptions {
   coalesceNs?: number;
   /** Largest frame (without FCS) the NIC sends or accepts. */
   maxFrameBytes?: number;
+  /**
+   * On-chip receive packet buffer per queue set, bytes: where a frame waits for a descriptor.
+   * Default 64 KiB, the Rx packet buffer of an Intel 82576 (82576 datasheet, section 1.3).
+   */
+  rxPacketBufferBytes?: number;
+  /** Frames held per queue set while waiting (in wall time) for the next RX doorbell; default RX_HOLD_LIMIT. */
+  rxHoldLimit?: number;
 }
+
+/** Frames the lab holds, per queue set, while it waits (in wall time) for the driver's next RX doorbell. */
+export const RX_HOLD_LIMIT = 8192;
 
 /** Preamble + SFD (8) and inter-frame gap (12): on the wire but not in any buffer. */
 export const ETH_WIRE_OVERHEAD = 20;
@@ -92,6 +103,12 @@ export function wireTimeNs(n: number, lineRateBps: number): number {
 interface QueueSet {
   cfg: QueueSetConfig;
   macs: Set<string>;
+  /** Modelled time each RX descriptor was handed to the NIC (by its doorbell). */
+  rxPostedNs: number[];
+  /** Frames that arrived when no descriptor had been posted yet (as far as wall time knows). */
+  rxHeld: Array<{ bytes: Buffer; tNs: number }>;
+  /** Frames in the packet buffer in modelled time: arrived at arr, DMA'd out at dma. */
+  rxInBuffer: Array<{ arr: number; dma: number; bytes: number }>;
   txHead: number;
   txTail: number;
   rxHead: number;
@@ -113,6 +130,8 @@ export class Nic {
   readonly queueSetCount: number;
   readonly coalesceNs: number;
   readonly maxFrameBytes: number;
+  readonly rxPacketBufferBytes: number;
+  readonly rxHoldLimit: number;
   private readonly dma: DmaPort;
   private readonly qsets: Array<QueueSet | undefined>;
   private readonly nicDrops: Partial<Record<NicDropReason, number>> = {};
@@ -133,6 +152,16 @@ export class Nic {
     this.queueSetCount = opts.queueSets;
     this.coalesceNs = coalesceNs;
     this.maxFrameBytes = opts.maxFrameBytes ?? 16_128;
+    const rxPacketBufferBytes = opts.rxPacketBufferBytes ?? 65_536;
+    if (!Number.isSafeInteger(rxPacketBufferBytes) || rxPacketBufferBytes < 0) {
+      throw new NicError('bad_config', `rxPacketBufferBytes must be a non-negative integer, got ${rxPacketBufferBytes}`);
+    }
+    const rxHoldLimit = opts.rxHoldLimit ?? RX_HOLD_LIMIT;
+    if (!Number.isSafeInteger(rxHoldLimit) || rxHoldLimit < 0) {
+      throw new NicError('bad_config', `rxHoldLimit must be a non-negative integer, got ${rxHoldLimit}`);
+    }
+    this.rxPacketBufferBytes = rxPacketBufferBytes;
+    this.rxHoldLimit = rxHoldLimit;
     this.dma = opts.dma;
     this.qsets = new Array<QueueSet | undefined>(opts.queueSets).fill(undefined);
   }
@@ -165,6 +194,9 @@ export class Nic {
       rxTail: 0,
       pending: [],
       lastIrqNs: -Infinity,
+      rxPostedNs: new Array<number>(size).fill(0),
+      rxHeld: [],
+      rxInBuffer: [],
       counters: old?.counters ?? { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, interrupts: 0, drops: {} },
     };
   }
@@ -215,12 +247,24 @@ export class Nic {
     return result;
   }
 
-  /** The driver advanced the RX tail: buffers in [head, tail) are now the NIC's to fill. */
-  doorbellRx(qs: number, tail: number, tNs: number): void {
+  /**
+   * The driver advanced the RX tail: buffers in [old tail, tail) are the NIC's to fill from
+   * modelled time tNs on. Frames waiting in the packet buffer go into them now.
+   */
+  doorbellRx(qs: number, tail: number, tNs: number): RxResult {
     const q = this.configured(qs);
     this.checkTail(q, qs, tail);
     checkTime(tNs);
+    for (let i = q.rxTail; i !== tail; i = (i + 1) % q.cfg.size) q.rxPostedNs[i] = tNs;
     q.rxTail = tail;
+    const result: RxResult = { delivered: [], drops: [] };
+    while (q.rxHeld.length > 0 && q.rxHead !== q.rxTail) {
+      const f = q.rxHeld.shift()!;
+      const reason = this.writeRx(q, qs, f.bytes, f.tNs);
+      if (reason) result.drops.push({ qs, reason, bytes: f.bytes });
+      else result.delivered.push(qs);
+    }
+    return result;
   }
 
   /** A frame arrives from the wire at tNs. */
@@ -234,8 +278,21 @@ export class Nic {
     const targets = this.demux(bytes);
     if (targets.length === 0) return this.nicDrop(result, 'no_queue');
     for (const qs of targets) {
-      const reason = this.writeRx(this.qsets[qs]!, qs, bytes, tNs);
-      if (reason) result.drops.push({ qs, reason });
+      const q = this.qsets[qs]!;
+      if (q.rxHeld.length > 0 || q.rxHead === q.rxTail) {
+        // No descriptor yet as far as wall time knows; the driver's next doorbell may still
+        // carry one posted before this frame arrived (in modelled time), so wait for it.
+        if (q.rxHeld.length >= this.rxHoldLimit) result.drops.push({ qs, reason: this.qsDrop(q, 'rx_hold_overflow'), bytes });
+        else {
+          // A copy, as the device copies the frame into its packet buffer on arrival: the
+          // caller may reuse its buffer before the frame is written into guest memory.
+          q.rxHeld.push({ bytes: Buffer.from(bytes), tNs });
+          result.delivered.push(qs);
+        }
+        continue;
+      }
+      const reason = this.writeRx(q, qs, bytes, tNs);
+      if (reason) result.drops.push({ qs, reason, bytes });
       else result.delivered.push(qs);
     }
     return result;
@@ -323,8 +380,19 @@ export class Nic {
     return { doneNs: end };
   }
 
+  /**
+   * Moves a frame that arrived at tNs into the next posted buffer. It leaves the packet
+   * buffer when that buffer exists in modelled time (max(arrival, posted)); if the packet
+   * buffer is already full at its arrival, the frame is lost as on the real device.
+   */
   private writeRx(q: QueueSet, qs: number, bytes: Buffer, tNs: number): NicDropReason | undefined {
     if (q.rxHead === q.rxTail) return this.qsDrop(q, 'rx_no_buffer');
+    q.rxInBuffer = q.rxInBuffer.filter((f) => f.dma > tNs);
+    const occupied = q.rxInBuffer.reduce((n, f) => n + f.bytes, 0);
+    if (occupied + bytes.length > this.rxPacketBufferBytes) return this.qsDrop(q, 'rx_no_buffer');
+    const dmaNs = Math.max(tNs, q.rxPostedNs[q.rxHead] ?? 0);
+    if (dmaNs > tNs) q.rxInBuffer.push({ arr: tNs, dma: dmaNs, bytes: bytes.length });
+    tNs = dmaNs;
     const descAddr = q.cfg.rxRingAddr + q.rxHead * DESC_SIZE;
     let desc: Descriptor;
     try {

@@ -111,6 +111,8 @@ export class FrontRing<Req, Rsp> {
   private rspCons: number;
   private pending: Req[] = [];
   private pendingStart: number;
+  /** The req_prod we last published: we are its only writer, so no need to read it back. */
+  private published: number;
 
   constructor(page: RingPage, private readonly req: EntryCodec<Req>, private readonly rsp: EntryCodec<Rsp>, opts: RingOptions = {}) {
     this.slots = new RingSlots(page, req.size, rsp.size);
@@ -124,6 +126,7 @@ export class FrontRing<Req, Rsp> {
       this.rspCons = 0;
     }
     this.pendingStart = this.reqProdPvt;
+    this.published = this.reqProdPvt;
   }
 
   /** req_prod_pvt: the next request index (free-running u32). */
@@ -158,9 +161,10 @@ export class FrontRing<Req, Rsp> {
       this.pending = [];
     }
     this.pendingStart = this.reqProdPvt;
-    const old = this.slots.readU32(REQ_PROD_OFF);
+    const old = this.published;
     const next = this.reqProdPvt;
     this.slots.writeU32(REQ_PROD_OFF, next); // after the entries (wmb)
+    this.published = next;
     const reqEvent = this.slots.readU32(REQ_EVENT_OFF); // after req_prod (mb)
     return u32(next - reqEvent) < u32(next - old);
   }
@@ -209,6 +213,8 @@ export class BackRing<Req, Rsp> {
   private reqCons: number;
   private pending: Rsp[] = [];
   private pendingStart: number;
+  /** The rsp_prod we last published (we are its only writer). */
+  private published: number;
 
   constructor(page: RingPage, private readonly req: EntryCodec<Req>, private readonly rsp: EntryCodec<Rsp>, opts: RingOptions = {}) {
     this.slots = new RingSlots(page, req.size, rsp.size);
@@ -222,6 +228,7 @@ export class BackRing<Req, Rsp> {
       this.reqCons = 0;
     }
     this.pendingStart = this.rspProdPvt;
+    this.published = this.rspProdPvt;
   }
 
   get reqConsumer(): number { return this.reqCons; }
@@ -267,9 +274,10 @@ export class BackRing<Req, Rsp> {
       this.pending = [];
     }
     this.pendingStart = this.rspProdPvt;
-    const old = this.slots.readU32(RSP_PROD_OFF);
+    const old = this.published;
     const next = this.rspProdPvt;
     this.slots.writeU32(RSP_PROD_OFF, next);
+    this.published = next;
     const rspEvent = this.slots.readU32(RSP_EVENT_OFF);
     return u32(next - rspEvent) < u32(next - old);
   }

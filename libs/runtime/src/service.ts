@@ -48,6 +48,21 @@ export interface LedgerSourceRow {
 }
 export type LedgerSource = () => LedgerSourceRow[] | Promise<LedgerSourceRow[]>;
 
+/** A flow's conservation counters as a component holds them (see @vnetlab/flows). */
+export interface FlowSourceRow {
+  flow: string;
+  sentFrames: number;
+  sentBytes: number;
+  deliveredFrames: number;
+  deliveredBytes: number;
+  drops: Record<string, number>;
+  firstSentNs?: number;
+  lastSentNs?: number;
+  firstDeliveredNs?: number;
+  lastDeliveredNs?: number;
+}
+export type FlowSource = () => FlowSourceRow[] | Promise<FlowSourceRow[]>;
+
 export interface SubscribeOptions {
   /** NATS queue group: the messages are shared among its members. */
   queue?: string;
@@ -93,6 +108,7 @@ export class Service {
   private isReady = false;
   private stopping: Promise<void> | undefined;
   private ledgerSource: LedgerSource = () => [];
+  private flowSource: FlowSource = () => [];
   private readonly hooks: Array<() => void | Promise<void>> = [];
   private readonly kvs = new Map<string, Promise<KV>>();
   private readonly signalHandler = (sig: NodeJS.Signals): void => {
@@ -206,6 +222,9 @@ export class Service {
   }
 
   private async connectNats(): Promise<void> {
+    // waitOnFirstConnect: a service started before its NATS server keeps trying (with
+    // /healthz answering 503 meanwhile) instead of dying.
+    this.log.info('connecting to NATS', { nats: this.config.natsUrl });
     const nc = await connect({
       servers: this.config.natsUrl,
       name: `${this.kind}/${this.name}`,
@@ -233,6 +252,11 @@ export class Service {
   }
 
   /** Supplies the ledger the Admin service reports. */
+  /** Where Admin.Flows gets this service's per-flow counters. */
+  setFlowSource(fn: FlowSource): void {
+    this.flowSource = fn;
+  }
+
   setLedgerSource(fn: LedgerSource): void {
     this.ledgerSource = fn;
   }
@@ -264,6 +288,32 @@ export class Service {
           host: this.host,
           modelledTimeNs: this.metrics.modelledTimeNs,
         });
+      },
+      flows: (_call, cb) => {
+        Promise.resolve()
+          .then(() => this.flowSource())
+          .then(
+            (rows) =>
+              cb(null, {
+                flows: rows.map((f) => {
+                  const dropped = Object.values(f.drops).reduce((a, b) => a + b, 0);
+                  return {
+                    flow: f.flow,
+                    sentFrames: f.sentFrames,
+                    sentBytes: f.sentBytes,
+                    deliveredFrames: f.deliveredFrames,
+                    deliveredBytes: f.deliveredBytes,
+                    drops: { ...f.drops },
+                    inFlight: Math.max(0, f.sentFrames - f.deliveredFrames - dropped),
+                    firstSentNs: f.firstSentNs ?? 0,
+                    lastSentNs: f.lastSentNs ?? 0,
+                    firstDeliveredNs: f.firstDeliveredNs ?? 0,
+                    lastDeliveredNs: f.lastDeliveredNs ?? 0,
+                  };
+                }),
+              }),
+            (e: unknown) => cb({ code: grpc.status.INTERNAL, details: `flows failed: ${errorText(e)}` }),
+          );
       },
       ledger: (_call, cb) => {
         Promise.resolve()

@@ -8,3 +8,4 @@ export {
   type Topology, type Host, type Guest, type GuestInterface, type Nic, type Link, type LinkEndpoint,
   type DriverDomain, type GuestArch, type RxMode, type SwitchKind,
 } from './types.js';
+export * from './lab_layout.js';

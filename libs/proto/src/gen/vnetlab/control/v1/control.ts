@@ -62,6 +62,14 @@ export interface FlowCounters {
   drops: { [key: string]: number };
   /** frames sent and neither delivered nor dropped yet */
   inFlight: number;
+  /** modelled time the first frame was sent (0: none) */
+  firstSentNs: number;
+  /** modelled time the last frame was sent */
+  lastSentNs: number;
+  /** modelled time the first frame was delivered (0: none) */
+  firstDeliveredNs: number;
+  /** modelled time the last frame was delivered */
+  lastDeliveredNs: number;
 }
 
 export interface FlowCounters_DropsEntry {
@@ -195,6 +203,8 @@ export interface GuestPingRequest {
   size: number;
   /** modelled time between requests (0: back to back) */
   intervalNs: number;
+  /** the lab's modelled time when the operator asked: start no earlier */
+  atNs: number;
 }
 
 /** Asks a guest to send a bulk stream. */
@@ -209,6 +219,8 @@ export interface GuestBulkRequest {
   msgSize: number;
   /** destination port (0: the lab's default sink port) */
   port: number;
+  /** the lab's modelled time when the operator asked: start no earlier */
+  atNs: number;
 }
 
 /** What the sending guest saw of its bulk stream. */
@@ -413,7 +425,19 @@ export const LedgerRow: MessageFns<LedgerRow> = {
 };
 
 function createBaseFlowCounters(): FlowCounters {
-  return { flow: "", sentFrames: 0, sentBytes: 0, deliveredFrames: 0, deliveredBytes: 0, drops: {}, inFlight: 0 };
+  return {
+    flow: "",
+    sentFrames: 0,
+    sentBytes: 0,
+    deliveredFrames: 0,
+    deliveredBytes: 0,
+    drops: {},
+    inFlight: 0,
+    firstSentNs: 0,
+    lastSentNs: 0,
+    firstDeliveredNs: 0,
+    lastDeliveredNs: 0,
+  };
 }
 
 export const FlowCounters: MessageFns<FlowCounters> = {
@@ -438,6 +462,18 @@ export const FlowCounters: MessageFns<FlowCounters> = {
     });
     if (message.inFlight !== 0) {
       writer.uint32(56).uint64(message.inFlight);
+    }
+    if (message.firstSentNs !== 0) {
+      writer.uint32(65).double(message.firstSentNs);
+    }
+    if (message.lastSentNs !== 0) {
+      writer.uint32(73).double(message.lastSentNs);
+    }
+    if (message.firstDeliveredNs !== 0) {
+      writer.uint32(81).double(message.firstDeliveredNs);
+    }
+    if (message.lastDeliveredNs !== 0) {
+      writer.uint32(89).double(message.lastDeliveredNs);
     }
     return writer;
   },
@@ -514,6 +550,38 @@ export const FlowCounters: MessageFns<FlowCounters> = {
             message.inFlight = longToNumber(reader.uint64());
             continue;
           }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.firstSentNs = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.lastSentNs = reader.double();
+            continue;
+          }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.firstDeliveredNs = reader.double();
+            continue;
+          }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.lastDeliveredNs = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -568,6 +636,26 @@ export const FlowCounters: MessageFns<FlowCounters> = {
         : isSet(object.in_flight)
         ? globalThis.Number(object.in_flight)
         : 0,
+      firstSentNs: isSet(object.firstSentNs)
+        ? globalThis.Number(object.firstSentNs)
+        : isSet(object.first_sent_ns)
+        ? globalThis.Number(object.first_sent_ns)
+        : 0,
+      lastSentNs: isSet(object.lastSentNs)
+        ? globalThis.Number(object.lastSentNs)
+        : isSet(object.last_sent_ns)
+        ? globalThis.Number(object.last_sent_ns)
+        : 0,
+      firstDeliveredNs: isSet(object.firstDeliveredNs)
+        ? globalThis.Number(object.firstDeliveredNs)
+        : isSet(object.first_delivered_ns)
+        ? globalThis.Number(object.first_delivered_ns)
+        : 0,
+      lastDeliveredNs: isSet(object.lastDeliveredNs)
+        ? globalThis.Number(object.lastDeliveredNs)
+        : isSet(object.last_delivered_ns)
+        ? globalThis.Number(object.last_delivered_ns)
+        : 0,
     };
   },
 
@@ -600,6 +688,18 @@ export const FlowCounters: MessageFns<FlowCounters> = {
     if (message.inFlight !== 0) {
       obj.inFlight = Math.round(message.inFlight);
     }
+    if (message.firstSentNs !== 0) {
+      obj.firstSentNs = floatToJson(message.firstSentNs);
+    }
+    if (message.lastSentNs !== 0) {
+      obj.lastSentNs = floatToJson(message.lastSentNs);
+    }
+    if (message.firstDeliveredNs !== 0) {
+      obj.firstDeliveredNs = floatToJson(message.firstDeliveredNs);
+    }
+    if (message.lastDeliveredNs !== 0) {
+      obj.lastDeliveredNs = floatToJson(message.lastDeliveredNs);
+    }
     return obj;
   },
 
@@ -623,6 +723,10 @@ export const FlowCounters: MessageFns<FlowCounters> = {
       {},
     );
     message.inFlight = object.inFlight ?? 0;
+    message.firstSentNs = object.firstSentNs ?? 0;
+    message.lastSentNs = object.lastSentNs ?? 0;
+    message.firstDeliveredNs = object.firstDeliveredNs ?? 0;
+    message.lastDeliveredNs = object.lastDeliveredNs ?? 0;
     return message;
   },
 };
@@ -1252,7 +1356,7 @@ export const PingReply: MessageFns<PingReply> = {
       writer.uint32(8).uint32(message.seq);
     }
     if (message.rttNs !== 0) {
-      writer.uint32(16).uint64(message.rttNs);
+      writer.uint32(17).double(message.rttNs);
     }
     if (message.ok !== false) {
       writer.uint32(24).bool(message.ok);
@@ -1282,11 +1386,11 @@ export const PingReply: MessageFns<PingReply> = {
             continue;
           }
           case 2: {
-            if (tag !== 16) {
+            if (tag !== 17) {
               break;
             }
 
-            message.rttNs = longToNumber(reader.uint64());
+            message.rttNs = reader.double();
             continue;
           }
           case 3: {
@@ -1327,7 +1431,7 @@ export const PingReply: MessageFns<PingReply> = {
       obj.seq = Math.round(message.seq);
     }
     if (message.rttNs !== 0) {
-      obj.rttNs = Math.round(message.rttNs);
+      obj.rttNs = floatToJson(message.rttNs);
     }
     if (message.ok !== false) {
       obj.ok = message.ok;
@@ -1608,16 +1712,16 @@ export const BulkResponse: MessageFns<BulkResponse> = {
       writer.uint32(16).uint64(message.bytesDelivered);
     }
     if (message.startNs !== 0) {
-      writer.uint32(24).uint64(message.startNs);
+      writer.uint32(25).double(message.startNs);
     }
     if (message.endNs !== 0) {
-      writer.uint32(32).uint64(message.endNs);
+      writer.uint32(33).double(message.endNs);
     }
     if (message.throughputBps !== 0) {
       writer.uint32(41).double(message.throughputBps);
     }
     if (message.latencyNs !== 0) {
-      writer.uint32(48).uint64(message.latencyNs);
+      writer.uint32(49).double(message.latencyNs);
     }
     for (const v of message.ledger) {
       LedgerRow.encode(v!, writer.uint32(58).fork()).join();
@@ -1661,19 +1765,19 @@ export const BulkResponse: MessageFns<BulkResponse> = {
             continue;
           }
           case 3: {
-            if (tag !== 24) {
+            if (tag !== 25) {
               break;
             }
 
-            message.startNs = longToNumber(reader.uint64());
+            message.startNs = reader.double();
             continue;
           }
           case 4: {
-            if (tag !== 32) {
+            if (tag !== 33) {
               break;
             }
 
-            message.endNs = longToNumber(reader.uint64());
+            message.endNs = reader.double();
             continue;
           }
           case 5: {
@@ -1685,11 +1789,11 @@ export const BulkResponse: MessageFns<BulkResponse> = {
             continue;
           }
           case 6: {
-            if (tag !== 48) {
+            if (tag !== 49) {
               break;
             }
 
-            message.latencyNs = longToNumber(reader.uint64());
+            message.latencyNs = reader.double();
             continue;
           }
           case 7: {
@@ -1781,16 +1885,16 @@ export const BulkResponse: MessageFns<BulkResponse> = {
       obj.bytesDelivered = Math.round(message.bytesDelivered);
     }
     if (message.startNs !== 0) {
-      obj.startNs = Math.round(message.startNs);
+      obj.startNs = floatToJson(message.startNs);
     }
     if (message.endNs !== 0) {
-      obj.endNs = Math.round(message.endNs);
+      obj.endNs = floatToJson(message.endNs);
     }
     if (message.throughputBps !== 0) {
       obj.throughputBps = floatToJson(message.throughputBps);
     }
     if (message.latencyNs !== 0) {
-      obj.latencyNs = Math.round(message.latencyNs);
+      obj.latencyNs = floatToJson(message.latencyNs);
     }
     if (message.ledger?.length) {
       obj.ledger = message.ledger.map((e) => LedgerRow.toJSON(e));
@@ -1927,7 +2031,7 @@ export const ShutdownResponse: MessageFns<ShutdownResponse> = {
 };
 
 function createBaseGuestPingRequest(): GuestPingRequest {
-  return { dst: "", count: 0, size: 0, intervalNs: 0 };
+  return { dst: "", count: 0, size: 0, intervalNs: 0, atNs: 0 };
 }
 
 export const GuestPingRequest: MessageFns<GuestPingRequest> = {
@@ -1942,7 +2046,10 @@ export const GuestPingRequest: MessageFns<GuestPingRequest> = {
       writer.uint32(24).uint32(message.size);
     }
     if (message.intervalNs !== 0) {
-      writer.uint32(32).uint64(message.intervalNs);
+      writer.uint32(33).double(message.intervalNs);
+    }
+    if (message.atNs !== 0) {
+      writer.uint32(41).double(message.atNs);
     }
     return writer;
   },
@@ -1985,11 +2092,19 @@ export const GuestPingRequest: MessageFns<GuestPingRequest> = {
             continue;
           }
           case 4: {
-            if (tag !== 32) {
+            if (tag !== 33) {
               break;
             }
 
-            message.intervalNs = longToNumber(reader.uint64());
+            message.intervalNs = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.atNs = reader.double();
             continue;
           }
         }
@@ -2014,6 +2129,11 @@ export const GuestPingRequest: MessageFns<GuestPingRequest> = {
         : isSet(object.interval_ns)
         ? globalThis.Number(object.interval_ns)
         : 0,
+      atNs: isSet(object.atNs)
+        ? globalThis.Number(object.atNs)
+        : isSet(object.at_ns)
+        ? globalThis.Number(object.at_ns)
+        : 0,
     };
   },
 
@@ -2029,7 +2149,10 @@ export const GuestPingRequest: MessageFns<GuestPingRequest> = {
       obj.size = Math.round(message.size);
     }
     if (message.intervalNs !== 0) {
-      obj.intervalNs = Math.round(message.intervalNs);
+      obj.intervalNs = floatToJson(message.intervalNs);
+    }
+    if (message.atNs !== 0) {
+      obj.atNs = floatToJson(message.atNs);
     }
     return obj;
   },
@@ -2043,12 +2166,13 @@ export const GuestPingRequest: MessageFns<GuestPingRequest> = {
     message.count = object.count ?? 0;
     message.size = object.size ?? 0;
     message.intervalNs = object.intervalNs ?? 0;
+    message.atNs = object.atNs ?? 0;
     return message;
   },
 };
 
 function createBaseGuestBulkRequest(): GuestBulkRequest {
-  return { dst: "", proto: "", bytes: 0, msgSize: 0, port: 0 };
+  return { dst: "", proto: "", bytes: 0, msgSize: 0, port: 0, atNs: 0 };
 }
 
 export const GuestBulkRequest: MessageFns<GuestBulkRequest> = {
@@ -2067,6 +2191,9 @@ export const GuestBulkRequest: MessageFns<GuestBulkRequest> = {
     }
     if (message.port !== 0) {
       writer.uint32(40).uint32(message.port);
+    }
+    if (message.atNs !== 0) {
+      writer.uint32(49).double(message.atNs);
     }
     return writer;
   },
@@ -2124,6 +2251,14 @@ export const GuestBulkRequest: MessageFns<GuestBulkRequest> = {
             message.port = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.atNs = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2147,6 +2282,11 @@ export const GuestBulkRequest: MessageFns<GuestBulkRequest> = {
         ? globalThis.Number(object.msg_size)
         : 0,
       port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+      atNs: isSet(object.atNs)
+        ? globalThis.Number(object.atNs)
+        : isSet(object.at_ns)
+        ? globalThis.Number(object.at_ns)
+        : 0,
     };
   },
 
@@ -2167,6 +2307,9 @@ export const GuestBulkRequest: MessageFns<GuestBulkRequest> = {
     if (message.port !== 0) {
       obj.port = Math.round(message.port);
     }
+    if (message.atNs !== 0) {
+      obj.atNs = floatToJson(message.atNs);
+    }
     return obj;
   },
 
@@ -2180,6 +2323,7 @@ export const GuestBulkRequest: MessageFns<GuestBulkRequest> = {
     message.bytes = object.bytes ?? 0;
     message.msgSize = object.msgSize ?? 0;
     message.port = object.port ?? 0;
+    message.atNs = object.atNs ?? 0;
     return message;
   },
 };
@@ -2200,10 +2344,10 @@ export const GuestBulkResult: MessageFns<GuestBulkResult> = {
       writer.uint32(24).uint64(message.bytesAcked);
     }
     if (message.startNs !== 0) {
-      writer.uint32(32).uint64(message.startNs);
+      writer.uint32(33).double(message.startNs);
     }
     if (message.endNs !== 0) {
-      writer.uint32(40).uint64(message.endNs);
+      writer.uint32(41).double(message.endNs);
     }
     return writer;
   },
@@ -2246,19 +2390,19 @@ export const GuestBulkResult: MessageFns<GuestBulkResult> = {
             continue;
           }
           case 4: {
-            if (tag !== 32) {
+            if (tag !== 33) {
               break;
             }
 
-            message.startNs = longToNumber(reader.uint64());
+            message.startNs = reader.double();
             continue;
           }
           case 5: {
-            if (tag !== 40) {
+            if (tag !== 41) {
               break;
             }
 
-            message.endNs = longToNumber(reader.uint64());
+            message.endNs = reader.double();
             continue;
           }
         }
@@ -2311,10 +2455,10 @@ export const GuestBulkResult: MessageFns<GuestBulkResult> = {
       obj.bytesAcked = Math.round(message.bytesAcked);
     }
     if (message.startNs !== 0) {
-      obj.startNs = Math.round(message.startNs);
+      obj.startNs = floatToJson(message.startNs);
     }
     if (message.endNs !== 0) {
-      obj.endNs = Math.round(message.endNs);
+      obj.endNs = floatToJson(message.endNs);
     }
     return obj;
   },
@@ -2525,7 +2669,7 @@ export const HealthResponse: MessageFns<HealthResponse> = {
       writer.uint32(34).string(message.host);
     }
     if (message.modelledTimeNs !== 0) {
-      writer.uint32(40).uint64(message.modelledTimeNs);
+      writer.uint32(41).double(message.modelledTimeNs);
     }
     return writer;
   },
@@ -2576,11 +2720,11 @@ export const HealthResponse: MessageFns<HealthResponse> = {
             continue;
           }
           case 5: {
-            if (tag !== 40) {
+            if (tag !== 41) {
               break;
             }
 
-            message.modelledTimeNs = longToNumber(reader.uint64());
+            message.modelledTimeNs = reader.double();
             continue;
           }
         }
@@ -2624,7 +2768,7 @@ export const HealthResponse: MessageFns<HealthResponse> = {
       obj.host = message.host;
     }
     if (message.modelledTimeNs !== 0) {
-      obj.modelledTimeNs = Math.round(message.modelledTimeNs);
+      obj.modelledTimeNs = floatToJson(message.modelledTimeNs);
     }
     return obj;
   },
@@ -3012,6 +3156,16 @@ export const AdminService = {
     responseSerialize: (value: LedgerResponse): Buffer => Buffer.from(LedgerResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): LedgerResponse => LedgerResponse.decode(value),
   },
+  /** The conservation counters of every flow this service has seen (sent, delivered, drops by reason). */
+  flows: {
+    path: "/vnetlab.control.v1.Admin/Flows" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FlowStatsRequest): Buffer => Buffer.from(FlowStatsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FlowStatsRequest => FlowStatsRequest.decode(value),
+    responseSerialize: (value: FlowStatsResponse): Buffer => Buffer.from(FlowStatsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FlowStatsResponse => FlowStatsResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServer extends UntypedServiceImplementation {
@@ -3019,6 +3173,8 @@ export interface AdminServer extends UntypedServiceImplementation {
   health: handleUnaryCall<HealthRequest, HealthResponse>;
   /** The service's cost ledger: cycles and operation counts per pcpu, domain and primitive. */
   ledger: handleUnaryCall<LedgerRequest, LedgerResponse>;
+  /** The conservation counters of every flow this service has seen (sent, delivered, drops by reason). */
+  flows: handleUnaryCall<FlowStatsRequest, FlowStatsResponse>;
 }
 
 export interface AdminClient extends Client {
@@ -3053,6 +3209,22 @@ export interface AdminClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LedgerResponse) => void,
+  ): ClientUnaryCall;
+  /** The conservation counters of every flow this service has seen (sent, delivered, drops by reason). */
+  flows(
+    request: FlowStatsRequest,
+    callback: (error: ServiceError | null, response: FlowStatsResponse) => void,
+  ): ClientUnaryCall;
+  flows(
+    request: FlowStatsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: FlowStatsResponse) => void,
+  ): ClientUnaryCall;
+  flows(
+    request: FlowStatsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: FlowStatsResponse) => void,
   ): ClientUnaryCall;
 }
 

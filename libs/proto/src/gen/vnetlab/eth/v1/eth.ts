@@ -41,7 +41,7 @@ export const Frame: MessageFns<Frame> = {
       writer.uint32(10).bytes(message.data);
     }
     if (message.tNs !== 0) {
-      writer.uint32(16).uint64(message.tNs);
+      writer.uint32(17).double(message.tNs);
     }
     return writer;
   },
@@ -68,11 +68,11 @@ export const Frame: MessageFns<Frame> = {
             continue;
           }
           case 2: {
-            if (tag !== 16) {
+            if (tag !== 17) {
               break;
             }
 
-            message.tNs = longToNumber(reader.uint64());
+            message.tNs = reader.double();
             continue;
           }
         }
@@ -100,7 +100,7 @@ export const Frame: MessageFns<Frame> = {
       obj.data = base64FromBytes(message.data);
     }
     if (message.tNs !== 0) {
-      obj.tNs = Math.round(message.tNs);
+      obj.tNs = floatToJson(message.tNs);
     }
     return obj;
   },
@@ -225,6 +225,10 @@ function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
 }
 
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 export type DeepPartial<T> = T extends Builtin ? T
@@ -237,17 +241,6 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
-function longToNumber(int64: { toString(): string }): number {
-  const num = globalThis.Number(int64.toString());
-  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
-  }
-  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
-  }
-  return num;
-}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -210,7 +210,19 @@ export interface HypercallResponse {
   /** human-readable reason when status < 0 (or a malformed request) */
   error: string;
   /** evtchn send: where the event went (for traces) */
-  target?: EventTarget | undefined;
+  target?:
+    | EventTarget
+    | undefined;
+  /** what `cycles` is made of, primitive by primitive */
+  charges: Charge[];
+}
+
+/** Part of a hypercall's cost: `count` operations (or bytes) of one primitive. */
+export interface Charge {
+  /** primitive operation of the cost table (hypercall, grant_copy_op, copy_byte, ...) */
+  primitive: string;
+  /** operations, or bytes for a per-byte primitive */
+  count: number;
 }
 
 /** A domain as the hypervisor knows it. */
@@ -237,10 +249,12 @@ export interface CreateDomainRequest {
   pages: number;
 }
 
-/** Asks for one domain. */
+/** Asks for one domain, by name when a name is given, else by domid. */
 export interface GetDomainRequest {
-  /** domain id to look up */
+  /** domain id to look up (when name is empty) */
   domid: number;
+  /** domain name to look up */
+  name: string;
 }
 
 /** Asks for all domains. */
@@ -266,7 +280,7 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
       writer.uint32(16).uint32(message.caller);
     }
     if (message.tNs !== 0) {
-      writer.uint32(24).uint64(message.tNs);
+      writer.uint32(25).double(message.tNs);
     }
     if (message.pcpu !== "") {
       writer.uint32(34).string(message.pcpu);
@@ -336,11 +350,11 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
             continue;
           }
           case 3: {
-            if (tag !== 24) {
+            if (tag !== 25) {
               break;
             }
 
-            message.tNs = longToNumber(reader.uint64());
+            message.tNs = reader.double();
             continue;
           }
           case 4: {
@@ -505,7 +519,7 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
       obj.caller = Math.round(message.caller);
     }
     if (message.tNs !== 0) {
-      obj.tNs = Math.round(message.tNs);
+      obj.tNs = floatToJson(message.tNs);
     }
     if (message.pcpu !== "") {
       obj.pcpu = message.pcpu;
@@ -1723,7 +1737,18 @@ export const EventTarget: MessageFns<EventTarget> = {
 };
 
 function createBaseHypercallResponse(): HypercallResponse {
-  return { seq: 0, status: 0, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: "", target: undefined };
+  return {
+    seq: 0,
+    status: 0,
+    cycles: 0,
+    statuses: [],
+    mfn: 0,
+    handle: 0,
+    port: 0,
+    error: "",
+    target: undefined,
+    charges: [],
+  };
 }
 
 export const HypercallResponse: MessageFns<HypercallResponse> = {
@@ -1735,7 +1760,7 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
       writer.uint32(16).int32(message.status);
     }
     if (message.cycles !== 0) {
-      writer.uint32(24).uint64(message.cycles);
+      writer.uint32(25).double(message.cycles);
     }
     if (message.statuses.length !== 0) {
       writer.uint32(34).fork();
@@ -1758,6 +1783,9 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
     }
     if (message.target !== undefined) {
       EventTarget.encode(message.target, writer.uint32(74).fork()).join();
+    }
+    for (const v of message.charges) {
+      Charge.encode(v!, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -1792,11 +1820,11 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
             continue;
           }
           case 3: {
-            if (tag !== 24) {
+            if (tag !== 25) {
               break;
             }
 
-            message.cycles = longToNumber(reader.uint64());
+            message.cycles = reader.double();
             continue;
           }
           case 4: {
@@ -1857,6 +1885,14 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
             message.target = EventTarget.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.charges.push(Charge.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1880,6 +1916,7 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
       port: isSet(object.port) ? globalThis.Number(object.port) : 0,
       error: isSet(object.error) ? globalThis.String(object.error) : "",
       target: isSet(object.target) ? EventTarget.fromJSON(object.target) : undefined,
+      charges: globalThis.Array.isArray(object?.charges) ? object.charges.map((e: any) => Charge.fromJSON(e)) : [],
     };
   },
 
@@ -1892,7 +1929,7 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
       obj.status = Math.round(message.status);
     }
     if (message.cycles !== 0) {
-      obj.cycles = Math.round(message.cycles);
+      obj.cycles = floatToJson(message.cycles);
     }
     if (message.statuses?.length) {
       obj.statuses = message.statuses.map((e) => Math.round(e));
@@ -1911,6 +1948,9 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
     }
     if (message.target !== undefined) {
       obj.target = EventTarget.toJSON(message.target);
+    }
+    if (message.charges?.length) {
+      obj.charges = message.charges.map((e) => Charge.toJSON(e));
     }
     return obj;
   },
@@ -1931,6 +1971,92 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
     message.target = (object.target !== undefined && object.target !== null)
       ? EventTarget.fromPartial(object.target)
       : undefined;
+    message.charges = object.charges?.map((e) => Charge.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCharge(): Charge {
+  return { primitive: "", count: 0 };
+}
+
+export const Charge: MessageFns<Charge> = {
+  encode(message: Charge, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.primitive !== "") {
+      writer.uint32(10).string(message.primitive);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).uint64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Charge {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCharge();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.primitive = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Charge {
+    return {
+      primitive: isSet(object.primitive) ? globalThis.String(object.primitive) : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: Charge): unknown {
+    const obj: any = {};
+    if (message.primitive !== "") {
+      obj.primitive = message.primitive;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Charge>, I>>(base?: I): Charge {
+    return Charge.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Charge>, I>>(object: I): Charge {
+    const message = createBaseCharge();
+    message.primitive = object.primitive ?? "";
+    message.count = object.count ?? 0;
     return message;
   },
 };
@@ -2210,13 +2336,16 @@ export const CreateDomainRequest: MessageFns<CreateDomainRequest> = {
 };
 
 function createBaseGetDomainRequest(): GetDomainRequest {
-  return { domid: 0 };
+  return { domid: 0, name: "" };
 }
 
 export const GetDomainRequest: MessageFns<GetDomainRequest> = {
   encode(message: GetDomainRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.domid !== 0) {
       writer.uint32(8).uint32(message.domid);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
     }
     return writer;
   },
@@ -2242,6 +2371,14 @@ export const GetDomainRequest: MessageFns<GetDomainRequest> = {
             message.domid = reader.uint32();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2255,13 +2392,19 @@ export const GetDomainRequest: MessageFns<GetDomainRequest> = {
   },
 
   fromJSON(object: any): GetDomainRequest {
-    return { domid: isSet(object.domid) ? globalThis.Number(object.domid) : 0 };
+    return {
+      domid: isSet(object.domid) ? globalThis.Number(object.domid) : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
   },
 
   toJSON(message: GetDomainRequest): unknown {
     const obj: any = {};
     if (message.domid !== 0) {
       obj.domid = Math.round(message.domid);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
     }
     return obj;
   },
@@ -2272,6 +2415,7 @@ export const GetDomainRequest: MessageFns<GetDomainRequest> = {
   fromPartial<I extends Exact<DeepPartial<GetDomainRequest>, I>>(object: I): GetDomainRequest {
     const message = createBaseGetDomainRequest();
     message.domid = object.domid ?? 0;
+    message.name = object.name ?? "";
     return message;
   },
 };
@@ -2423,7 +2567,7 @@ export const HypervisorService = {
     responseSerialize: (value: DomainInfo): Buffer => Buffer.from(DomainInfo.encode(value).finish()),
     responseDeserialize: (value: Buffer): DomainInfo => DomainInfo.decode(value),
   },
-  /** Looks up one domain by domid. */
+  /** Looks up one domain by domid or name. */
   getDomain: {
     path: "/vnetlab.hypercall.v1.Hypervisor/GetDomain" as const,
     requestStream: false as const,
@@ -2453,7 +2597,7 @@ export interface HypervisorServer extends UntypedServiceImplementation {
   hypercalls: handleBidiStreamingCall<HypercallRequest, HypercallResponse>;
   /** Creates a domain with `pages` guest frames (dom0 is created first and gets domid 0). */
   createDomain: handleUnaryCall<CreateDomainRequest, DomainInfo>;
-  /** Looks up one domain by domid. */
+  /** Looks up one domain by domid or name. */
   getDomain: handleUnaryCall<GetDomainRequest, DomainInfo>;
   /** Every domain of the host. */
   listDomains: handleUnaryCall<ListDomainsRequest, ListDomainsResponse>;
@@ -2486,7 +2630,7 @@ export interface HypervisorClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DomainInfo) => void,
   ): ClientUnaryCall;
-  /** Looks up one domain by domid. */
+  /** Looks up one domain by domid or name. */
   getDomain(
     request: GetDomainRequest,
     callback: (error: ServiceError | null, response: DomainInfo) => void,
@@ -2528,6 +2672,10 @@ export const HypervisorClient = makeGenericClientConstructor(
   service: typeof HypervisorService;
   serviceName: string;
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -510,7 +510,7 @@ export const EventNotify: MessageFns<EventNotify> = {
       writer.uint32(16).uint32(message.port);
     }
     if (message.tNs !== 0) {
-      writer.uint32(24).uint64(message.tNs);
+      writer.uint32(25).double(message.tNs);
     }
     return writer;
   },
@@ -545,11 +545,11 @@ export const EventNotify: MessageFns<EventNotify> = {
             continue;
           }
           case 3: {
-            if (tag !== 24) {
+            if (tag !== 25) {
               break;
             }
 
-            message.tNs = longToNumber(reader.uint64());
+            message.tNs = reader.double();
             continue;
           }
         }
@@ -581,7 +581,7 @@ export const EventNotify: MessageFns<EventNotify> = {
       obj.port = Math.round(message.port);
     }
     if (message.tNs !== 0) {
-      obj.tNs = Math.round(message.tNs);
+      obj.tNs = floatToJson(message.tNs);
     }
     return obj;
   },
@@ -667,6 +667,10 @@ export const EventBatch: MessageFns<EventBatch> = {
   },
 };
 
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 export type DeepPartial<T> = T extends Builtin ? T
@@ -679,17 +683,6 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
-function longToNumber(int64: { toString(): string }): number {
-  const num = globalThis.Number(int64.toString());
-  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
-  }
-  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
-    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
-  }
-  return num;
-}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -151,7 +151,7 @@ export const Doorbell: MessageFns<Doorbell> = {
       writer.uint32(32).uint32(message.tail);
     }
     if (message.tNs !== 0) {
-      writer.uint32(40).uint64(message.tNs);
+      writer.uint32(41).double(message.tNs);
     }
     return writer;
   },
@@ -202,11 +202,11 @@ export const Doorbell: MessageFns<Doorbell> = {
             continue;
           }
           case 5: {
-            if (tag !== 40) {
+            if (tag !== 41) {
               break;
             }
 
-            message.tNs = longToNumber(reader.uint64());
+            message.tNs = reader.double();
             continue;
           }
         }
@@ -250,7 +250,7 @@ export const Doorbell: MessageFns<Doorbell> = {
       obj.tail = Math.round(message.tail);
     }
     if (message.tNs !== 0) {
-      obj.tNs = Math.round(message.tNs);
+      obj.tNs = floatToJson(message.tNs);
     }
     return obj;
   },
@@ -285,7 +285,7 @@ export const Interrupt: MessageFns<Interrupt> = {
       writer.uint32(24).uint64(message.bitVector);
     }
     if (message.tNs !== 0) {
-      writer.uint32(32).uint64(message.tNs);
+      writer.uint32(33).double(message.tNs);
     }
     return writer;
   },
@@ -328,11 +328,11 @@ export const Interrupt: MessageFns<Interrupt> = {
             continue;
           }
           case 4: {
-            if (tag !== 32) {
+            if (tag !== 33) {
               break;
             }
 
-            message.tNs = longToNumber(reader.uint64());
+            message.tNs = reader.double();
             continue;
           }
         }
@@ -372,7 +372,7 @@ export const Interrupt: MessageFns<Interrupt> = {
       obj.bitVector = Math.round(message.bitVector);
     }
     if (message.tNs !== 0) {
-      obj.tNs = Math.round(message.tNs);
+      obj.tNs = floatToJson(message.tNs);
     }
     return obj;
   },
@@ -608,7 +608,7 @@ export const DmaRecord: MessageFns<DmaRecord> = {
       writer.uint32(32).uint32(message.len);
     }
     if (message.tNs !== 0) {
-      writer.uint32(40).uint64(message.tNs);
+      writer.uint32(41).double(message.tNs);
     }
     return writer;
   },
@@ -659,11 +659,11 @@ export const DmaRecord: MessageFns<DmaRecord> = {
             continue;
           }
           case 5: {
-            if (tag !== 40) {
+            if (tag !== 41) {
               break;
             }
 
-            message.tNs = longToNumber(reader.uint64());
+            message.tNs = reader.double();
             continue;
           }
         }
@@ -703,7 +703,7 @@ export const DmaRecord: MessageFns<DmaRecord> = {
       obj.len = Math.round(message.len);
     }
     if (message.tNs !== 0) {
-      obj.tNs = Math.round(message.tNs);
+      obj.tNs = floatToJson(message.tNs);
     }
     return obj;
   },
@@ -735,7 +735,7 @@ export const LinkState: MessageFns<LinkState> = {
       writer.uint32(16).bool(message.up);
     }
     if (message.tNs !== 0) {
-      writer.uint32(24).uint64(message.tNs);
+      writer.uint32(25).double(message.tNs);
     }
     return writer;
   },
@@ -770,11 +770,11 @@ export const LinkState: MessageFns<LinkState> = {
             continue;
           }
           case 3: {
-            if (tag !== 24) {
+            if (tag !== 25) {
               break;
             }
 
-            message.tNs = longToNumber(reader.uint64());
+            message.tNs = reader.double();
             continue;
           }
         }
@@ -806,7 +806,7 @@ export const LinkState: MessageFns<LinkState> = {
       obj.up = message.up;
     }
     if (message.tNs !== 0) {
-      obj.tNs = Math.round(message.tNs);
+      obj.tNs = floatToJson(message.tNs);
     }
     return obj;
   },
@@ -822,6 +822,10 @@ export const LinkState: MessageFns<LinkState> = {
     return message;
   },
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -1,5 +1,6 @@
-// Runs async tasks one at a time, in order: a domain's vCPU does one thing at a time, and
-// the driver state (rings, queues) must not be touched by two tasks interleaved at an await.
+// Runs async tasks one at a time, in order. Modelled CPUs serialize work in modelled time
+// (Cpu); this is the wall-clock side of it: a domain's handlers must not interleave at an await,
+// since ring and queue state would be touched by two tasks at once.
 export class Serial {
   private tail: Promise<unknown> = Promise.resolve();
 

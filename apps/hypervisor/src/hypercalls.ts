@@ -1,0 +1,126 @@
+// Decodes a hypercall from the wire, runs it on the hypervisor logic, and encodes the answer.
+// Guest-supplied values are checked here for shape (integers in range); whether the guest
+// may do what it asks is the hypervisor logic's business.
+import { charges, type Charges, type Hypervisor, type GrantCopyOp, type GrantPtr } from '@vnetlab/hypervisor';
+import type { hypercall } from '@vnetlab/proto';
+
+export interface HypercallOutcome {
+  response: hypercall.HypercallResponse;
+  op: string;
+  /** Set for a successful EVTCHNOP_send: the upcall to deliver. */
+  event?: { domid: number; port: number };
+}
+
+export class MalformedHypercall extends Error {
+  constructor(readonly reason: string, message: string) {
+    super(message);
+  }
+}
+
+const MAX_BATCH = 4096;
+
+function u32(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new MalformedHypercall('bad_field', `${what} must be a u32, got ${String(v)}`);
+  return v;
+}
+
+function ptr(p: hypercall.GrantPtr | undefined, what: string): GrantPtr {
+  if (!p) throw new MalformedHypercall('bad_field', `${what} is missing`);
+  const base = { domid: u32(p.domid, `${what}.domid`), offset: u32(p.offset, `${what}.offset`) };
+  if (p.ref?.$case === 'gref') return { ...base, gref: u32(p.ref.value, `${what}.gref`) };
+  if (p.ref?.$case === 'gfn') return { ...base, gfn: u32(p.ref.value, `${what}.gfn`) };
+  throw new MalformedHypercall('bad_field', `${what} names neither a gref nor a gfn`);
+}
+
+function empty(seq: number): hypercall.HypercallResponse {
+  return { seq, status: 0, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: '', target: undefined, charges: [] };
+}
+
+/** Runs one hypercall. Throws MalformedHypercall for a request that is not well-formed. */
+export function runHypercall(hv: Hypervisor, req: hypercall.HypercallRequest): HypercallOutcome {
+  const res = empty(req.seq);
+  const caller = u32(req.caller, 'caller');
+  if (!hv.domain(caller)) throw new MalformedHypercall('unknown_domain', `caller ${caller} is not a domain of this host`);
+  const op = req.op;
+  if (!op) throw new MalformedHypercall('no_op', 'hypercall without an operation');
+  const fill = (r: { status: number; cycles: number }) => {
+    res.status = r.status;
+    res.cycles = r.cycles;
+  };
+  let priced: Charges = charges.plain();
+  switch (op.$case) {
+    case 'grantCopy': {
+      const ops = op.value.ops;
+      if (ops.length === 0 || ops.length > MAX_BATCH) throw new MalformedHypercall('bad_batch', `grant copy batch of ${ops.length} ops (1..${MAX_BATCH})`);
+      const parsed: GrantCopyOp[] = ops.map((o, i) => ({ source: ptr(o.source, `ops[${i}].source`), dest: ptr(o.dest, `ops[${i}].dest`), len: u32(o.len, `ops[${i}].len`) }));
+      const results = hv.grantCopy(caller, parsed);
+      res.statuses = results.map((r) => r.status);
+      res.cycles = results.reduce((s, r) => s + r.cycles, 0);
+      res.status = results.every((r) => r.status === 0) ? 0 : Math.min(...results.map((r) => r.status));
+      priced = charges.grantCopy(parsed.length, parsed.reduce((n, o, i) => n + (results[i].status === 0 ? o.len : 0), 0));
+      break;
+    }
+    case 'grantMap': {
+      const r = hv.grantMap(caller, u32(op.value.granter, 'granter'), u32(op.value.gref, 'gref'), !!op.value.readonly);
+      fill(r);
+      res.mfn = r.mfn < 0 ? 0 : r.mfn;
+      res.handle = r.handle < 0 ? 0 : r.handle;
+      priced = charges.grantMap();
+      break;
+    }
+    case 'grantUnmap':
+      fill(hv.grantUnmap(caller, u32(op.value.handle, 'handle')));
+      priced = charges.grantUnmap();
+      break;
+    case 'grantTransfer':
+      fill(hv.grantTransfer(caller, u32(op.value.gfn, 'gfn'), u32(op.value.toDomid, 'to_domid'), u32(op.value.gref, 'gref')));
+      priced = charges.grantTransfer();
+      break;
+    case 'acceptTransfer': {
+      const r = hv.acceptTransfer(caller, u32(op.value.gref, 'gref'), u32(op.value.gfn, 'gfn'));
+      fill(r);
+      res.mfn = r.mfn < 0 ? 0 : r.mfn;
+      break;
+    }
+    case 'populatePhysmap': {
+      const r = hv.populatePhysmap(caller, u32(op.value.gfn, 'gfn'));
+      fill(r);
+      res.mfn = r.mfn < 0 ? 0 : r.mfn;
+      break;
+    }
+    case 'evtchnAllocUnbound': {
+      const r = hv.evtchnAllocUnbound(caller, u32(op.value.remoteDomid, 'remote_domid'));
+      fill(r);
+      res.port = r.port;
+      break;
+    }
+    case 'evtchnBindInterdomain': {
+      const r = hv.evtchnBindInterdomain(caller, u32(op.value.remoteDomid, 'remote_domid'), u32(op.value.remotePort, 'remote_port'));
+      fill(r);
+      res.port = r.port;
+      break;
+    }
+    case 'evtchnSend': {
+      const r = hv.evtchnSend(caller, u32(op.value.port, 'port'));
+      fill(r);
+      priced = charges.evtchnSend();
+      res.charges = priced.map(([primitive, count]) => ({ primitive, count }));
+      if (r.target) {
+        res.target = { domid: r.target.domid, port: r.target.port };
+        return { response: res, op: op.$case, event: r.target };
+      }
+      break;
+    }
+    case 'bindPirq': {
+      const port = hv.bindPirq(caller, u32(op.value.irq, 'irq'));
+      res.port = port;
+      res.status = port >= 0 ? 0 : port;
+      break;
+    }
+    default:
+      throw new MalformedHypercall('no_op', 'unknown hypercall');
+  }
+  if (res.status < 0 && !res.error) res.error = `status ${res.status}`;
+  res.charges = priced.map(([primitive, count]) => ({ primitive, count }));
+  return { response: res, op: op.$case };
+}

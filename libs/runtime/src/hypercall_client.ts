@@ -1,0 +1,103 @@
+// A domain's hypercall path: one gRPC stream to its host's hypervisor, many calls in flight.
+// Results come back with the cycles the hypervisor charged; the caller's CPU pays them.
+
+import { isPrimitive, type Primitive } from '@vnetlab/cost';
+import { hypercall } from '@vnetlab/proto';
+import { StreamRpcClient, grpcClient, unary } from './stream_rpc_client.js';
+
+export interface GrantPtrArg { gref?: number; gfn?: number; domid: number; offset: number }
+export interface GrantCopyArg { source: GrantPtrArg; dest: GrantPtrArg; len: number }
+
+type Op = NonNullable<hypercall.HypercallRequest['op']>;
+
+/** What the hypervisor says a call's cycles are made of, as [primitive, count] pairs. */
+export type ChargeList = Array<[Primitive, number]>;
+const chargesOf = (r: hypercall.HypercallResponse): ChargeList =>
+  r.charges.filter((c) => isPrimitive(c.primitive)).map((c) => [c.primitive as Primitive, c.count]);
+
+const ptr = (p: GrantPtrArg): hypercall.GrantPtr => ({
+  ref: p.gref !== undefined ? { $case: 'gref', value: p.gref } : { $case: 'gfn', value: p.gfn ?? 0 },
+  domid: p.domid,
+  offset: p.offset,
+});
+
+export class HypercallClient {
+  private readonly client: hypercall.HypervisorClient;
+  private readonly rpc: StreamRpcClient<hypercall.HypercallRequest, hypercall.HypercallResponse>;
+
+  constructor(addr: string, readonly domid: number, readonly pcpu: string) {
+    this.client = grpcClient(hypercall.HypervisorClient, addr);
+    this.rpc = new StreamRpcClient(() => this.client.hypercalls(), { timeoutMs: 30_000 });
+  }
+
+  /** Waits until the hypervisor's gRPC server answers (it may still be starting). */
+  async waitReady(timeoutMs = 15_000): Promise<void> {
+    await new Promise<void>((resolve, reject) =>
+      this.client.waitForReady(Date.now() + timeoutMs, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  domain(name: string): Promise<hypercall.DomainInfo> {
+    return unary((cb) => this.client.getDomain({ domid: 0, name }, cb));
+  }
+
+  listDomains(): Promise<hypercall.ListDomainsResponse> {
+    return unary((cb) => this.client.listDomains({}, cb));
+  }
+
+  call(op: Op, tNs: number): Promise<hypercall.HypercallResponse> {
+    return this.rpc.call({ caller: this.domid, tNs, pcpu: this.pcpu, op });
+  }
+
+  async grantCopy(ops: GrantCopyArg[], tNs: number): Promise<Array<{ status: number; cycles: number; charges?: ChargeList }>> {
+    const r = await this.call({ $case: 'grantCopy', value: { ops: ops.map((o) => ({ source: ptr(o.source), dest: ptr(o.dest), len: o.len })) } }, tNs);
+    if (r.statuses.length !== ops.length) return ops.map((_, i) => ({ status: r.status < 0 ? r.status : -1, cycles: i === 0 ? r.cycles : 0 }));
+    // the whole call's cycles ride on the first op, as the hypervisor logic reports them
+    return r.statuses.map((status, i) => (i === 0 ? { status, cycles: r.cycles, charges: chargesOf(r) } : { status, cycles: 0 }));
+  }
+
+  async grantMap(granter: number, gref: number, readonly: boolean, tNs: number) {
+    const r = await this.call({ $case: 'grantMap', value: { granter, gref, readonly } }, tNs);
+    return { status: r.status, mfn: r.mfn, handle: r.handle, cycles: r.cycles, charges: chargesOf(r) };
+  }
+
+  async grantTransfer(gfn: number, toDomid: number, gref: number, tNs: number) {
+    const r = await this.call({ $case: 'grantTransfer', value: { gfn, toDomid, gref } }, tNs);
+    return { status: r.status, cycles: r.cycles, charges: chargesOf(r) };
+  }
+
+  async acceptTransfer(gref: number, gfn: number, tNs: number) {
+    const r = await this.call({ $case: 'acceptTransfer', value: { gref, gfn } }, tNs);
+    return { status: r.status, mfn: r.mfn, cycles: r.cycles, charges: chargesOf(r) };
+  }
+
+  async populatePhysmap(gfn: number, tNs: number) {
+    const r = await this.call({ $case: 'populatePhysmap', value: { gfn } }, tNs);
+    return { status: r.status, mfn: r.mfn, cycles: r.cycles, charges: chargesOf(r) };
+  }
+
+  async evtchnAllocUnbound(remoteDomid: number, tNs: number) {
+    const r = await this.call({ $case: 'evtchnAllocUnbound', value: { remoteDomid } }, tNs);
+    return { status: r.status, port: r.port, cycles: r.cycles };
+  }
+
+  async evtchnBindInterdomain(remoteDomid: number, remotePort: number, tNs: number) {
+    const r = await this.call({ $case: 'evtchnBindInterdomain', value: { remoteDomid, remotePort } }, tNs);
+    return { status: r.status, port: r.port, cycles: r.cycles };
+  }
+
+  evtchnSend(port: number, tNs: number): Promise<hypercall.HypercallResponse> {
+    return this.call({ $case: 'evtchnSend', value: { port } }, tNs);
+  }
+
+  async bindPirq(irq: number, tNs: number) {
+    const r = await this.call({ $case: 'bindPirq', value: { irq } }, tNs);
+    return { status: r.status, port: r.port };
+  }
+
+  close(): void {
+    this.rpc.close();
+    this.client.close();
+  }
+}
+
