@@ -7,7 +7,7 @@ import { DriverDomain, nicUplink } from '@vnetlab/driver-domain';
 import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
 import { NicDriver } from '@vnetlab/nic';
 import { netif, pcie, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
-import { HypercallClient, KvStore, parseServiceArgs, startService } from '@vnetlab/runtime';
+import { BadMessageError, HypercallClient, KvStore, parseServiceArgs, startService } from '@vnetlab/runtime';
 import { hostSpec, loadTopology } from '@vnetlab/topology';
 import { XenbusState, backendDir, frontendDir, readKeys, setState, waitForState } from '@vnetlab/xenbus';
 
@@ -62,7 +62,10 @@ if (nic) {
 const dd = new DriverDomain({ mem, dom0, pages, cpu, bridge: new Bridge(), uplink, ports: { hv, notify } });
 
 svc.subscribe(subjects.evtchn(host.name, 0), netif.EventBatch.decode, async (batch) => {
-  for (const e of batch.events) await dd.onEvent(e.port, e.tNs);
+  for (const e of batch.events) {
+    if (!Number.isFinite(e.tNs) || e.tNs < 0) throw new BadMessageError('bad_time', `event at modelled time ${e.tNs}`);
+    if (!(await dd.onEvent(e.port, e.tNs))) svc.metrics.badMessage('unknown_port', { port: e.port });
+  }
   svc.metrics.setModelledTime(dd.now);
 });
 

@@ -8,7 +8,7 @@ import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
 import { Netfront } from '@vnetlab/netfront';
 import { NetStack } from '@vnetlab/netstack';
 import { control, netif, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
-import { HypercallClient, KvStore, parseServiceArgs, startService } from '@vnetlab/runtime';
+import { BadMessageError, HypercallClient, KvStore, parseServiceArgs, startService } from '@vnetlab/runtime';
 import { hostSpec, loadTopology } from '@vnetlab/topology';
 import { XenbusState, backendDir, frontendDir, setState, waitForState } from '@vnetlab/xenbus';
 
@@ -78,7 +78,14 @@ const kernel = new GuestKernel({
   notify: (tNs) => void hv.evtchnSend(ev.port, tNs).catch((e) => svc.log.warn('evtchn send failed', { error: e })),
 });
 svc.subscribe(subjects.evtchn(host.name, info.domid), netif.EventBatch.decode, async (batch) => {
-  for (const e of batch.events) await kernel.onEvent(e.tNs);
+  for (const e of batch.events) {
+    if (!Number.isFinite(e.tNs) || e.tNs < 0) throw new BadMessageError('bad_time', `event at modelled time ${e.tNs}`);
+    if (e.port !== ev.port) {
+      svc.metrics.badMessage('unknown_port', { port: e.port });
+      continue;
+    }
+    await kernel.onEvent(e.tNs);
+  }
   svc.metrics.setModelledTime(kernel.now);
 });
 const { txRingRef, rxRingRef } = netfront.setup();

@@ -6,7 +6,7 @@ import { CostTable } from '@vnetlab/cost';
 import { Hypervisor } from '@vnetlab/hypervisor';
 import { FileMachineMemory } from '@vnetlab/memory';
 import { hypercall, netif, pcie, subjects } from '@vnetlab/proto';
-import { parseServiceArgs, startService } from '@vnetlab/runtime';
+import { BadMessageError, parseServiceArgs, startService } from '@vnetlab/runtime';
 import { domainPages, hostMemoryPath, hostSpec, loadTopology } from '@vnetlab/topology';
 import { MalformedHypercall, runHypercall } from './hypercalls.js';
 
@@ -101,7 +101,8 @@ svc.addGrpc(hypercall.HypervisorService, impl);
 // Physical interrupts from this host's NICs, routed to whoever bound the irq (dom0 in PV).
 svc.subscribe(subjects.pirq(host.name), pcie.Interrupt.decode, (irq) => {
   const vector = host.nics.findIndex((n) => n.name === irq.nic);
-  const r = vector >= 0 ? hv.raisePirq(vector) : undefined;
+  if (vector < 0) throw new BadMessageError('unknown_nic', `interrupt from "${irq.nic}", not a NIC of ${host.name}`);
+  const r = hv.raisePirq(vector);
   if (!r) {
     pirqs.inc({ result: 'unbound' });
     return;

@@ -97,9 +97,10 @@ export class DriverDomain {
     return [...this.vifs.values()].map((v) => ({ name: v.name, domid: v.frontDomid, backlog: v.backlog.length, ...v.netback.stats }));
   }
 
-  /** An event-channel upcall on `port` at modelled time tNs. */
-  onEvent(port: number, tNs: number): Promise<void> {
-    return this.serial.run(() => this.handleEvent(port, tNs));
+  /** An event-channel upcall on `port` at modelled time tNs; false for a port nobody bound. */
+  onEvent(port: number, tNs: number): Promise<boolean> {
+    if (port !== this.o.uplink?.port && !this.byPort.has(port)) return Promise.resolve(false);
+    return this.serial.run(() => this.handleEvent(port, tNs)).then(() => true);
   }
 
   private async handleEvent(port: number, tNs: number): Promise<void> {

@@ -1,4 +1,17 @@
-export { DESC_SIZE, DESC_EOP, DESC_DD, DESC_ERR, type Descriptor, encodeDescriptor, decodeDescriptor } from './descriptor.js';
+export {
+  DESC_SIZE,
+  DESC_EOP,
+  DESC_DD,
+  DESC_ERR,
+  DESC_DONE_NS_OFFSET,
+  DESC_STATUS_OFFSET,
+  type Descriptor,
+  type DescriptorWriteback,
+  encodeDescriptor,
+  decodeDescriptor,
+  encodeWriteback,
+  decodeWriteback,
+} from './descriptor.js';
 export { type DmaPort, DmaFault, type DmaMachineMemory, machineMemoryDma } from './dma_port.js';
 export { NicError, type NicErrorReason } from './nic_error.js';
 export {

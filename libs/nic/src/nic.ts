@@ -1,14 +1,5 @@
 import { bytesToMac } from '@vnetlab/frames';
-import {
-  DESC_DD,
-  DESC_EOP,
-  DESC_ERR,
-  DESC_SIZE,
-  DESC_STATUS_OFFSET,
-  decodeDescriptor,
-  statusBytes,
-  type Descriptor,
-} from './descriptor.js';
+import { DESC_DD, DESC_EOP, DESC_ERR, DESC_SIZE, decodeDescriptor, encodeWriteback, type Descriptor } from './descriptor.js';
 import type { DmaPort } from './dma_port.js';
 import { NicError } from './nic_error.js';
 
@@ -232,8 +223,11 @@ export class Nic {
       const status = DESC_DD | (reason === 'dma_fault' ? DESC_ERR : 0);
       for (let k = first; k <= i; k++) {
         const idx = (q.txHead + k) % size;
+        const d = descs[k]!;
+        // Written back now in wall time, but stamped with the modelled time the wire finishes
+        // the frame: the driver must not free the buffer before then.
         try {
-          this.dma.write(q.cfg.txRingAddr + idx * DESC_SIZE + DESC_STATUS_OFFSET, statusBytes(status));
+          this.dma.write(q.cfg.txRingAddr + idx * DESC_SIZE, encodeWriteback({ doneNs, len: d.len, flags: d.flags, status }));
         } catch (e) {
           this.noteFault(qs, tNs, e);
         }
@@ -302,6 +296,11 @@ export class Nic {
    * Interrupts due by tNs. Per queue set at most one per coalesceNs, raised at
    * max(first pending completion, last interrupt + coalesceNs); queue sets due at the same
    * time share one interrupt and its bit vector.
+   *
+   * What a driver that takes only completions with doneNs <= the interrupt's time relies on:
+   * an interrupt at T covers only completions <= T (and at least one), and a completion
+   * stays pending until an interrupt at or after its doneNs covers it, however late (in wall
+   * time) it was written back.
    */
   takeInterrupts(tNs: number): NicInterrupt[] {
     checkTime(tNs);
@@ -415,12 +414,9 @@ export class Nic {
       len = 0;
       reason = this.qsDrop(q, 'dma_fault');
     }
-    const wb = Buffer.alloc(6);
-    wb.writeUInt16LE(len, 0);
-    wb.writeUInt16LE(DESC_EOP, 2);
-    wb.writeUInt16LE(status, 4);
     try {
-      this.dma.write(descAddr + 8, wb);
+      // Stamped with the DMA's modelled time, which may be after the present in wall time.
+      this.dma.write(descAddr, encodeWriteback({ doneNs: tNs, len, flags: DESC_EOP, status }));
     } catch (e) {
       this.noteFault(qs, tNs, e);
     }

@@ -1,6 +1,6 @@
 import type { SkBuff } from '@vnetlab/frames';
 import type { GuestMemory, PagePool } from '@vnetlab/memory';
-import { DESC_DD, DESC_EOP, DESC_ERR, DESC_SIZE, decodeDescriptor, encodeDescriptor } from './descriptor.js';
+import { DESC_DD, DESC_EOP, DESC_ERR, DESC_SIZE, decodeWriteback, encodeDescriptor, type DescriptorWriteback } from './descriptor.js';
 import { NicError } from './nic_error.js';
 
 const PAGE = 4096;
@@ -48,6 +48,13 @@ export interface InterruptResult {
   rxErrors: number;
   /** The new RX tail after reposting, for the doorbell. */
   rxTail: number;
+  /**
+   * TX descriptors the NIC has written back but that complete after this interrupt's time
+   * (the wire is still sending them in modelled time): a later interrupt reclaims them.
+   */
+  txPendingAfter: number;
+  /** RX descriptors written back with a DMA time after this interrupt's: a later interrupt takes them. */
+  rxPendingAfter: number;
 }
 
 interface TxSlot {
@@ -134,7 +141,7 @@ export class NicDriver {
    */
   transmit(skbs: SkBuff[], tNs: number): TransmitResult {
     this.checkSetUp();
-    if (!Number.isFinite(tNs) || tNs < 0) throw new NicError('bad_time', `tNs must be a finite number >= 0, got ${tNs}`);
+    checkTime(tNs);
     for (const skb of skbs) this.checkSkb(skb);
     const result: TransmitResult = { tail: this.txTail, queued: 0, descriptors: 0, copiedBytes: 0, rejected: [] };
     let i = 0;
@@ -175,19 +182,34 @@ export class NicDriver {
   }
 
   /**
-   * The queue set's interrupt: reclaims completed TX descriptors, takes received frames,
-   * and reposts RX buffers.
+   * The queue set's interrupt at modelled time tNs: reclaims completed TX descriptors, takes
+   * received frames, and reposts RX buffers. A descriptor is taken only when the NIC wrote
+   * it back (DD) with a completion time <= tNs; the first one not done by tNs stops its
+   * ring, and it and those after it wait for a later interrupt (the NIC owes one at or after
+   * each completion). Buffers come from the driver's own slot records, never from the
+   * descriptor's address field, which the writeback overwrote.
    */
   onInterrupt(tNs: number): InterruptResult {
     this.checkSetUp();
-    const out: InterruptResult = { txCompleted: 0, txErrors: 0, freedGfns: [], rx: [], rxErrors: 0, rxTail: this.rxTail };
+    checkTime(tNs);
+    const out: InterruptResult = {
+      txCompleted: 0,
+      txErrors: 0,
+      freedGfns: [],
+      rx: [],
+      rxErrors: 0,
+      rxTail: this.rxTail,
+      txPendingAfter: 0,
+      rxPendingAfter: 0,
+    };
 
     if (this.txClean !== this.txTail) {
       const ring = this.mem.read(this.txRingGfn, 0, this.size * DESC_SIZE);
       while (this.txClean !== this.txTail) {
-        const d = decodeDescriptor(ring, this.txClean * DESC_SIZE);
-        if ((d.status & DESC_DD) === 0) break;
-        if ((d.status & DESC_ERR) !== 0) out.txErrors++;
+        const wb = decodeWriteback(ring, this.txClean * DESC_SIZE);
+        const state = doneBy(wb, tNs);
+        if (state === 'not_yet') break;
+        if (state === 'corrupt' || (wb.status & DESC_ERR) !== 0) out.txErrors++;
         const slot = this.txSlots[this.txClean];
         if (slot?.bounceGfn !== undefined) this.pool.give(slot.bounceGfn);
         if (slot?.callerGfn !== undefined) out.freedGfns.push(slot.callerGfn);
@@ -195,22 +217,26 @@ export class NicDriver {
         this.txClean = (this.txClean + 1) % this.size;
         out.txCompleted++;
       }
+      out.txPendingAfter = this.writtenBack(ring, this.txClean, this.txTail);
     }
 
     if (this.rxClean !== this.rxTail) {
       const ring = this.mem.read(this.rxRingGfn, 0, this.size * DESC_SIZE);
       while (this.rxClean !== this.rxTail) {
-        const d = decodeDescriptor(ring, this.rxClean * DESC_SIZE);
-        if ((d.status & DESC_DD) === 0) break;
+        const wb = decodeWriteback(ring, this.rxClean * DESC_SIZE);
+        const state = doneBy(wb, tNs);
+        if (state === 'not_yet') break;
         const gfn = this.rxSlots[this.rxClean]!;
-        if ((d.status & DESC_ERR) !== 0 || (d.flags & DESC_EOP) === 0 || d.len > this.rxBufferBytes) {
+        if (state === 'corrupt' || (wb.status & DESC_ERR) !== 0 || (wb.flags & DESC_EOP) === 0 || wb.len > this.rxBufferBytes) {
           out.rxErrors++; // keep the page: postRxBuffers reposts it
         } else {
-          out.rx.push({ bytes: this.mem.read(gfn, 0, d.len), tNs, page: { gfn, offset: 0 } });
+          // Never earlier than the DMA that put the frame in the buffer.
+          out.rx.push({ bytes: this.mem.read(gfn, 0, wb.len), tNs: Math.max(tNs, wb.doneNs), page: { gfn, offset: 0 } });
           this.rxSlots[this.rxClean] = undefined; // the page goes up with the skb
         }
         this.rxClean = (this.rxClean + 1) % this.size;
       }
+      out.rxPendingAfter = this.writtenBack(ring, this.rxClean, this.rxTail);
     }
 
     out.rxTail = this.postRxBuffers();
@@ -225,6 +251,15 @@ export class NicDriver {
   /** RX buffers currently posted to the NIC. */
   rxPosted(): number {
     return (this.rxTail - this.rxClean + this.size) % this.size;
+  }
+
+  /** Descriptors in [from, to) the NIC has written back (DD set), for the pending counts. */
+  private writtenBack(ring: Buffer, from: number, to: number): number {
+    let n = 0;
+    for (let i = from; i !== to; i = (i + 1) % this.size) {
+      if ((decodeWriteback(ring, i * DESC_SIZE).status & DESC_DD) !== 0) n++;
+    }
+    return n;
   }
 
   private putTx(addr: number, len: number, eop: boolean, slot: TxSlot): void {
@@ -260,4 +295,19 @@ export class NicDriver {
   private checkSetUp(): void {
     if (this.txRingGfn < 0) throw new NicError('not_set_up', 'call setup() first');
   }
+}
+
+/**
+ * Whether a descriptor is done by tNs: not written back or completing later is 'not_yet';
+ * a writeback with a time that is not a finite number >= 0 is 'corrupt' and is taken as
+ * an error, so a bad writeback cannot stall the ring.
+ */
+function doneBy(wb: DescriptorWriteback, tNs: number): 'done' | 'not_yet' | 'corrupt' {
+  if ((wb.status & DESC_DD) === 0) return 'not_yet';
+  if (!Number.isFinite(wb.doneNs) || wb.doneNs < 0) return 'corrupt';
+  return wb.doneNs <= tNs ? 'done' : 'not_yet';
+}
+
+function checkTime(tNs: number): void {
+  if (typeof tNs !== 'number' || !Number.isFinite(tNs) || tNs < 0) throw new NicError('bad_time', `tNs must be a finite number >= 0, got ${String(tNs)}`);
 }
