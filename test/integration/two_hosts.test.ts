@@ -81,6 +81,22 @@ describe('two hosts, PV guests, one link', () => {
     expect(idle + busy).toBeGreaterThan(0.999);
   });
 
+  it('the flow counters in /metrics, summed over every service, obey the conservation rule', async () => {
+    const r = await vnetlabJson<BulkJson>(['bulk', 'vm-a2', 'vm-b1', '--proto', 'udp', '--bytes', '200000'], dir);
+    const flow = r.flows[0].flow;
+    let sent = 0;
+    let delivered = 0;
+    let dropped = 0;
+    for (const s of lab.services) {
+      const text = await (await fetch(s.metricsUrl)).text();
+      sent += metricValue(text, 'vnetlab_flow_sent_frames_total', { flow }) || 0;
+      delivered += metricValue(text, 'vnetlab_flow_delivered_frames_total', { flow }) || 0;
+      dropped += metricValue(text, 'vnetlab_flow_drops_total', { flow }) || 0;
+    }
+    expect(sent).toBe(Math.ceil(200_000 / 1472));
+    expect(delivered + dropped).toBe(sent);
+  });
+
   it('every service exports its modelled time', async () => {
     for (const s of lab.services) {
       const text = await (await fetch(s.metricsUrl)).text();

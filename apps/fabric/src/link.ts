@@ -32,7 +32,8 @@ export class LinkDirection {
 
   carry(bytes: number, tNs: number): { lost: boolean; arriveNs: number } {
     const wireNs = ((Math.max(bytes, 60) + WIRE_OVERHEAD) * 8 * 1e9) / this.rateBps;
-    const { end } = this.fifo.serve(tNs - wireNs, wireNs);
+    // the frame started onto this link when its first bit left the NIC
+    const { end } = this.fifo.serve(Math.max(0, tNs - wireNs), wireNs);
     if (this.loss > 0 && this.random() < this.loss) return { lost: true, arriveNs: end };
     return { lost: false, arriveNs: end + this.latencyNs };
   }

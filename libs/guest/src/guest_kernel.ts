@@ -185,7 +185,7 @@ export class GuestKernel {
         this.progress.fire();
         this.armIdleTimer();
       });
-    }, this.o.idleTimerMs ?? 100);
+    }, this.o.idleTimerMs ?? 1000);
     this.idleTimer.unref();
   }
 

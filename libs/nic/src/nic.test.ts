@@ -1,7 +1,20 @@
 import { BROADCAST_MAC, ETHERTYPE_IPV4, encodeEthernet, type SkBuff } from '@vnetlab/frames';
 import { BufferMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
 import { describe, expect, it } from 'vitest';
-import { DmaFault, Nic, NicDriver, NicError, RX_HOLD_LIMIT, machineMemoryDma, wireTimeNs, type DmaPort } from './index.js';
+import {
+  DESC_DD,
+  DESC_EOP,
+  DESC_SIZE,
+  DmaFault,
+  Nic,
+  NicDriver,
+  NicError,
+  RX_HOLD_LIMIT,
+  decodeWriteback,
+  machineMemoryDma,
+  wireTimeNs,
+  type DmaPort,
+} from './index.js';
 
 const MAC_A = '02:00:00:00:00:0a';
 const MAC_B = '02:00:00:00:00:0b';
@@ -49,7 +62,7 @@ function host(
     const rings = driver.setup();
     nic.configureQueueSet(qs, { ...rings, macs: [macs[qs]!] });
     if (opts.post !== false) nic.doorbellRx(qs, driver.postRxBuffers(), 0);
-    return { driver, ...d };
+    return { driver, rings, ...d };
   });
   return { mem, nic, drivers };
 }
@@ -458,5 +471,240 @@ describe('Nic input checks', () => {
     const { driver } = drivers[0]!;
     expect(() => driver.transmit([{ bytes: Buffer.alloc(0), tNs: 0 }], 0)).toThrow(NicError);
     expect(() => driver.transmit([{ bytes: frame(MAC_B, 40), tNs: 0, page: { gfn: 5000, offset: 0 } }], 0)).toThrow(RangeError);
+  });
+});
+
+/** The writeback of ring slot `slot`, read from machine memory as the driver would. */
+function writebackAt(mem: BufferMachineMemory, ringAddr: number, slot: number) {
+  const addr = ringAddr + slot * DESC_SIZE;
+  return decodeWriteback(mem.read(Math.floor(addr / 4096), addr % 4096, DESC_SIZE));
+}
+
+describe('Descriptor writeback in modelled time', () => {
+  it('the NIC writes the TX completion time (the frame leaving the wire) over the address field', () => {
+    const { nic, drivers, mem } = host();
+    const { driver, rings } = drivers[0]!;
+    const skbs = [frame(MAC_B, 1000, 1), frame(MAC_B, 9000, 2)].map((bytes) => ({ bytes, tNs: 0 }));
+    const posted = driver.transmit(skbs, 0);
+    expect(posted.descriptors).toBe(4); // 1 + 3: the jumbo frame spans three pages
+    const out = nic.doorbellTx(0, posted.tail, 2000);
+    const wbs = [0, 1, 2, 3].map((slot) => writebackAt(mem, rings.txRingAddr, slot));
+    expect(wbs.map((w) => w.doneNs)).toEqual([out.wire[0]!.tNs, out.wire[1]!.tNs, out.wire[1]!.tNs, out.wire[1]!.tNs]);
+    expect(wbs.every((w) => (w.status & DESC_DD) !== 0)).toBe(true);
+    expect(wbs.map((w) => w.flags & DESC_EOP)).toEqual([DESC_EOP, 0, 0, DESC_EOP]);
+    expect(wbs.reduce((n, w) => n + w.len, 0)).toBe(skbs[0]!.bytes.length + skbs[1]!.bytes.length);
+    // The bytes 0..7 hold the time as a float64, not the buffer's machine address any more.
+    const raw = mem.read(Math.floor(rings.txRingAddr / 4096), rings.txRingAddr % 4096, 8);
+    expect(raw.readDoubleLE(0)).toBe(out.wire[0]!.tNs);
+  });
+
+  it('the NIC writes the RX DMA time over the address field: the arrival, or the doorbell if the buffer came later', () => {
+    const { nic, drivers, mem } = host({ post: false });
+    const { driver, rings } = drivers[0]!;
+    const held = frame(MAC_A, 100, 1);
+    nic.receive(held, 1000); // no buffer yet: it waits in the packet buffer
+    nic.doorbellRx(0, driver.postRxBuffers(), 7000);
+    const direct = frame(MAC_A, 200, 2);
+    nic.receive(direct, 9000);
+    expect(writebackAt(mem, rings.rxRingAddr, 0)).toEqual({ doneNs: 7000, len: held.length, flags: DESC_EOP, status: DESC_DD });
+    expect(writebackAt(mem, rings.rxRingAddr, 1)).toEqual({ doneNs: 9000, len: direct.length, flags: DESC_EOP, status: DESC_DD });
+  });
+
+  it('a TX burst longer than the wire carries by the first interrupt: that interrupt reclaims only what the wire finished, later ones the rest', () => {
+    const { nic, drivers } = host({ size: 16 });
+    const { driver, pool } = drivers[0]!;
+    const poolBefore = pool.free;
+    const skbs = Array.from({ length: 10 }, (_, i) => ({ bytes: frame(MAC_B, 1486, i), tNs: 0 }));
+    const posted = driver.transmit(skbs, 0);
+    expect(posted.queued).toBe(10);
+    const freeQueued = driver.txFree();
+    const out = nic.doorbellTx(0, posted.tail, 0);
+    const doneNs = out.wire.map((w) => w.tNs);
+    expect(out.completions).toBe(10); // every descriptor is written back now, in wall time
+
+    const [first] = nic.takeInterrupts(doneNs[0]!);
+    expect(first).toEqual({ tNs: doneNs[0], bitVector: 1 });
+    const r1 = driver.onInterrupt(first!.tNs);
+    expect(r1.txCompleted).toBe(1);
+    expect(r1.txPendingAfter).toBe(9);
+    expect(driver.txFree()).toBe(freeQueued + 1);
+    // Calling again at the same time finds nothing more: the rest is still on the wire.
+    expect(driver.onInterrupt(first!.tNs).txCompleted).toBe(0);
+
+    let reclaimed = r1.txCompleted;
+    let prevNs = first!.tNs;
+    for (let next = nic.nextInterruptNs(); next !== undefined; next = nic.nextInterruptNs()) {
+      for (const irq of nic.takeInterrupts(next)) {
+        const r = driver.onInterrupt(irq.tNs);
+        // Exactly the frames whose last bit left the wire in (previous interrupt, this one].
+        expect(r.txCompleted).toBe(doneNs.filter((t) => t > prevNs && t <= irq.tNs).length);
+        reclaimed += r.txCompleted;
+        expect(r.txPendingAfter).toBe(10 - reclaimed);
+        prevNs = irq.tNs;
+      }
+    }
+    expect(reclaimed).toBe(10);
+    expect(prevNs).toBeGreaterThanOrEqual(doneNs[9]!);
+    expect(driver.txFree()).toBe(driver.size - 1);
+    expect(pool.free).toBe(poolBefore); // every bounce page is back
+  });
+
+  it('RX frames DMA-d after the interrupt time are not handed over until an interrupt at or after their DMA', () => {
+    const { nic, drivers } = host({ post: false, coalesceNs: 0 });
+    const { driver } = drivers[0]!;
+    nic.receive(frame(MAC_A, 64, 1), 1000);
+    nic.receive(frame(MAC_A, 64, 2), 2000);
+    // The driver posted its buffers at 30 us in modelled time: the frames are DMA'd then.
+    nic.doorbellRx(0, driver.postRxBuffers(), 30_000);
+    const early = driver.onInterrupt(20_000); // e.g. a TX interrupt of the same queue set
+    expect(early.rx).toEqual([]);
+    expect(early.rxPendingAfter).toBe(2);
+    expect(driver.rxPosted()).toBe(driver.size - 1); // the buffers stay with the NIC
+    expect(nic.takeInterrupts(1e9)).toEqual([{ tNs: 30_000, bitVector: 1 }]);
+    const late = driver.onInterrupt(30_000);
+    expect(late.rx.map((s) => s.bytes[14])).toEqual([1, 2]);
+    expect(late.rx.every((s) => s.tNs >= 30_000)).toBe(true);
+    expect(late.rxPendingAfter).toBe(0);
+  });
+
+  it('RX descriptors are taken in ring order: one DMA-d later in modelled time holds back those after it', () => {
+    const { nic, drivers, mem } = host({ coalesceNs: 0 });
+    const { driver, rings } = drivers[0]!;
+    // Frames reach the NIC out of modelled order (wall time is not modelled time).
+    nic.receive(frame(MAC_A, 64, 1), 80_000);
+    nic.receive(frame(MAC_A, 64, 2), 10_000);
+    const dmaNs = [0, 1].map((slot) => writebackAt(mem, rings.rxRingAddr, slot).doneNs);
+    const irqs = nic.takeInterrupts(1e9);
+    expect(irqs.map((i) => i.tNs)).toEqual([10_000, 80_000]);
+    const first = driver.onInterrupt(irqs[0]!.tNs);
+    expect(first.rx).toEqual([]);
+    expect(first.rxPendingAfter).toBe(2);
+    const second = driver.onInterrupt(irqs[1]!.tNs);
+    expect(second.rx.map((s) => s.bytes[14])).toEqual([1, 2]);
+    second.rx.forEach((s, i) => expect(s.tNs).toBeGreaterThanOrEqual(dmaNs[i]!));
+  });
+
+  it('a skb handed up late is stamped with the interrupt time, never before its DMA', () => {
+    const { nic, drivers } = host();
+    const { driver } = drivers[0]!;
+    nic.receive(frame(MAC_A, 64), 5000);
+    const r = driver.onInterrupt(70_000);
+    expect(r.rx).toHaveLength(1);
+    expect(r.rx[0]!.tNs).toBe(70_000);
+  });
+
+  it('a written-back descriptor with a corrupt time is counted as an error instead of stalling the ring', () => {
+    const { nic, drivers, mem } = host();
+    const { driver, rings } = drivers[0]!;
+    nic.receive(frame(MAC_A, 64, 1), 100);
+    nic.receive(frame(MAC_A, 64, 2), 200);
+    // Corrupt slot 0's completion time in place.
+    const nan = Buffer.alloc(8);
+    nan.writeDoubleLE(Number.NaN, 0);
+    mem.write(Math.floor(rings.rxRingAddr / 4096), rings.rxRingAddr % 4096, nan);
+    const r = driver.onInterrupt(1000);
+    expect(r.rxErrors).toBe(1);
+    expect(r.rx.map((s) => s.bytes[14])).toEqual([2]);
+    expect(driver.rxPosted()).toBe(driver.size - 1); // the bad slot's buffer was reposted
+  });
+
+  it('refuses an interrupt with a bad modelled time', () => {
+    const { drivers } = host();
+    expect(() => drivers[0]!.driver.onInterrupt(Number.NaN)).toThrow(NicError);
+    expect(() => drivers[0]!.driver.onInterrupt(-1)).toThrow(/tNs/);
+  });
+});
+
+describe('Interrupts cover every completion', () => {
+  /** A deterministic pseudo-random sequence (an LCG), so the workload is the same each run. */
+  function lcg(seed: number) {
+    let x = seed >>> 0;
+    return (n: number) => {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      return (x >>> 8) % n; // the low bits of an LCG cycle with a short period
+    };
+  }
+
+  it('with TX outrunning the wire and RX mixed in, every interrupt covers a completion by its time, every completion gets one, and the driver never takes one early', () => {
+    const { nic, drivers, mem } = host({ size: 16 });
+    const { driver, rings, pool } = drivers[0]!;
+    const rnd = lcg(7);
+    /** Completions the NIC wrote back and no interrupt has covered yet (modelled times). */
+    let uncovered: number[] = [];
+    const txDone: number[] = []; // doneNs of every TX descriptor, in ring order
+    const rxDma = new Map<number, number>(); // frame number -> DMA time from its writeback
+    let txReclaimed = 0;
+    let rxSeen = 0;
+    let rxSent = 0;
+    let heldBack = 0; // interrupts at which written-back TX descriptors were still on the wire
+
+    const noteRx = (fromHead: number, toHead: number, seqs: number[]) => {
+      for (let s = fromHead; s !== toHead; s = (s + 1) % driver.size) {
+        const wb = writebackAt(mem, rings.rxRingAddr, s);
+        rxDma.set(seqs.shift()!, wb.doneNs);
+        uncovered.push(wb.doneNs);
+      }
+    };
+    const waiting: number[] = []; // received frames not yet written (no buffer posted yet)
+    const serve = (tNs: number) => {
+      for (const irq of nic.takeInterrupts(tNs)) {
+        expect(irq.tNs).toBeLessThanOrEqual(tNs);
+        expect(uncovered.some((c) => c <= irq.tNs)).toBe(true); // due only for a completion by then
+        uncovered = uncovered.filter((c) => c > irq.tNs);
+        const r = driver.onInterrupt(irq.tNs);
+        txReclaimed += r.txCompleted;
+        if (r.txPendingAfter > 0) heldBack++;
+        // Never more TX slots back than the wire had finished by the interrupt.
+        expect(txReclaimed).toBeLessThanOrEqual(txDone.filter((t) => t <= irq.tNs).length);
+        for (const skb of r.rx) {
+          expect(skb.tNs).toBeGreaterThanOrEqual(rxDma.get(skb.bytes.readUInt16BE(14))!);
+          pool.give(skb.page!.gfn);
+          rxSeen++;
+        }
+        for (const g of r.freedGfns) pool.give(g);
+        const head = nic.ringState(0).rxHead;
+        const d = nic.doorbellRx(0, r.rxTail, irq.tNs);
+        expect(d.drops).toEqual([]);
+        noteRx(head, nic.ringState(0).rxHead, waiting);
+      }
+    };
+
+    let t = 0;
+    for (let step = 0; step < 60; step++) {
+      t += rnd(20_000);
+      if (rnd(2) === 0) {
+        const n = 1 + rnd(6);
+        const skbs = Array.from({ length: n }, () => ({ bytes: frame(MAC_B, 46 + rnd(1455)), tNs: t }));
+        const posted = driver.transmit(skbs, t);
+        if (posted.queued > 0) {
+          const head = nic.ringState(0).txHead;
+          nic.doorbellTx(0, posted.tail, t);
+          for (let s = head; s !== nic.ringState(0).txHead; s = (s + 1) % driver.size) {
+            const wb = writebackAt(mem, rings.txRingAddr, s);
+            txDone.push(wb.doneNs);
+            if ((wb.flags & DESC_EOP) !== 0) uncovered.push(wb.doneNs);
+          }
+        }
+      } else {
+        const payload = Buffer.alloc(50);
+        payload.writeUInt16BE(rxSent, 0);
+        const bytes = Buffer.concat([frame(MAC_A, 0).subarray(0, 14), payload]);
+        waiting.push(rxSent++);
+        const head = nic.ringState(0).rxHead;
+        expect(nic.receive(bytes, t).drops).toEqual([]);
+        noteRx(head, nic.ringState(0).rxHead, waiting);
+      }
+      serve(t);
+    }
+    // Let modelled time run on until the NIC owes nothing.
+    for (let next = nic.nextInterruptNs(); next !== undefined; next = nic.nextInterruptNs()) serve(next);
+
+    expect(uncovered).toEqual([]); // every completion was covered by an interrupt at or after it
+    expect(txReclaimed).toBe(txDone.length);
+    expect(driver.txFree()).toBe(driver.size - 1);
+    expect(waiting).toEqual([]);
+    expect(rxSeen).toBe(rxSent);
+    expect(txDone.length).toBeGreaterThan(driver.size); // the workload did wrap the ring
+    expect(heldBack).toBeGreaterThan(0); // and did outrun the wire
   });
 });

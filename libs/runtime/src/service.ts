@@ -4,6 +4,7 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import type { FlowCount } from '@vnetlab/flows';
 import { connect } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { Kvm, type KV, type KvOptions } from '@nats-io/kv';
@@ -48,19 +49,8 @@ export interface LedgerSourceRow {
 }
 export type LedgerSource = () => LedgerSourceRow[] | Promise<LedgerSourceRow[]>;
 
-/** A flow's conservation counters as a component holds them (see @vnetlab/flows). */
-export interface FlowSourceRow {
-  flow: string;
-  sentFrames: number;
-  sentBytes: number;
-  deliveredFrames: number;
-  deliveredBytes: number;
-  drops: Record<string, number>;
-  firstSentNs?: number;
-  lastSentNs?: number;
-  firstDeliveredNs?: number;
-  lastDeliveredNs?: number;
-}
+/** A flow's conservation counters as a component holds them. */
+export type FlowSourceRow = FlowCount;
 export type FlowSource = () => FlowSourceRow[] | Promise<FlowSourceRow[]>;
 
 export interface SubscribeOptions {
@@ -255,6 +245,7 @@ export class Service {
   /** Where Admin.Flows gets this service's per-flow counters. */
   setFlowSource(fn: FlowSource): void {
     this.flowSource = fn;
+    this.metrics.exportFlows(fn);
   }
 
   setLedgerSource(fn: LedgerSource): void {

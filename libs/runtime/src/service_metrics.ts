@@ -1,6 +1,7 @@
 // A service's Prometheus registry: default labels {service, host}, the modelled-time gauge
 // every dashboard divides by, and the count of messages the service had to refuse.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FlowCount } from '@vnetlab/flows';
 import type { Logger } from './logger.js';
 
 export class ServiceMetrics {
@@ -71,6 +72,41 @@ export class ServiceMetrics {
     this.badMessages.inc({ reason });
     const fields = typeof detail === 'string' ? { detail } : detail;
     this.log?.warn('bad message', { reason, ...fields });
+  }
+
+  /**
+   * Exports a component's per-flow conservation counters, read at every scrape: frames
+   * sent and delivered, and drops by reason. Summed over the lab's services they give
+   * sent = delivered + Σ drops + in flight for every flow.
+   */
+  exportFlows(source: () => FlowCount[] | Promise<FlowCount[]>): void {
+    const self = this;
+    const make = (name: string, help: string, labels: string[], fill: (c: Counter<string>, rows: Awaited<ReturnType<typeof source>>) => void) => {
+      if (this.registry.getSingleMetric(name)) this.registry.removeSingleMetric(name);
+      new Counter<string>({
+        name,
+        help,
+        labelNames: labels,
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          try {
+            fill(this, await source());
+          } catch (e) {
+            self.log?.warn('flow counters unavailable', { error: e });
+          }
+        },
+      });
+    };
+    make('vnetlab_flow_sent_frames_total', 'Frames of a flow this component sent (a source, or a bridge copying a flooded frame)', ['flow'], (c, rows) => {
+      for (const f of rows) if (f.sentFrames > 0) c.inc({ flow: f.flow }, f.sentFrames);
+    });
+    make('vnetlab_flow_delivered_frames_total', 'Frames of a flow delivered to this component (the destination guest)', ['flow'], (c, rows) => {
+      for (const f of rows) if (f.deliveredFrames > 0) c.inc({ flow: f.flow }, f.deliveredFrames);
+    });
+    make('vnetlab_flow_drops_total', 'Frames of a flow this component dropped, by reason', ['flow', 'reason'], (c, rows) => {
+      for (const f of rows) for (const [reason, n] of Object.entries(f.drops)) if (n > 0) c.inc({ flow: f.flow, reason }, n);
+    });
   }
 
   /** Text exposition of every metric. */
