@@ -38,13 +38,15 @@ export interface LabInfo {
   natsUrl: string;
   controllerPid: number;
   natsPid?: number;
+  prometheusUrl?: string;
+  prometheusPid?: number;
   services: Array<{ name: string; kind: string; host?: string; pid?: number; httpPort: number; grpcAddr: string; metricsUrl: string }>;
 }
 
 /** Brings a lab up in a fresh lab directory; `down()` stops it and removes the directory. */
-export async function startLab(file: string): Promise<{ dir: string; lab: LabInfo; down: () => Promise<CliResult> }> {
+export async function startLab(file: string, upArgs: string[] = []): Promise<{ dir: string; lab: LabInfo; down: () => Promise<CliResult> }> {
   const dir = mkdtempSync(join(tmpdir(), 'vnetlab-test-'));
-  const up = await vnetlab(['up', file], { labDir: dir });
+  const up = await vnetlab(['up', file, ...upArgs], { labDir: dir });
   if (up.code !== 0) {
     let logs = '';
     try {

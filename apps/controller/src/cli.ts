@@ -11,6 +11,7 @@ import { isAlive, labDir, readLab, type LabState } from './labfile.js';
 import { stopPids } from './launcher.js';
 import { OperatorApi } from './operator_client.js';
 import { fmtNs, fmtRate, pct, table } from './report.js';
+import { cmdRender } from './render/command.js';
 
 const common: FlagSpec[] = [
   { name: 'lab-dir', type: 'string', help: 'where the running lab keeps its state (env VNETLAB_HOME)', default: '.vnetlab' },
@@ -27,9 +28,14 @@ interface Command {
 
 const commands: Record<string, Command> = {
   up: {
-    synopsis: 'vnetlab up FILE [--timeout S] [--json]',
+    synopsis: 'vnetlab up FILE [--mode process|host] [--timeout S] [--with-prometheus] [--json]',
     help: 'Validates the topology FILE, starts a private nats-server and every service of the lab as local processes, waits until all are healthy and every guest interface is connected, and prints where their metrics are.',
-    flags: [{ name: 'timeout', type: 'number', help: 'seconds to wait for the lab', default: 120 }, json],
+    flags: [
+      { name: 'timeout', type: 'number', help: 'seconds to wait for the lab', default: 120 },
+      { name: 'mode', type: 'string', help: 'process (each service its own process) or host (one process per host: services keep their NATS/gRPC boundaries and share the host\'s memory and cores, so domains on one core contend)', default: 'process' },
+      { name: 'with-prometheus', type: 'boolean', help: 'also start prometheus scraping every service (stopped by down)' },
+      json,
+    ],
     run: cmdUp,
   },
   down: {
@@ -60,6 +66,12 @@ const commands: Record<string, Command> = {
       json,
     ],
     run: cmdBulk,
+  },
+  render: {
+    synopsis: 'vnetlab render compose|k8s FILE [-o DIR] [--image IMAGE]',
+    help: 'Writes the files that run the lab of topology FILE under docker compose (default DIR deploy/compose) or on Kubernetes as a kustomize base and overlay (default DIR deploy/kubernetes), with NATS, Prometheus and Grafana.',
+    flags: [{ name: 'out', type: 'string', help: 'output directory (also -o DIR)' }, { name: 'image', type: 'string', help: 'image of the vnetlab services', default: 'vnetlab:latest' }],
+    run: (pos, f) => cmdRender(pos, f, out),
   },
   validate: {
     synopsis: 'vnetlab validate FILE',
@@ -132,7 +144,9 @@ async function cmdUp(pos: string[], f: Record<string, unknown>): Promise<number>
   mkdirSync(join(dir, 'logs'), { recursive: true });
   const log = openSync(join(dir, 'logs', 'controller.log'), 'w');
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
-  const child = spawn(process.execPath, [main, '--topology', file, '--lab-dir', dir], { detached: true, stdio: ['ignore', log, log] });
+  const mode = String(f.mode);
+  if (mode !== 'process' && mode !== 'host') throw new UsageError(`--mode must be process or host, got "${mode}"`);
+  const child = spawn(process.execPath, [main, '--topology', file, '--lab-dir', dir, '--mode', mode, ...(f['with-prometheus'] ? ['--with-prometheus'] : [])], { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   const t0 = Date.now();
   const deadline = t0 + (f.timeout as number) * 1000;
@@ -168,6 +182,7 @@ async function cmdUp(pos: string[], f: Record<string, unknown>): Promise<number>
   }
   out(`lab "${lab.name}" is up in ${((lab.readyMs ?? Date.now() - t0) / 1000).toFixed(1)} s — NATS ${lab.natsUrl}, operator ${lab.operatorAddr}`);
   out(statusTable(lab.services.map((s) => ({ ...s, healthy: true }))));
+  if (lab.prometheusUrl) out(`Prometheus ${lab.prometheusUrl} (scrapes every service; point a Grafana at it and import deploy/grafana/dashboards)`);
   return 0;
 }
 
@@ -189,7 +204,7 @@ async function cmdDown(_pos: string[], f: Record<string, unknown>): Promise<numb
     }
   }
   // Whatever the controller did not stop (it may have died) is stopped here.
-  const pids = [lab.controllerPid, ...lab.services.map((s) => s.pid ?? 0), lab.natsPid ?? 0].filter((p) => p > 0);
+  const pids = [...new Set([lab.controllerPid, ...lab.services.map((s) => s.pid ?? 0), lab.natsPid ?? 0, lab.prometheusPid ?? 0])].filter((p) => p > 0);
   await stopPids(pids, 8000);
   const left = pids.filter(isAlive);
   rmSync(lab.memDir, { recursive: true, force: true });

@@ -17,6 +17,9 @@ export interface LabState {
   operatorAddr: string;
   natsUrl: string;
   natsPid?: number;
+  /** Prometheus started with `up --with-prometheus`. */
+  prometheusUrl?: string;
+  prometheusPid?: number;
   memDir: string;
   phase: 'starting' | 'ready' | 'failed' | 'stopping' | 'stopped';
   error?: string;

@@ -35,10 +35,21 @@ export function spawnService(s: ServicePlan, c: CommonArgs): ChildProcess {
   const logs = join(c.labDir, 'logs');
   mkdirSync(logs, { recursive: true });
   const out = openSync(join(logs, `${s.name.replace(/\//g, '_')}.log`), 'a');
-  return spawn(process.execPath, [appEntry(s.kind), ...serviceArgs(s, c)], {
+  // VNETLAB_NODE_ARGS: extra node flags for every service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  const nodeArgs = (process.env.VNETLAB_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return spawn(process.execPath, [...nodeArgs, appEntry(s.kind), ...serviceArgs(s, c)], {
     stdio: ['ignore', out, out],
     env: { ...process.env, VNETLAB_SERVICE: s.kind },
   });
+}
+
+/** A host process (apps/host) running every service of one host from a plan file. */
+export function spawnHost(host: string, planFile: string, labDir: string): ChildProcess {
+  const logs = join(labDir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const out = openSync(join(logs, `${host}.log`), 'a');
+  const nodeArgs = (process.env.VNETLAB_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return spawn(process.execPath, [...nodeArgs, appEntry('host'), '--plan', planFile], { stdio: ['ignore', out, out], env: process.env });
 }
 
 export async function freePort(): Promise<number> {

@@ -1,22 +1,27 @@
 // The controller: runs one lab. Starts a private nats-server and every service as a local
 // process, watches them, serves the operator API, and stops everything on Shutdown.
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { control } from '@vnetlab/proto';
 import { ConfigError, parseServiceArgs, startNatsServer, startService, stopNatsServer, type NatsServerHandle } from '@vnetlab/runtime';
 import { loadTopology } from '@vnetlab/topology';
 import { writeLab, type LabState, type ServiceState } from './labfile.js';
-import { freePorts, spawnService, stopPids, waitHealthy } from './launcher.js';
+import { freePorts, serviceArgs, spawnHost, spawnService, stopPids, waitHealthy } from './launcher.js';
 import { Operator } from './operator.js';
 import { planLab, type ServiceKind } from './plan.js';
+import { startPrometheus, writePrometheusFiles } from './prometheus.js';
 
 const cfg = (() => {
   try {
     return parseServiceArgs(process.argv.slice(2), {
       kind: 'controller',
       description: 'Runs a lab: nats-server, every service, and the operator API. Started by `vnetlab up`.',
-      options: { topology: { help: 'topology file of the lab' } },
+      options: {
+        topology: { help: 'topology file of the lab' },
+        mode: { help: 'process: every service its own process; host: one process per host (services keep their NATS and gRPC boundaries, and share the host\'s memory and cores)', default: 'process' },
+        'with-prometheus': { help: 'also start prometheus scraping every service', type: 'boolean', default: false },
+      },
     });
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -60,8 +65,9 @@ async function shutdown(code: number): Promise<never> {
     save();
     // guests first, the hypervisors last: the reverse of the start order
     const order: ServiceKind[] = ['guest', 'driver-domain', 'nic', 'hypervisor', 'fabric'];
-    for (const kind of order) await stopPids(state.services.filter((s) => s.kind === kind && s.pid).map((s) => s.pid!), 5000);
+    for (const kind of order) await stopPids([...new Set(state.services.filter((s) => s.kind === kind && s.pid).map((s) => s.pid!))], 5000);
     if (nats) await stopNatsServer(nats).catch(() => undefined);
+    if (state.prometheusPid) await stopPids([state.prometheusPid], 5000);
     rmSync(memDir, { recursive: true, force: true });
     state.phase = 'stopped';
     save();
@@ -80,7 +86,7 @@ try {
 
   const plan = planLab(topo);
   // real ports, allocated up front so every service knows its peers' addresses
-  const ports = await freePorts(plan.services.length * 2 + 2);
+  const ports = await freePorts(plan.services.length * 2 + 3);
   plan.services.forEach((s, i) => {
     s.httpPort = ports[2 * i];
     s.grpcPort = ports[2 * i + 1];
@@ -90,32 +96,65 @@ try {
   save();
 
   const common = { topologyFile, natsUrl: nats.url, labDir, peers: [] as string[] };
-  const stages: ServiceKind[][] = [['fabric', 'hypervisor', 'nic'], ['driver-domain'], ['guest']];
-  for (const kinds of stages) {
-    const batch = state.services.filter((s) => kinds.includes(s.kind));
-    for (const s of batch) {
-      const extra = [...s.args];
-      if (s.kind === 'hypervisor' || s.kind === 'nic') extra.push('--mem-dir', memDir);
-      if (s.kind === 'driver-domain' || s.kind === 'guest') extra.push('--hypervisor', hvAddr.get(s.host!)!);
-      const p = spawnService({ ...s, args: extra }, common);
+  const withPeers = (s: ServiceState): ServiceState => {
+    const extra = [...s.args];
+    if (s.kind === 'hypervisor' || s.kind === 'nic') extra.push('--mem-dir', memDir);
+    if (s.kind === 'driver-domain' || s.kind === 'guest') extra.push('--hypervisor', hvAddr.get(s.host!)!);
+    return { ...s, args: extra };
+  };
+  const watch = (members: ServiceState[], p: ChildProcess, label: string) => {
+    for (const s of members) {
       procs.set(s.name, p);
       s.pid = p.pid;
-      p.on('exit', (code, signal) => {
-        s.healthy = false;
-        if (!stopping) {
-          process.stderr.write(`${s.name} exited (code ${code}, signal ${signal})\n`);
-          save();
-        }
-      });
     }
+    p.on('exit', (code, signal) => {
+      for (const s of members) s.healthy = false;
+      if (!stopping) {
+        process.stderr.write(`${label} exited (code ${code}, signal ${signal})\n`);
+        save();
+      }
+    });
+  };
+  const stage = async (batch: ServiceState[]) => {
     save();
     await waitHealthy(batch.map((s) => ({ name: s.name, httpPort: s.httpPort, proc: procs.get(s.name) })), 60_000, () => undefined);
     for (const s of batch) s.healthy = true;
     save();
+  };
+  if (String(cfg.options.mode) === 'host') {
+    // one process per host; inside it the services start in order and share memory and cores
+    const fabric = state.services.filter((s) => s.kind === 'fabric');
+    for (const s of fabric) watch([s], spawnService(s, common), s.name);
+    await stage(fabric);
+    const hosts = state.services.filter((s) => s.kind !== 'fabric');
+    for (const h of topo.hosts) {
+      const members = hosts.filter((s) => s.host === h.name);
+      const planFile = join(labDir, `host-${h.name}.json`);
+      writeFileSync(planFile, JSON.stringify({ host: h.name, topology: topologyFile, services: members.map((s) => ({ kind: s.kind, argv: serviceArgs(withPeers(s), common) })) }, null, 2));
+      watch(members, spawnHost(h.name, planFile, labDir), `host ${h.name}`);
+    }
+    await stage(hosts);
+  } else {
+    const stages: ServiceKind[][] = [['fabric', 'hypervisor', 'nic'], ['driver-domain'], ['guest']];
+    for (const kinds of stages) {
+      const batch = state.services.filter((s) => kinds.includes(s.kind));
+      for (const s of batch) watch([s], spawnService(withPeers(s), common), s.name);
+      await stage(batch);
+    }
   }
 
   const operatorPort = ports[ports.length - 1];
   const httpPort = ports[ports.length - 2];
+  const prom = writePrometheusFiles(labDir, [
+    ...state.services.map((s) => ({ address: `127.0.0.1:${s.httpPort}`, service: s.name, kind: s.kind })),
+    { address: `127.0.0.1:${httpPort}`, service: 'controller', kind: 'controller' },
+  ]);
+  if (cfg.options['with-prometheus'] === true) {
+    const p = await startPrometheus(labDir, prom.config, ports[ports.length - 3]);
+    state.prometheusPid = p.pid;
+    state.prometheusUrl = p.url;
+    save();
+  }
   const svc = await startService({
     config: { kind: 'controller', name: 'controller', host: 'lab', natsUrl: nats.url, httpPort, grpcPort: operatorPort, bindAddress: '127.0.0.1', labDir, options: {} },
     handleSignals: false,

@@ -40,7 +40,7 @@ function empty(seq: number): hypercall.HypercallResponse {
 export function runHypercall(hv: Hypervisor, req: hypercall.HypercallRequest): HypercallOutcome {
   const res = empty(req.seq);
   const caller = u32(req.caller, 'caller');
-  if (!hv.domain(caller)) throw new MalformedHypercall('unknown_domain', `caller ${caller} is not a domain of this host`);
+  if (!hv.hasDomain(caller)) throw new MalformedHypercall('unknown_domain', `caller ${caller} is not a domain of this host`);
   const op = req.op;
   if (!op) throw new MalformedHypercall('no_op', 'hypercall without an operation');
   const fill = (r: { status: number; cycles: number }) => {

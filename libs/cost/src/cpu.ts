@@ -20,33 +20,45 @@ interface BusyInterval {
 }
 
 /**
- * One physical CPU: a server in modelled time (work runs in its idle gaps from its arrival
+ * The state of a physical CPU that every domain placed on it shares: its timeline in
+ * modelled time and the domain that ran last. Services of one host that share a process
+ * share this object, so their work contends for the CPU as domains on one core do.
+ */
+export class PhysicalCore {
+  readonly server = new GapServer();
+  lastDomain: string | undefined;
+  constructor(readonly name: string) {}
+}
+
+/**
+ * One physical CPU as one service sees it (its ledger), over a PhysicalCore: a server in modelled time (work runs in its idle gaps from its arrival
  * on, whatever the wall-clock order it arrived in) that charges what it runs to a ledger
  * under (cpu name, domain). A change of domain (other than into the hypervisor) costs one
  * domain_switch, charged to the incoming domain, so switch costs emerge from placement.
  */
 export class Cpu {
-  private readonly server = new GapServer();
   private readonly busy: BusyInterval[] = [];
-  private lastDomain: string | undefined;
+  private readonly core: PhysicalCore;
 
   constructor(
     readonly name: string,
     readonly hz: number,
     readonly ledger: Ledger,
+    core?: PhysicalCore,
   ) {
+    this.core = core ?? new PhysicalCore(name);
     if (typeof hz !== 'number' || !Number.isFinite(hz) || hz <= 0) {
       throw new CostError('bad_hz', `cpu '${name}': hz must be a finite number > 0, got ${String(hz)}`);
     }
   }
 
   get busyUntil(): number {
-    return this.server.busyUntil;
+    return this.core.server.busyUntil;
   }
 
   /** The domain that last ran here (never 'xen'), if any. */
   get currentDomain(): string | undefined {
-    return this.lastDomain;
+    return this.core.lastDomain;
   }
 
   /** Runs the charged primitives for `domain` no earlier than arrivalNs; returns the end time. */
@@ -114,13 +126,13 @@ export class Cpu {
   private switchTo(domain: string): boolean {
     if (typeof domain !== 'string' || domain === '') throw new CostError('bad_row', `cpu '${this.name}': domain must be a non-empty string`);
     if (domain === XEN_DOMAIN) return false;
-    const switched = this.lastDomain !== undefined && this.lastDomain !== domain;
-    this.lastDomain = domain;
+    const switched = this.core.lastDomain !== undefined && this.core.lastDomain !== domain;
+    this.core.lastDomain = domain;
     return switched;
   }
 
   private occupy(arrivalNs: number, domain: string, cycles: number, switched: boolean): CpuRun {
-    const { start, end, pieces } = this.server.serve(arrivalNs, (cycles / this.hz) * 1e9);
+    const { start, end, pieces } = this.core.server.serve(arrivalNs, (cycles / this.hz) * 1e9);
     for (const p of pieces) {
       const last = this.busy[this.busy.length - 1];
       // Back-to-back work of one domain is one interval: keeps the list short.

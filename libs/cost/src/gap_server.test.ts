@@ -41,3 +41,27 @@ describe('GapServer: a CPU that takes work out of wall-clock order', () => {
     expect(r.start).toBeGreaterThanOrEqual(25);
   });
 });
+
+import { CostTable } from './cost_table.js';
+import { Cpu, PhysicalCore } from './cpu.js';
+import { Ledger } from './ledger.js';
+
+describe('domains sharing a physical core', () => {
+  it('two services placed on one core contend for it and pay a domain switch', () => {
+    const core = new PhysicalCore('cpu1');
+    const costs = new CostTable();
+    const a = new Cpu('cpu1', 1e9, new Ledger(costs), core);
+    const b = new Cpu('cpu1', 1e9, new Ledger(costs), core);
+    const endA = a.run(0, 'vm1', [['stack_tx', 1]]);
+    const endB = b.run(0, 'vm2', [['stack_tx', 1]]);
+    expect(endB).toBeGreaterThan(endA); // vm2 waited for vm1
+    expect(b.ledger.snapshot().some((r) => r.primitive === 'domain_switch')).toBe(true);
+  });
+
+  it('cores of separate Cpu objects without a shared core do not contend', () => {
+    const costs = new CostTable();
+    const a = new Cpu('cpu1', 1e9, new Ledger(costs));
+    const b = new Cpu('cpu1', 1e9, new Ledger(costs));
+    expect(b.run(0, 'vm2', [['stack_tx', 1]])).toBe(a.run(0, 'vm1', [['stack_tx', 1]]));
+  });
+});

@@ -6,7 +6,9 @@ export type FrameErrorReason =
   | 'bad_version'     // IPv4 version field other than 4
   | 'bad_address'     // a MAC or IPv4 address string that does not parse
   | 'bad_field'       // a header field out of range (port > 65535, ttl > 255, ...)
-  | 'unsupported';    // well-formed but not something this codec handles (e.g. ARP for IPv6)
+  | 'unsupported'     // well-formed but not something this codec handles (e.g. ARP for IPv6)
+  | 'not_vxlan'       // not IPv4/UDP to the VXLAN port: some other packet, not a malformed one
+  | 'bad_flags';      // VXLAN header without the I flag (RFC 7348 section 5)
 
 export class FrameError extends Error {
   override readonly name = 'FrameError';

@@ -129,6 +129,11 @@ export class Hypervisor {
     return this.domain(domid)!;
   }
 
+  /** Whether `domid` is a domain of this host (cheap: no snapshot). */
+  hasDomain(domid: number): boolean {
+    return this.domains.has(domid);
+  }
+
   /** A snapshot of the domain (changing it changes nothing in the hypervisor). */
   domain(domid: number): DomainInfo | undefined {
     const d = this.domains.get(domid);

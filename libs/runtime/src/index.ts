@@ -14,3 +14,4 @@ export type { NatsServerOptions, NatsServerHandle } from './nats_server.js';
 export { KvStore, type StoreWatchEvent } from './kv_store.js';
 export { HypercallClient, type GrantCopyArg, type GrantPtrArg } from './hypercall_client.js';
 export { type ChargeList } from './hypercall_client.js';
+export type { HostShared } from './host_shared.js';

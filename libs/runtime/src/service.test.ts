@@ -143,6 +143,21 @@ describe('service kit against a real nats-server', () => {
     });
   });
 
+  it('/metrics exports the ledger as vnetlab_cpu_cycles_total, read afresh at every scrape', async () => {
+    await withService(async (s) => {
+      let cycles = 100;
+      s.setLedgerSource(() => [
+        { pcpu: 'cpu1', domain: 'xen', primitive: 'hypercall', cycles, ops: 1 },
+        { pcpu: 'cpu1', domain: 'vm1', primitive: 'byte_copy', cycles: 0, ops: 0 },
+      ]);
+      const first = (await get(s, '/metrics')).body;
+      expect(first).toContain('vnetlab_cpu_cycles_total{pcpu="cpu1",domain="xen",primitive="hypercall",service="test-h1",host="h1"} 100');
+      expect(first).not.toContain('primitive="byte_copy"');
+      cycles = 250;
+      expect((await get(s, '/metrics')).body).toContain('primitive="hypercall",service="test-h1",host="h1"} 250');
+    });
+  });
+
   it('xenstore KV: a watch sees the value another service puts', async () => {
     await withService(async (front) => {
       await withService(async (back) => {

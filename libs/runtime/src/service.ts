@@ -250,6 +250,7 @@ export class Service {
 
   setLedgerSource(fn: LedgerSource): void {
     this.ledgerSource = fn;
+    this.metrics.exportLedger(fn);
   }
 
   /** Binds the gRPC server (with the Admin service added) on grpcPort; returns the port. */

@@ -109,6 +109,31 @@ export class ServiceMetrics {
     });
   }
 
+  /**
+   * Exports a component's cost ledger, read at every scrape: modelled CPU cycles charged,
+   * by physical CPU, domain (xen for the hypervisor's share) and primitive. Divided by the
+   * rate of vnetlab_modelled_time_seconds it is cycles per modelled second.
+   */
+  exportLedger(source: () => Array<{ pcpu: string; domain: string; primitive: string; cycles: number }> | Promise<Array<{ pcpu: string; domain: string; primitive: string; cycles: number }>>): void {
+    const self = this;
+    const name = 'vnetlab_cpu_cycles_total';
+    if (this.registry.getSingleMetric(name)) this.registry.removeSingleMetric(name);
+    new Counter<string>({
+      name,
+      help: 'Modelled CPU cycles charged, by physical CPU, domain and primitive',
+      labelNames: ['pcpu', 'domain', 'primitive'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        try {
+          for (const r of await source()) if (r.cycles > 0) this.inc({ pcpu: r.pcpu, domain: r.domain, primitive: r.primitive }, r.cycles);
+        } catch (e) {
+          self.log?.warn('ledger unavailable', { error: e });
+        }
+      },
+    });
+  }
+
   /** Text exposition of every metric. */
   text(): Promise<string> {
     return this.registry.metrics();

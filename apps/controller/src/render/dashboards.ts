@@ -1,0 +1,184 @@
+// The Grafana dashboards, built here so that the checked-in JSON (deploy/grafana/dashboards),
+// the compose files and the Kubernetes ConfigMap are one thing. Every rate is a *modelled*
+// rate: the counter's rate divided by the rate of the host's modelled clock
+// (conventions.md), so a panel shows frames or cycles per modelled second whatever the wall
+// clock speed of the machine running the lab.
+
+export interface Target { expr: string; legendFormat: string; refId: string }
+export interface Panel {
+  id: number;
+  type: 'timeseries' | 'stat' | 'text';
+  title: string;
+  description: string;
+  gridPos: { h: number; w: number; x: number; y: number };
+  datasource?: { type: 'prometheus'; uid: string };
+  targets?: Target[];
+  fieldConfig?: { defaults: { unit: string }; overrides: [] };
+  options?: Record<string, unknown>;
+}
+export interface Dashboard {
+  uid: string;
+  title: string;
+  description: string;
+  tags: string[];
+  schemaVersion: number;
+  version: number;
+  editable: boolean;
+  time: { from: string; to: string };
+  refresh: string;
+  timezone: string;
+  templating: { list: Array<Record<string, unknown>> };
+  annotations: { list: [] };
+  panels: Panel[];
+}
+
+/** Metrics that exist only once something went wrong (a drop, a refusal): their panels are
+ * empty in a clean run, and that is the good news. */
+export const EVENT_METRICS = [
+  'vnetlab_flow_drops_total',
+  'vnetlab_nic_drops_total',
+  'vnetlab_link_drops_total',
+  'vnetlab_protection_violations_total',
+  'vnetlab_bad_messages_total',
+];
+
+const DS = { type: 'prometheus' as const, uid: '${datasource}' };
+
+/** sum by (`by`) of the modelled rate of `metric{sel}`: per modelled second of its host. */
+export function modelledRate(metric: string, by: string, sel = '', scale = ''): string {
+  return `sum by (${by}) (rate(${metric}${sel}[1m])${scale} / on (host) group_left max by (host) (rate(vnetlab_modelled_time_seconds[1m])))`;
+}
+
+class Layout {
+  private panels: Panel[] = [];
+  private x = 0;
+  private y = 0;
+  private rowH = 0;
+
+  add(p: Omit<Panel, 'id' | 'gridPos' | 'datasource'> & { w?: number; h?: number }): this {
+    const w = p.w ?? 12;
+    const h = p.h ?? 8;
+    if (this.x + w > 24) {
+      this.x = 0;
+      this.y += this.rowH;
+      this.rowH = 0;
+    }
+    const { w: _w, h: _h, ...rest } = p;
+    const panel: Panel = { id: this.panels.length + 1, gridPos: { h, w, x: this.x, y: this.y }, ...rest };
+    if (p.type !== 'text') panel.datasource = DS;
+    this.panels.push(panel);
+    this.x += w;
+    this.rowH = Math.max(this.rowH, h);
+    return this;
+  }
+
+  series(title: string, description: string, unit: string, targets: Array<[expr: string, legend: string]>, w?: number): this {
+    return this.add({
+      type: 'timeseries',
+      title,
+      description,
+      w,
+      targets: targets.map(([expr, legendFormat], i) => ({ expr, legendFormat, refId: String.fromCharCode(65 + i) })),
+      fieldConfig: { defaults: { unit }, overrides: [] },
+      options: { legend: { displayMode: 'table', placement: 'right', calcs: ['lastNotNull', 'max'] }, tooltip: { mode: 'multi', sort: 'desc' } },
+    });
+  }
+
+  text(title: string, content: string, w?: number): this {
+    return this.add({ type: 'text', title, description: 'placeholder: no metric exists for this yet', w, h: 4, options: { mode: 'markdown', content } });
+  }
+
+  done(): Panel[] {
+    return this.panels;
+  }
+}
+
+function dashboard(uid: string, title: string, description: string, panels: Panel[], extraVars: Array<Record<string, unknown>> = []): Dashboard {
+  return {
+    uid,
+    title,
+    description,
+    tags: ['vnetlab'],
+    schemaVersion: 39,
+    version: 1,
+    editable: true,
+    time: { from: 'now-15m', to: 'now' },
+    refresh: '10s',
+    timezone: 'browser',
+    templating: {
+      list: [
+        { name: 'datasource', label: 'Prometheus', type: 'datasource', query: 'prometheus', current: {}, hide: 0 },
+        ...extraVars,
+      ],
+    },
+    annotations: { list: [] },
+    panels,
+  };
+}
+
+const CPU_HELP = 'Modelled CPU cycles per modelled second (divide by the clock rate of the host for utilisation), from the cost ledgers of every service';
+
+function overview(): Dashboard {
+  const p = new Layout()
+    .series('Throughput per link (modelled)', 'Bits on each fabric link per modelled second', 'bps', [[modelledRate('vnetlab_link_bytes_total', 'link', '', ' * 8'), '{{link}}']])
+    .series('Frames delivered per flow (modelled)', 'Frames of each flow delivered to its destination guest per modelled second', 'pps', [[modelledRate('vnetlab_flow_delivered_frames_total', 'flow'), '{{flow}}']])
+    .series('CPU per domain', CPU_HELP, 'hertz', [[modelledRate('vnetlab_cpu_cycles_total', 'host, domain'), '{{host}} {{domain}}']])
+    .series('CPU per physical CPU', CPU_HELP + '; xen is the hypervisor\'s share', 'hertz', [[modelledRate('vnetlab_cpu_cycles_total', 'host, pcpu'), '{{host}} {{pcpu}}']])
+    .series('NIC frames (modelled)', 'Frames each host\'s NICs put on and took off the wire per modelled second', 'pps', [
+      [modelledRate('vnetlab_nic_tx_frames_total', 'host'), '{{host}} tx'],
+      [modelledRate('vnetlab_nic_rx_frames_total', 'host'), '{{host}} rx'],
+    ])
+    .series('Drops by reason (modelled)', 'Frames dropped per modelled second, by reason: flows (every component), NICs and links. Empty while nothing is dropped.', 'pps', [
+      [modelledRate('vnetlab_flow_drops_total', 'reason'), 'flow {{reason}}'],
+      [modelledRate('vnetlab_nic_drops_total', 'reason'), 'nic {{reason}}'],
+      [modelledRate('vnetlab_link_drops_total', 'reason'), 'link {{reason}}'],
+    ])
+    .series('Modelled seconds per wall second', 'How fast modelled time runs on this machine (the real-time factor), per service', 'none', [['max by (service) (rate(vnetlab_modelled_time_seconds[1m]))', '{{service}}']])
+    .series('Bad messages', 'Messages a service refused (undecodable, out of range, unknown port), by reason. Empty while every message is well-formed.', 'short', [['sum by (service, reason) (vnetlab_bad_messages_total)', '{{service}} {{reason}}']])
+    .text('Latency (modelled)', 'No metric yet: `vnetlab bulk` and `vnetlab ping` print modelled latencies, but no service exports a latency histogram.', 24)
+    .done();
+  return dashboard('vnetlab-overview', 'vnetlab / Overview', 'Modelled throughput, CPU per domain and per physical CPU, drops by reason, for the whole lab', p);
+}
+
+function host(): Dashboard {
+  const h = '{host="$host"}';
+  const p = new Layout()
+    .series('CPU per domain', CPU_HELP, 'hertz', [[modelledRate('vnetlab_cpu_cycles_total', 'domain', h), '{{domain}}']])
+    .series('CPU per physical CPU and domain', CPU_HELP, 'hertz', [[modelledRate('vnetlab_cpu_cycles_total', 'pcpu, domain', h), '{{pcpu}} {{domain}}']])
+    .series('Cycles by primitive', 'Where the cycles go: hypercall, grant copy, page flip, byte copied, interrupt, … per modelled second', 'hertz', [[modelledRate('vnetlab_cpu_cycles_total', 'primitive', h), '{{primitive}}']])
+    .series('Hypercalls (modelled)', 'Hypercalls the hypervisor served per modelled second, by operation and result', 'ops', [[modelledRate('vnetlab_hypercalls_total', 'op, result', h), '{{op}} {{result}}']])
+    .series('Virtual interrupts (modelled)', 'Event-channel upcalls delivered per modelled second, by domain', 'ops', [[modelledRate('vnetlab_virq_delivered_total', 'domain', h), '{{domain}}']])
+    .series('Physical interrupts (modelled)', 'Interrupts the NICs raised and the hypervisor received, per modelled second', 'ops', [
+      [modelledRate('vnetlab_nic_interrupts_total', 'service', h), '{{service}} raised'],
+      [modelledRate('vnetlab_pirq_total', 'result', h), 'hypervisor {{result}}'],
+    ])
+    .series('NIC frames (modelled)', 'Frames per modelled second on each NIC of the host', 'pps', [
+      [modelledRate('vnetlab_nic_tx_frames_total', 'service', h), '{{service}} tx'],
+      [modelledRate('vnetlab_nic_rx_frames_total', 'service', h), '{{service}} rx'],
+    ])
+    .series('NIC drops (modelled)', 'Frames the NICs dropped per modelled second, by reason. Empty while nothing is dropped.', 'pps', [[modelledRate('vnetlab_nic_drops_total', 'nic, reason', h), '{{nic}} {{reason}}']])
+    .done();
+  const hostVar = {
+    name: 'host', label: 'host', type: 'query', datasource: DS, query: 'label_values(vnetlab_cpu_cycles_total, host)',
+    definition: 'label_values(vnetlab_cpu_cycles_total, host)', refresh: 2, sort: 1, current: {}, hide: 0,
+  };
+  return dashboard('vnetlab-host', 'vnetlab / Host', 'One host: CPU per domain and physical CPU, cycles by primitive, hypercalls, interrupts, NICs', p, [hostVar]);
+}
+
+function protection(): Dashboard {
+  const p = new Layout()
+    .series('Protection violations by kind', 'Operations the hypervisor refused (a grant of a page the domain does not own, a bad gref, …), by kind. Empty while every domain behaves.', 'short', [['sum by (kind) (vnetlab_protection_violations_total)', '{{kind}}']])
+    .series('Protection violations by domain', 'The same refusals by the domain that attempted them', 'short', [['sum by (host, domain) (vnetlab_protection_violations_total)', '{{host}} {{domain}}']])
+    .series('Hypercalls refused (modelled)', 'Hypercalls answered with an error per modelled second, by operation', 'ops', [[modelledRate('vnetlab_hypercalls_total', 'host, op', '{result="error"}'), '{{host}} {{op}}']])
+    .series('Bad messages by reason', 'Malformed or hostile messages each service refused and kept serving', 'short', [['sum by (service, reason) (vnetlab_bad_messages_total)', '{{service}} {{reason}}']])
+    .text('IOMMU and CDNA validation', 'No metric yet: the IOMMU and CDNA buffer validation are not modelled so far (architecture.md).', 24)
+    .done();
+  return dashboard('vnetlab-protection', 'vnetlab / Protection', 'What the hypervisor refused, by kind and domain, and the bad input every service refused', p);
+}
+
+/** file name → dashboard */
+export function dashboards(): Record<string, Dashboard> {
+  return { 'overview.json': overview(), 'host.json': host(), 'protection.json': protection() };
+}
+
+export const dashboardJson = (d: Dashboard) => JSON.stringify(d, null, 2) + '\n';

@@ -1,0 +1,1 @@
+export * from './driver_domain_service.js';

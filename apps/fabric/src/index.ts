@@ -1,0 +1,1 @@
+export * from './fabric_service.js';

@@ -1,0 +1,122 @@
+// The hypervisor of one host: owns the machine memory's frame table, grant tables, event
+// channels and interrupt routing; serves hypercalls over a gRPC stream per domain and
+// delivers virtual interrupts on NATS.
+import type * as grpc from '@grpc/grpc-js';
+import { CostTable } from '@vnetlab/cost';
+import { Hypervisor } from '@vnetlab/hypervisor';
+import { FileMachineMemory } from '@vnetlab/memory';
+import { hypercall, netif, pcie, subjects } from '@vnetlab/proto';
+import { BadMessageError, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
+import { domainPages, hostMemoryPath, hostSpec, loadTopology } from '@vnetlab/topology';
+import { MalformedHypercall, runHypercall } from './hypercalls.js';
+
+export const HYPERVISOR_SPEC: ServiceSpec = {
+  kind: 'hypervisor',
+  description: 'The Xen hypervisor of one host: frame table, grant tables, event channels, interrupt routing.',
+  options: {
+    topology: { help: 'topology file of the lab' },
+    'mem-dir': { help: 'directory of the machine-memory files (tmpfs)', default: '/dev/shm' },
+    protection: { help: 'enforce grant/ownership checks (off only to demonstrate why they exist)', type: 'boolean', default: true },
+  },
+};
+
+/** Starts the service; `shared` carries what services co-located in one host process share. */
+export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {}): Promise<Service> {
+  const topo = loadTopology(String(cfg.options.topology));
+  const host = hostSpec(topo, cfg.host);
+  const svc = await startService({ config: cfg, domain: 'xen', handleSignals: shared.handleSignals });
+  const m = svc.metrics;
+  const hypercalls = m.counter('vnetlab_hypercalls_total', 'Hypercalls served, by operation and result', ['op', 'result']);
+  const violations = m.counter('vnetlab_protection_violations_total', 'Operations the hypervisor refused, by kind and domain', ['kind', 'domain']);
+  const upcalls = m.counter('vnetlab_virq_delivered_total', 'Virtual interrupts (event-channel upcalls) delivered, by domain', ['domain']);
+  const pirqs = m.counter('vnetlab_pirq_total', 'Physical interrupts received from devices, by result', ['result']);
+
+  const memPath = hostMemoryPath(String(cfg.options['mem-dir']), topo.name, host.name);
+  const mem = shared.mem ?? new FileMachineMemory(memPath, host.memory_mib * 256);
+  const hv = new Hypervisor({ mem, costs: new CostTable(), protection: cfg.options.protection !== false });
+  // The toolstack's job at boot: dom0 first (domid 0), then every guest of this host.
+  hv.createDomain('dom0', domainPages(host.driver_domain.memory_mib));
+  for (const g of host.guests) hv.createDomain(g.name, domainPages(g.memory_mib));
+  const names = new Map(hv.domainIds().map((id) => [id, hv.domain(id)!.name]));
+  // dom0 drives every physical NIC: NIC i raises irq i.
+  host.nics.forEach((_, i) => hv.permitPirq(0, i));
+  let reportedViolations = 0;
+
+  function info(domid: number): hypercall.DomainInfo {
+    const d = hv.domain(domid);
+    if (!d) throw Object.assign(new Error(`no domain ${domid}`), { code: 5 });
+    return { domid: d.domid, name: d.name, p2m: d.p2m, grantFrames: d.grantFrames, memoryFrames: mem.frames, memoryPath: memPath };
+  }
+
+  function deliver(domid: number, port: number, tNs: number): void {
+    upcalls.inc({ domain: names.get(domid) ?? String(domid) });
+    svc.publish(subjects.evtchn(host.name, domid), netif.EventBatch.encode({ events: [{ domid, port, tNs }] }).finish());
+  }
+
+  function noteViolations(): void {
+    const all = hv.violations;
+    for (const v of all.slice(reportedViolations)) {
+      violations.inc({ kind: v.kind, domain: names.get(v.domid) ?? String(v.domid) });
+      svc.log.warn('hypercall refused', { kind: v.kind, domid: v.domid, detail: v.detail });
+    }
+    reportedViolations = all.length;
+  }
+
+  const impl: hypercall.HypervisorServer = {
+    hypercalls(call: grpc.ServerDuplexStream<hypercall.HypercallRequest, hypercall.HypercallResponse>) {
+      call.on('data', (req: hypercall.HypercallRequest) => {
+        try {
+          const out = runHypercall(hv, req);
+          hypercalls.inc({ op: out.op, result: out.response.status >= 0 ? 'ok' : 'error' });
+          if (out.event) deliver(out.event.domid, out.event.port, req.tNs);
+          call.write(out.response);
+        } catch (e) {
+          const reason = e instanceof MalformedHypercall ? e.reason : 'handler';
+          m.badMessage(reason, { subject: 'Hypervisor/Hypercalls', caller: req?.caller, error: e });
+          call.write({ seq: req?.seq ?? 0, status: -1, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: (e as Error).message, target: undefined, charges: [] });
+        }
+        noteViolations();
+      });
+      call.on('error', () => undefined);
+      call.on('end', () => call.end());
+    },
+    createDomain(call, cb) {
+      try {
+        const d = hv.createDomain(call.request.name, call.request.pages);
+        names.set(d.domid, d.name);
+        cb(null, info(d.domid));
+      } catch (e) {
+        cb({ code: 8, details: (e as Error).message } as grpc.ServiceError);
+      }
+    },
+    getDomain(call, cb) {
+      const byName = call.request.name ? hv.domainIds().find((id) => hv.domain(id)?.name === call.request.name) : call.request.domid;
+      if (byName === undefined || !hv.domain(byName)) return cb({ code: 5, details: `no domain ${call.request.name || call.request.domid} on ${host.name}` } as grpc.ServiceError);
+      cb(null, info(byName));
+    },
+    listDomains(_call, cb) {
+      cb(null, { domains: hv.domainIds().map(info) });
+    },
+  };
+  svc.addGrpc(hypercall.HypervisorService, impl);
+
+  // Physical interrupts from this host's NICs, routed to whoever bound the irq (dom0 in PV).
+  svc.subscribe(subjects.pirq(host.name), pcie.Interrupt.decode, (irq) => {
+    const vector = host.nics.findIndex((n) => n.name === irq.nic);
+    if (vector < 0) throw new BadMessageError('unknown_nic', `interrupt from "${irq.nic}", not a NIC of ${host.name}`);
+    const r = hv.raisePirq(vector);
+    if (!r) {
+      pirqs.inc({ result: 'unbound' });
+      return;
+    }
+    pirqs.inc({ result: 'delivered' });
+    deliver(r.domid, r.port, irq.tNs);
+  });
+
+  svc.setLedgerSource(() => []);
+  if (!shared.mem) svc.onShutdown(() => mem.close());
+  await svc.listen();
+  svc.ready();
+  svc.log.info('hypervisor up', { domains: hv.domainIds().length, frames: mem.frames, memPath });
+  return svc;
+}

@@ -1,0 +1,1 @@
+export * from './nic_service.js';

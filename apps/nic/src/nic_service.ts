@@ -1,0 +1,104 @@
+// One physical NIC of a host: queue sets whose descriptor rings live in the host's machine
+// memory, reached by DMA; frames to and from its link; interrupts to the hypervisor.
+import { FlowCounters, flowKey } from '@vnetlab/flows';
+import { FileMachineMemory } from '@vnetlab/memory';
+import { Nic, machineMemoryDma, type NicDropReason } from '@vnetlab/nic';
+import { eth, pcie, subjects } from '@vnetlab/proto';
+import { BadMessageError, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
+import { hostMemoryPath, hostSpec, loadTopology } from '@vnetlab/topology';
+
+export const NIC_SPEC: ServiceSpec = {
+  kind: 'nic',
+  description: 'A multiqueue NIC of one host: descriptor rings, DMA, MAC demux, line rate, coalesced interrupts.',
+  options: {
+    topology: { help: 'topology file of the lab' },
+    nic: { help: 'name of this NIC on its host' },
+    'mem-dir': { help: 'directory of the machine-memory files (tmpfs)', default: '/dev/shm' },
+  },
+};
+
+/** Starts the service; `shared` carries what services co-located in one host process share. */
+export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Promise<Service> {
+  const topo = loadTopology(String(cfg.options.topology));
+  const host = hostSpec(topo, cfg.host);
+  const spec = host.nics.find((n) => n.name === cfg.options.nic);
+  if (!spec) throw new Error(`NIC "${String(cfg.options.nic)}" is not on host ${host.name}`);
+  const svc = await startService({ config: cfg, domain: spec.name, handleSignals: shared.handleSignals });
+  const m = svc.metrics;
+  const txFrames = m.counter('vnetlab_nic_tx_frames_total', 'Frames the NIC put on the wire', ['nic']);
+  const rxFrames = m.counter('vnetlab_nic_rx_frames_total', 'Frames the NIC wrote into host memory', ['nic']);
+  const drops = m.counter('vnetlab_nic_drops_total', 'Frames the NIC dropped, by reason', ['nic', 'reason']);
+  const irqs = m.counter('vnetlab_nic_interrupts_total', 'Interrupts the NIC raised', ['nic']);
+
+  const mem = shared.mem ?? new FileMachineMemory(hostMemoryPath(String(cfg.options['mem-dir']), topo.name, host.name), host.memory_mib * 256);
+  if (!shared.mem) svc.onShutdown(() => mem.close());
+  const nic = new Nic({ name: spec.name, lineRateBps: spec.rate_bps, queueSets: spec.queue_sets, dma: machineMemoryDma(mem) });
+  const flows = new FlowCounters();
+  let now = 0;
+
+  function dropped(bytes: Buffer | undefined, reason: NicDropReason): void {
+    drops.inc({ nic: spec!.name, reason });
+    flows.dropped(bytes ? flowKey(bytes) : 'other', `nic_${reason}`);
+  }
+
+  /** Raises every interrupt the NIC owes, each at its own modelled time (coalescing spaces them). */
+  function raiseInterrupts(): void {
+    for (let next = nic.nextInterruptNs(); next !== undefined; next = nic.nextInterruptNs()) {
+      for (const irq of nic.takeInterrupts(next)) {
+        irqs.inc({ nic: spec!.name });
+        svc.publish(subjects.pirq(host.name), pcie.Interrupt.encode({ nic: spec!.name, vector: host.nics.indexOf(spec!), bitVector: irq.bitVector, tNs: irq.tNs }).finish());
+      }
+    }
+  }
+
+  // Configuration (the driver writing the queue set's registers): request/reply.
+  svc.subscribe(subjects.nicConfig(host.name, spec.name), pcie.QueueSetConfig.decode, (c, msg) => {
+    try {
+      nic.configureQueueSet(c.queueSet, { txRingAddr: c.txRingAddr, rxRingAddr: c.rxRingAddr, size: c.size, macs: c.macs, promiscuous: c.promiscuous });
+      msg.respond(new Uint8Array());
+      svc.log.info('queue set configured', { qs: c.queueSet, size: c.size, promiscuous: c.promiscuous, owner: c.ownerDomid });
+    } catch (e) {
+      msg.respond(new TextEncoder().encode((e as Error).message));
+      throw new BadMessageError('bad_config', (e as Error).message);
+    }
+  });
+
+  svc.subscribe(subjects.nicDoorbell(host.name, spec.name), pcie.Doorbell.decode, (d) => {
+    now = Math.max(now, d.tNs);
+    if (d.ring === pcie.Ring.RING_RX) {
+      // new buffers: frames waiting in the packet buffer go into them now
+      const r = nic.doorbellRx(d.queueSet, d.tail, d.tNs);
+      if (r.delivered.length > 0) rxFrames.inc({ nic: spec.name }, r.delivered.length);
+      for (const x of r.drops) dropped(x.bytes, x.reason);
+      raiseInterrupts();
+      return;
+    }
+    if (d.ring !== pcie.Ring.RING_TX) throw new BadMessageError('bad_ring', `doorbell names ring ${d.ring}`);
+    const r = nic.doorbellTx(d.queueSet, d.tail, d.tNs);
+    for (const x of r.drops) dropped(undefined, x.reason);
+    if (r.wire.length > 0) {
+      txFrames.inc({ nic: spec.name }, r.wire.length);
+      svc.publish(subjects.fabricTx(host.name, spec.name), eth.FrameBurst.encode({ link: '', from: `${host.name}/${spec.name}`, frames: r.wire.map((w) => ({ data: w.bytes, tNs: w.tNs })) }).finish());
+      now = Math.max(now, r.wire[r.wire.length - 1].tNs);
+    }
+    raiseInterrupts();
+    m.setModelledTime(now);
+  });
+
+  svc.subscribe(subjects.nicRx(host.name, spec.name), eth.FrameBurst.decode, (burst) => {
+    for (const f of burst.frames) {
+      const bytes = Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength);
+      now = Math.max(now, f.tNs);
+      const r = nic.receive(bytes, f.tNs);
+      if (r.delivered.length > 0) rxFrames.inc({ nic: spec.name });
+      for (const x of r.drops) dropped(x.bytes ?? bytes, x.reason);
+    }
+    raiseInterrupts();
+    m.setModelledTime(now);
+  });
+
+  svc.setFlowSource(() => flows.snapshot());
+  await svc.listen();
+  svc.ready();
+  return svc;
+}
