@@ -6,13 +6,13 @@ root=/opt/vnetlab
 kind="${1:-help}"
 [ $# -gt 0 ] && shift
 case "$kind" in
-  hypervisor|nic|driver-domain|guest|fabric|controller)
+  hypervisor|nic|driver-domain|guest|fabric|controller|host)
     exec node "$root/apps/$kind/dist/main.js" "$@" ;;
   vnetlab)
     exec node "$root/apps/controller/dist/cli.js" "$@" ;;
   help|--help|-h)
     echo "usage: docker run IMAGE KIND [flags]"
-    echo "  KIND: hypervisor | nic | driver-domain | guest | fabric | controller | vnetlab (the CLI)"
+    echo "  KIND: hypervisor | nic | driver-domain | guest | fabric | controller | host (a whole host in one process) | vnetlab (the CLI)"
     echo "  flags: KIND --help lists them; each is also read from a VNETLAB_* variable"
     exit 0 ;;
   *)

@@ -9,7 +9,7 @@ import { deployDir, run } from './deploy_kit.js';
 
 const entrypoint = join(deployDir, 'docker/entrypoint.sh');
 const text = readFileSync(entrypoint, 'utf8');
-const caseLine = text.split('\n').find((l) => l.includes('controller)'))!;
+const caseLine = text.split('\n').find((l) => /^\s+hypervisor\|.*\)$/.test(l))!;
 const kinds = caseLine.trim().replace(/\)$/, '').split('|');
 
 describe('the vnetlab image', () => {

@@ -5,10 +5,11 @@ import { Bridge } from '@vnetlab/bridge';
 import { CostTable, Cpu, Ledger } from '@vnetlab/cost';
 import { DriverDomain, nicUplink } from '@vnetlab/driver-domain';
 import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
-import { NicDriver } from '@vnetlab/nic';
+import { NicDriver, QueueSetDriver } from '@vnetlab/nic';
+import { MultiqueueBackend, type MqCookie } from '@vnetlab/netback';
 import { netif, pcie, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
 import { BadMessageError, HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
-import { hostSpec, loadTopology } from '@vnetlab/topology';
+import { hostSpec, loadTopology, queueSetIrq, queueSetPlan, type QueueSetAssignment } from '@vnetlab/topology';
 import { XenbusState, backendDir, frontendDir, readKeys, setState, waitForState } from '@vnetlab/xenbus';
 
 export const DRIVER_DOMAIN_SPEC: ServiceSpec = {
@@ -52,11 +53,14 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   if (nic) {
     const driver = new NicDriver({ mem: dom0, pool: pages });
     const rings = driver.setup();
-    const cfgMsg: pcie.QueueSetConfig = { nic: nic.name, queueSet: 0, txRingAddr: rings.txRingAddr, rxRingAddr: rings.rxRingAddr, size: rings.size, macs: [], promiscuous: true, ownerDomid: 0 };
+    // The bridge's uplink takes every frame (promiscuous); the bridged guests' MACs are also
+    // registered, so that a NIC switching between its queue sets (multiqueue) finds them here.
+    const bridged = host.guests.flatMap((g) => g.interfaces.filter((i) => i.arch === 'pv' && i.nic === nic.name).map((i) => i.mac));
+    const cfgMsg: pcie.QueueSetConfig = { nic: nic.name, queueSet: 0, txRingAddr: rings.txRingAddr, rxRingAddr: rings.rxRingAddr, size: rings.size, macs: bridged, promiscuous: true, ownerDomid: 0 };
     await svc.nc.request(subjects.nicConfig(host.name, nic.name), pcie.QueueSetConfig.encode(cfgMsg).finish(), { timeout: 10_000 });
     const doorbell = (ring: 'tx' | 'rx', tail: number, tNs: number) =>
       svc.publish(subjects.nicDoorbell(host.name, nic.name), pcie.Doorbell.encode({ nic: nic.name, queueSet: 0, ring: ring === 'tx' ? pcie.Ring.RING_TX : pcie.Ring.RING_RX, tail, tNs }).finish());
-    const irq = await hv.bindPirq(host.nics.indexOf(nic), 0);
+    const irq = await hv.bindPirq(queueSetIrq(host.nics.indexOf(nic), 0), 0);
     if (irq.status < 0) throw new Error(`bind_pirq for ${nic.name} failed: ${irq.status}`);
     uplink = { name: nic.name, driver: nicUplink(driver, doorbell, cpu), port: irq.port };
     doorbell('rx', driver.postRxBuffers(), 0);
@@ -79,25 +83,60 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   for (const g of host.guests) {
     const d = domains.find((x) => x.name === g.name);
     const iface = g.interfaces[0];
-    if (!d || !iface || iface.arch !== 'pv') continue;
-    void connectBackend(d.domid, g.name, iface.mac, iface.rx_mode).catch((e) => svc.log.error('vif backend failed', { guest: g.name, error: e }));
+    if (!d || !iface || (iface.arch !== 'pv' && iface.arch !== 'multiqueue')) continue;
+    const q = queueSetPlan(host).find((x) => x.guest === g.name && x.arch === 'multiqueue');
+    const run = q ? connectMultiqueue(d.domid, g.name, iface.mac, q) : connectBackend(d.domid, g.name, iface.mac, iface.rx_mode);
+    void run.catch((e) => svc.log.error('vif backend failed', { guest: g.name, error: e }));
   }
 
-  async function connectBackend(domid: number, guest: string, mac: string, rxMode: 'copy' | 'flip'): Promise<void> {
+  /** xenbus, backend side, up to the frontend's Connected; returns what it published. */
+  async function handshake(domid: number, mac: string, rxFlip: boolean) {
     const be = backendDir(host.name, 0, domid);
     const fe = frontendDir(host.name, domid);
     await store.write(`${be}.frontend-id`, String(domid));
     await store.write(`${be}.mac`, mac);
     await store.write(`${be}.feature-rx-copy`, '1');
-    await store.write(`${be}.feature-rx-flip`, '1');
+    await store.write(`${be}.feature-rx-flip`, rxFlip ? '1' : '0');
     await setState(store, be, XenbusState.InitWait);
     await waitForState(store, fe, [XenbusState.Connected], 24 * 3600_000);
     const k = await readKeys(store, fe, ['tx-ring-ref', 'rx-ring-ref', 'event-channel', 'request-rx-copy'] as const);
     const bound = await hv.evtchnBindInterdomain(domid, Number(k['event-channel']), dd.now);
-    if (bound.status < 0) throw new Error(`bind_interdomain to ${guest} port ${k['event-channel']}: ${bound.status}`);
+    if (bound.status < 0) throw new Error(`bind_interdomain to domain ${domid} port ${k['event-channel']}: ${bound.status}`);
+    return { be, k, port: bound.port };
+  }
+
+  /** A multiqueue vif: the guest's own queue set, its rings in dom0's memory, no bridge. */
+  async function connectMultiqueue(domid: number, guest: string, mac: string, q: QueueSetAssignment): Promise<void> {
+    const ringGfns = [pages.take(), pages.take()];
+    if (ringGfns.some((g) => g === undefined)) throw new Error(`no dom0 pages left for ${guest}'s queue-set rings`);
+    const [txG, rxG] = ringGfns as number[];
+    const queue = new QueueSetDriver<MqCookie>({
+      read: (r, off, len) => dom0.read(r === 'tx' ? txG : rxG, off, len),
+      write: (r, off, data) => dom0.write(r === 'tx' ? txG : rxG, off, data),
+      busAddr: { tx: dom0.mfnOf(txG) * 4096, rx: dom0.mfnOf(rxG) * 4096 },
+    });
+    const cfgMsg: pcie.QueueSetConfig = { nic: q.nic, queueSet: q.qs, ...queue.setup, macs: q.macs, promiscuous: false, ownerDomid: 0 };
+    await svc.nc.request(subjects.nicConfig(host.name, q.nic), pcie.QueueSetConfig.encode(cfgMsg).finish(), { timeout: 10_000 });
+    const irq = await hv.bindPirq(queueSetIrq(q.nicIndex, q.qs), dd.now);
+    if (irq.status < 0) throw new Error(`bind_pirq for ${q.nic} queue set ${q.qs} failed: ${irq.status}`);
+    const doorbell = (ring: 'tx' | 'rx', tail: number, tNs: number) =>
+      svc.publish(subjects.nicDoorbell(host.name, q.nic), pcie.Doorbell.encode({ nic: q.nic, queueSet: q.qs, ring: ring === 'tx' ? pcie.Ring.RING_TX : pcie.Ring.RING_RX, tail, tNs }).finish());
+    const { be, k, port } = await handshake(domid, mac, false);
+    if (k['request-rx-copy'] !== '1') throw new Error(`${guest}: a multiqueue vif needs the frontend to grant its receive buffers (request-rx-copy)`);
+    const backend = new MultiqueueBackend({ frontDomid: domid, mem, hv, cpu, queue, doorbell });
+    await backend.connect(Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
+    dd.addMultiqueueVif({ name: `vif${domid}.0`, port, irqPort: irq.port }, backend);
+    await setState(store, be, XenbusState.Connected);
+    // the frontend posted its receive buffers before it said Connected: take them now
+    await dd.onEvent(port, dd.now);
+    svc.log.info('multiqueue vif connected', { guest, domid, nic: q.nic, qs: q.qs });
+  }
+
+  async function connectBackend(domid: number, guest: string, mac: string, rxMode: 'copy' | 'flip'): Promise<void> {
+    const { be, k, port } = await handshake(domid, mac, true);
     const mode = k['request-rx-copy'] === '1' ? 'copy' : 'flip';
     if (mode !== rxMode) svc.log.info('frontend chose its receive mode', { guest, mode });
-    await dd.addVif({ name: `vif${domid}.0`, frontDomid: domid, port: bound.port, rxMode: mode }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
+    await dd.addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
     await setState(store, be, XenbusState.Connected);
     svc.log.info('vif connected', { guest, domid, mode });
   }

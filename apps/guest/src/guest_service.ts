@@ -34,7 +34,10 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   const spec = host.guests.find((g) => g.name === name);
   if (!spec) throw new Error(`guest "${name}" is not on host ${host.name}`);
   const iface = spec.interfaces[0];
-  if (!iface || iface.arch !== 'pv') throw new Error(`guest ${name}: only a pv interface is supported by this service so far (got ${iface?.arch ?? 'none'})`);
+  // pv and multiqueue guests run the same netfront; behind it dom0 either bridges and
+  // copies (pv) or hands the guest's buffers to its own NIC queue set (multiqueue)
+  if (!iface || (iface.arch !== 'pv' && iface.arch !== 'multiqueue')) throw new Error(`guest ${name}: interface arch ${iface?.arch ?? 'none'} is not served by this service yet (pv and multiqueue are)`);
+  const rxMode = iface.arch === 'multiqueue' ? 'copy' : iface.rx_mode;
   const svc = await startService({ config: cfg, domain: name, handleSignals: shared.handleSignals });
   const pcpu = `cpu${spec.vcpus[0] ?? 0}`;
 
@@ -54,7 +57,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     mem: gm,
     grants: new GrantTableWriter(mem, info.grantFrames),
     backendDomid: 0,
-    rxMode: iface.rx_mode,
+    rxMode,
     pages: new PagePool(info.p2m.map((_, gfn) => gfn).slice(reserved)),
     cpu,
     domain: name,
@@ -95,11 +98,11 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   await store.write(`${fe}.tx-ring-ref`, String(txRingRef));
   await store.write(`${fe}.rx-ring-ref`, String(rxRingRef));
   await store.write(`${fe}.event-channel`, String(ev.port));
-  await store.write(`${fe}.request-rx-copy`, iface.rx_mode === 'copy' ? '1' : '0');
+  await store.write(`${fe}.request-rx-copy`, rxMode === 'copy' ? '1' : '0');
   await store.write(`${fe}.mac`, iface.mac);
   await setState(store, fe, XenbusState.Connected);
   await waitForState(store, be, [XenbusState.Connected]);
-  svc.log.info('netfront connected', { domid: info.domid, port: ev.port, rxMode: iface.rx_mode });
+  svc.log.info('netfront connected', { domid: info.domid, port: ev.port, rxMode, arch: iface.arch });
 
   const ipOf = (dst: string) => {
     for (const h of topo.hosts) for (const g of h.guests) if (g.name === dst) return g.interfaces[0]?.ip ?? dst;

@@ -33,7 +33,7 @@ function ptr(p: hypercall.GrantPtr | undefined, what: string): GrantPtr {
 }
 
 function empty(seq: number): hypercall.HypercallResponse {
-  return { seq, status: 0, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: '', target: undefined, charges: [] };
+  return { seq, status: 0, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: '', target: undefined, charges: [], mfns: [], handles: [] };
 }
 
 /** Runs one hypercall. Throws MalformedHypercall for a request that is not well-formed. */
@@ -66,6 +66,28 @@ export function runHypercall(hv: Hypervisor, req: hypercall.HypercallRequest): H
       res.mfn = r.mfn < 0 ? 0 : r.mfn;
       res.handle = r.handle < 0 ? 0 : r.handle;
       priced = charges.grantMap();
+      break;
+    }
+    case 'grantMapBatch': {
+      const ops = op.value.ops;
+      if (ops.length === 0 || ops.length > MAX_BATCH) throw new MalformedHypercall('bad_batch', `grant map batch of ${ops.length} ops (1..${MAX_BATCH})`);
+      const rs = ops.map((o, i) => hv.grantMap(caller, u32(o.granter, `ops[${i}].granter`), u32(o.gref, `ops[${i}].gref`), !!o.readonly));
+      res.statuses = rs.map((r) => r.status);
+      res.mfns = rs.map((r) => (r.mfn < 0 ? 0 : r.mfn));
+      res.handles = rs.map((r) => (r.handle < 0 ? 0 : r.handle));
+      res.cycles = rs.reduce((n, r) => n + r.cycles, 0);
+      res.status = rs.every((r) => r.status === 0) ? 0 : Math.min(...rs.map((r) => r.status));
+      priced = charges.grantMapBatch(ops.length);
+      break;
+    }
+    case 'grantUnmapBatch': {
+      const hs = op.value.handles;
+      if (hs.length === 0 || hs.length > MAX_BATCH) throw new MalformedHypercall('bad_batch', `grant unmap batch of ${hs.length} ops (1..${MAX_BATCH})`);
+      const rs = hs.map((h, i) => hv.grantUnmap(caller, u32(h, `handles[${i}]`)));
+      res.statuses = rs.map((r) => r.status);
+      res.cycles = rs.reduce((n, r) => n + r.cycles, 0);
+      res.status = rs.every((r) => r.status === 0) ? 0 : Math.min(...rs.map((r) => r.status));
+      priced = charges.grantUnmapBatch(hs.length);
       break;
     }
     case 'grantUnmap':

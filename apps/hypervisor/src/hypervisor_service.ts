@@ -7,7 +7,7 @@ import { Hypervisor } from '@vnetlab/hypervisor';
 import { FileMachineMemory } from '@vnetlab/memory';
 import { hypercall, netif, pcie, subjects } from '@vnetlab/proto';
 import { BadMessageError, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
-import { domainPages, hostMemoryPath, hostSpec, loadTopology } from '@vnetlab/topology';
+import { domainPages, hostMemoryPath, hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
 import { MalformedHypercall, runHypercall } from './hypercalls.js';
 
 export const HYPERVISOR_SPEC: ServiceSpec = {
@@ -39,7 +39,11 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
   for (const g of host.guests) hv.createDomain(g.name, domainPages(g.memory_mib));
   const names = new Map(hv.domainIds().map((id) => [id, hv.domain(id)!.name]));
   // dom0 drives every physical NIC: NIC i raises irq i.
-  host.nics.forEach((_, i) => hv.permitPirq(0, i));
+  // Each queue set has its own interrupt; its owner may bind it (dom0 any of dom0's).
+  for (const q of queueSetPlan(host)) {
+    const owner = q.owner === 'dom0' ? 0 : hv.domainIds().find((id) => names.get(id) === q.owner);
+    if (owner !== undefined) hv.permitPirq(owner, queueSetIrq(q.nicIndex, q.qs));
+  }
   let reportedViolations = 0;
 
   function info(domid: number): hypercall.DomainInfo {
@@ -73,7 +77,7 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
         } catch (e) {
           const reason = e instanceof MalformedHypercall ? e.reason : 'handler';
           m.badMessage(reason, { subject: 'Hypervisor/Hypercalls', caller: req?.caller, error: e });
-          call.write({ seq: req?.seq ?? 0, status: -1, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: (e as Error).message, target: undefined, charges: [] });
+          call.write({ seq: req?.seq ?? 0, status: -1, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: (e as Error).message, target: undefined, charges: [], mfns: [], handles: [] });
         }
         noteViolations();
       });
@@ -102,15 +106,20 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
 
   // Physical interrupts from this host's NICs, routed to whoever bound the irq (dom0 in PV).
   svc.subscribe(subjects.pirq(host.name), pcie.Interrupt.decode, (irq) => {
-    const vector = host.nics.findIndex((n) => n.name === irq.nic);
-    if (vector < 0) throw new BadMessageError('unknown_nic', `interrupt from "${irq.nic}", not a NIC of ${host.name}`);
-    const r = hv.raisePirq(vector);
-    if (!r) {
-      pirqs.inc({ result: 'unbound' });
-      return;
+    const nicIndex = host.nics.findIndex((n) => n.name === irq.nic);
+    if (nicIndex < 0) throw new BadMessageError('unknown_nic', `interrupt from "${irq.nic}", not a NIC of ${host.name}`);
+    // One physical interrupt, a bit per queue set with news (CDNA's bit vector): the
+    // hypervisor scans it and raises the virtual interrupt of each queue set's owner.
+    for (let qs = 0; qs < 32; qs++) {
+      if ((irq.bitVector & (1 << qs)) === 0) continue;
+      const r = hv.raisePirq(queueSetIrq(nicIndex, qs));
+      if (!r) {
+        pirqs.inc({ result: 'unbound' });
+        continue;
+      }
+      pirqs.inc({ result: 'delivered' });
+      deliver(r.domid, r.port, irq.tNs);
     }
-    pirqs.inc({ result: 'delivered' });
-    deliver(r.domid, r.port, irq.tNs);
   });
 
   svc.setLedgerSource(() => []);

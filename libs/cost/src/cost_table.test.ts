@@ -44,6 +44,17 @@ describe('CostTable', () => {
     }
   });
 
+  it('a device-time primitive is refused as CPU cycles and read as nanoseconds', () => {
+    const t = new CostTable();
+    expect(DEFAULT_COSTS.iommu_walk.onDevice).toBe(true);
+    expect(() => t.cycles('iommu_walk')).toThrow(/time on a device/);
+    expect(t.deviceNs('iommu_walk', 3)).toBe(3 * DEFAULT_COSTS.iommu_walk.cycles);
+    expect(() => t.deviceNs('hypercall')).toThrow(CostError);
+    // An override keeps it device time.
+    expect(new CostTable({ iommu_walk: 500 }).deviceNs('iommu_walk')).toBe(500);
+    expect(costTableMarkdown()).toContain('| `iommu_walk` | device | op | 220 |');
+  });
+
   it('docs/costs.md is exactly the generated table, so the two cannot drift', () => {
     const path = fileURLToPath(new URL('../../../docs/costs.md', import.meta.url));
     expect(readFileSync(path, 'utf8')).toBe(costTableMarkdown());

@@ -21,6 +21,15 @@ export class CostTable {
   /** Cycles for n operations (unit 'op') or n bytes (unit 'byte'); n defaults to 1. */
   cycles(p: Primitive, n = 1): number {
     const e = this.entry(p);
+    if (e.onDevice) throw new CostError('device_time', `'${p}' is time on a device, not CPU cycles: use deviceNs`);
+    checkNonNegative(n, 'bad_count', `count for '${p}'`);
+    return e.cycles * n;
+  }
+
+  /** Nanoseconds of device latency for n operations of a primitive that is time on a device. */
+  deviceNs(p: Primitive, n = 1): number {
+    const e = this.entry(p);
+    if (!e.onDevice) throw new CostError('device_time', `'${p}' is CPU cycles, not time on a device: use cycles`);
     checkNonNegative(n, 'bad_count', `count for '${p}'`);
     return e.cycles * n;
   }

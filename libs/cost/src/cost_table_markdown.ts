@@ -20,15 +20,18 @@ export function costTableMarkdown(): string {
     'carries (`grant_copy_op` per copy entry, `evtchn_send`, ...); bytes moved or summed are',
     'charged with `copy_byte` / `checksum_byte`; a `domain_switch` is charged by the Cpu model',
     'whenever a physical CPU changes domain (the hypervisor\'s share, `xen`, does not count).',
+    'A primitive marked "device" is latency on a device in nanoseconds (an IOMMU page-table',
+    'walk), never CPU cycles: the device adds it to the modelled time of the work it delays.',
     '',
     '| primitive | cycles | unit | ns at 2.8 GHz | measured on | source |',
     '|---|---:|---|---:|---|---|',
   ];
   for (const p of PRIMITIVES) {
     const e = DEFAULT_COSTS[p];
-    const ns = (e.cycles / REFERENCE_HZ) * 1e9;
+    const ns = e.onDevice ? e.cycles : (e.cycles / REFERENCE_HZ) * 1e9;
+    const cycles = e.onDevice ? 'device' : fmt(e.cycles);
     lines.push(
-      `| \`${p}\` | ${fmt(e.cycles)} | ${e.unit} | ${ns < 10 ? ns.toFixed(2) : ns.toFixed(0)} | ${cell(e.measuredOn)} | ${cell(e.source)} |`,
+      `| \`${p}\` | ${cycles} | ${e.unit} | ${ns < 10 ? ns.toFixed(2) : ns.toFixed(0)} | ${cell(e.measuredOn)} | ${cell(e.source)} |`,
     );
   }
   lines.push('', '## Cross-checks', '', 'Computed from the table above; they show how the derived figures hang together.', '');

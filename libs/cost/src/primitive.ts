@@ -30,6 +30,13 @@ export const PRIMITIVES = [
   'vm_exit',
   'flow_lookup',
   'vxlan_encap',
+  // Protection for direct device access (seed 001): IOMMU page-table updates by the
+  // hypervisor, CDNA's per-buffer validation, and the IOMMU's own table walk (device time).
+  'iommu_map',
+  'iommu_unmap',
+  'iommu_walk',
+  'cdna_validate',
+  'cdna_complete',
 ] as const;
 
 export type Primitive = (typeof PRIMITIVES)[number];
@@ -44,7 +51,8 @@ export type CostErrorReason =
   | 'bad_cycles'
   | 'bad_time'
   | 'bad_hz'
-  | 'bad_row';
+  | 'bad_row'
+  | 'device_time';
 
 /** Bad input to the cost model: an unknown primitive, a negative count, a bad clock... */
 export class CostError extends Error {

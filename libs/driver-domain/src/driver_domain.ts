@@ -6,7 +6,7 @@ import { Serial, type Cpu } from '@vnetlab/cost';
 import { FlowCounters, flowKey } from '@vnetlab/flows';
 import type { SkBuff } from '@vnetlab/frames';
 import type { GuestMemory, PagePool } from '@vnetlab/memory';
-import { Netback, type HypervisorPort, type RxMode } from '@vnetlab/netback';
+import { Netback, type HypervisorPort, type MultiqueueBackend, type RxMode } from '@vnetlab/netback';
 import type { MachineMemory } from '@vnetlab/memory';
 
 /** The physical NIC as the bridge sees it: the NIC driver of the driver domain. */
@@ -57,6 +57,8 @@ export class DriverDomain {
   now = 0;
   private readonly vifs = new Map<string, Vif>();
   private readonly byPort = new Map<number, Vif>();
+  /** Ports served by something other than a bridged vif (multiqueue vifs' frontend and queue-set interrupts). */
+  private readonly handlers = new Map<number, (tNs: number) => Promise<void>>();
   private readonly qdisc: SkBuff[] = [];
   private readonly txBlocked = new Set<Vif>();
   private readonly domain: string;
@@ -93,13 +95,33 @@ export class DriverDomain {
     this.o.bridge.addPort(spec.name);
   }
 
+  /**
+   * A guest interface with its own NIC queue set (multiqueue): no bridge port. `port` is the
+   * event channel to the guest, `irqPort` the queue set's interrupt.
+   */
+  addMultiqueueVif(spec: { name: string; port: number; irqPort: number }, backend: MultiqueueBackend): void {
+    const run = async (r: Promise<{ notify: boolean; tNs: number }>) => {
+      const { notify, tNs } = await r;
+      this.seen(tNs);
+      if (notify) this.o.ports.notify(spec.port, tNs);
+    };
+    this.handlers.set(spec.port, (t) => run(backend.onFrontendEvent(t)));
+    this.handlers.set(spec.irqPort, (t) => run(backend.onQueueInterrupt(t)));
+    this.mqVifs.set(spec.name, backend);
+  }
+
+  private readonly mqVifs = new Map<string, MultiqueueBackend>();
+
   vifStats() {
-    return [...this.vifs.values()].map((v) => ({ name: v.name, domid: v.frontDomid, backlog: v.backlog.length, ...v.netback.stats }));
+    return [
+      ...[...this.vifs.values()].map((v) => ({ name: v.name, domid: v.frontDomid, backlog: v.backlog.length, ...v.netback.stats })),
+      ...[...this.mqVifs].map(([name, b]) => ({ name, domid: b.frontDomid, backlog: 0, ...b.stats })),
+    ];
   }
 
   /** An event-channel upcall on `port` at modelled time tNs; false for a port nobody bound. */
   onEvent(port: number, tNs: number): Promise<boolean> {
-    if (port !== this.o.uplink?.port && !this.byPort.has(port)) return Promise.resolve(false);
+    if (port !== this.o.uplink?.port && !this.byPort.has(port) && !this.handlers.has(port)) return Promise.resolve(false);
     return this.serial.run(() => this.handleEvent(port, tNs)).then(() => true);
   }
 
@@ -110,6 +132,8 @@ export class DriverDomain {
     const t = this.o.cpu.run(tNs, 'xen', [['virq', 1]]);
     this.seen(t);
     if (this.o.uplink && port === this.o.uplink.port) return this.onNicInterrupt(t);
+    const handler = this.handlers.get(port);
+    if (handler) return handler(t);
     const vif = this.byPort.get(port);
     if (!vif) return; // a port nobody bound: Xen would not deliver it either
     // the guest may have posted RX buffers: frames waiting for them go first

@@ -40,3 +40,12 @@ export const EVTCHN_ENOSPC = -28; // port table full
 export const GRANT_FRAMES_PER_DOMAIN = 4;
 /** Event-channel ports per domain (the 2-level ABI on 64-bit guests). Port 0 is never valid. */
 export const EVTCHN_PORTS_PER_DOMAIN = 4096;
+
+// Statuses of the IOMMU and CDNA hypercalls: negative errno values, as Xen returns them.
+export const XEN_OK = 0;
+export const XEN_EPERM = -1;
+export const XEN_ESRCH = -3;
+export const XEN_EAGAIN = -11;
+export const XEN_ENOMEM = -12;
+export const XEN_EINVAL = -22;
+export const XEN_ENOSPC = -28;

@@ -7,8 +7,12 @@ import {
   FRAME_FREE, GNTST_bad_copy_arg, GNTST_bad_domain, GNTST_bad_gntref, GNTST_bad_handle, GNTST_bad_page,
   GNTST_general_error, GNTST_okay, GNTST_permission_denied, GRANT_FRAMES_PER_DOMAIN, GTF_accept_transfer,
   GTF_permit_access, GTF_readonly, GTF_reading, GTF_transfer_completed, GTF_type_mask, GTF_writing, INVALID_MFN,
+  XEN_EINVAL, XEN_ESRCH,
 } from './constants.js';
 import { HypervisorError } from './errors.js';
+import { Cdna, type CdnaBuffer, type CdnaCompleteResult, type CdnaEnqueueResult, type CdnaQueueSetInfo, type CdnaRing } from './cdna.js';
+import type { HypervisorCore } from './hypervisor_core.js';
+import { Iommu, type IommuPerms } from './iommu.js';
 import { PortTable } from './event_channel.js';
 import { FrameTable } from './frame_table.js';
 import { readEntry, validGref, writeFlags, writeFrame } from './grant_entry.js';
@@ -70,6 +74,9 @@ export class Hypervisor {
   readonly mem: MachineMemory;
   readonly costs: CostTable;
   readonly frameTable: FrameTable;
+  /** I/O page tables of devices and queue sets (passthrough, CDNA with an IOMMU). */
+  readonly iommu: Iommu;
+  private readonly cdna: Cdna;
   private protectionOn: boolean;
   private readonly log: ViolationLog;
   private readonly domains = new Map<number, Domain>();
@@ -82,6 +89,14 @@ export class Hypervisor {
     this.protectionOn = opts.protection ?? true;
     this.frameTable = new FrameTable(opts.mem.frames);
     this.log = new ViolationLog(opts.maxViolations ?? 1000);
+    const core: HypervisorCore = {
+      mem: this.mem, costs: this.costs, frameTable: this.frameTable,
+      protection: () => this.protectionOn,
+      refuse: (domid, status, kind, detail) => this.refuse(domid, { status, kind, detail }),
+      p2m: (domid) => this.domains.get(domid)?.p2m,
+    };
+    this.iommu = new Iommu(core);
+    this.cdna = new Cdna(core);
   }
 
   get protection(): boolean {
@@ -162,6 +177,10 @@ export class Hypervisor {
         throw new HypervisorError('busy', `domain ${domid}: mfn ${mfn} has I/O in flight`);
       }
     }
+    // Its devices and queue sets go with it (the host has detached them from the NIC).
+    this.iommu.destroyDomainContexts(domid);
+    this.cdna.detachDomain(domid);
+    for (const mfn of own) this.iommu.frameReleased(mfn);
     for (const handle of [...d.maptrack.keys()]) this.grantUnmap(domid, handle);
     for (const [port] of d.ports.bound()) this.evtchnClose(domid, port);
     for (const mfn of own) this.frameTable.free(mfn);
@@ -368,6 +387,8 @@ export class Hypervisor {
       return fail({ status: GNTST_bad_gntref, kind: 'transfer_ref_used', detail: `dom${to.domid} gref ${gref} already received a frame` });
     }
     this.frameTable.transfer(mfn, owner, to.domid);
+    // The page changes hands: no device of the giver may reach it any more.
+    this.iommu.frameReleased(mfn);
     d.p2m[gfn] = INVALID_MFN;
     to.received.add(mfn);
     writeFrame(this.mem, to.grantFrames, gref, mfn);
@@ -409,9 +430,13 @@ export class Hypervisor {
       if (this.frameTable.ioRefs(old) > 0) {
         return fail({ status: GNTST_general_error, kind: 'page_busy', detail: `gfn ${gfn} (mfn ${old}) has I/O in flight` });
       }
-      if (this.frameTable.owner(old) === caller) this.frameTable.free(old);
+      if (this.frameTable.owner(old) === caller) {
+        this.frameTable.free(old);
+        this.iommu.frameReleased(old);
+      }
     }
     d.p2m[gfn] = mfn;
+    this.iommu.pageAdded(caller, gfn, mfn);
     d.received.delete(mfn);
     return { status: GNTST_okay, mfn, cycles };
   }
@@ -429,7 +454,10 @@ export class Hypervisor {
     if (this.frameTable.ioRefs(mfn) > 0) {
       return fail({ status: GNTST_general_error, kind: 'page_busy', detail: `gfn ${gfn} (mfn ${mfn}) has I/O in flight` });
     }
-    if (this.frameTable.owner(mfn) === caller) this.frameTable.free(mfn);
+    if (this.frameTable.owner(mfn) === caller) {
+      this.frameTable.free(mfn);
+      this.iommu.frameReleased(mfn);
+    }
     d.p2m[gfn] = INVALID_MFN;
     return { status: GNTST_okay, cycles };
   }
@@ -452,6 +480,7 @@ export class Hypervisor {
     const [mfn] = this.frameTable.allocate(caller, 1);
     this.scrub(mfn);
     d.p2m[gfn] = mfn;
+    this.iommu.pageAdded(caller, gfn, mfn);
     return { status: GNTST_okay, mfn, cycles };
   }
 
@@ -568,5 +597,75 @@ export class Hypervisor {
     const route = this.pirqRoutes.get(irq);
     if (!route) return undefined;
     return { ...route, cycles: price(this.costs, charges.pirq()) };
+  }
+
+  // ------------------------------------------------------------------ IOMMU
+
+  /**
+   * Maps page `gfn` of context `ctx`'s domain into the context (a guest, or dom0 as the
+   * toolstack, asks). The gfn goes through the domain's p2m; the IOMMU refuses a frame the
+   * domain does not own. Cycles: hypercall + iommu_map.
+   */
+  iommuMap(caller: number, ctx: number, gfn: number, perms: IommuPerms): HypercallResult {
+    const cycles = price(this.costs, charges.iommuMap(1));
+    const c = this.iommu.context(ctx);
+    if (!c || (caller !== c.domid && caller !== 0)) {
+      return { status: this.refuse(caller, { status: XEN_ESRCH, kind: 'iommu_bad_context', detail: `dom${caller} may not change IOMMU context ${String(ctx)}` }), cycles };
+    }
+    const p2m = this.domains.get(c.domid)!.p2m;
+    if (!isInt(gfn) || gfn < 0 || gfn >= p2m.length || p2m[gfn] === INVALID_MFN) {
+      return { status: this.refuse(caller, { status: XEN_EINVAL, kind: 'iommu_bad_argument', detail: `gfn ${String(gfn)} has no frame in dom${c.domid}` }), cycles };
+    }
+    return { status: this.iommu.map(ctx, gfn, p2m[gfn]!, perms).status, cycles };
+  }
+
+  /** Unmaps page `gfn` of context `ctx`. Cycles: hypercall + iommu_unmap. */
+  iommuUnmap(caller: number, ctx: number, gfn: number): HypercallResult {
+    const cycles = price(this.costs, charges.iommuUnmap(1));
+    const c = this.iommu.context(ctx);
+    if (!c || (caller !== c.domid && caller !== 0)) {
+      return { status: this.refuse(caller, { status: XEN_ESRCH, kind: 'iommu_bad_context', detail: `dom${caller} may not change IOMMU context ${String(ctx)}` }), cycles };
+    }
+    return { status: this.iommu.unmap(ctx, gfn).status, cycles };
+  }
+
+  // ------------------------------------------------------------------- CDNA
+
+  /**
+   * Gives NIC queue set `qs` to `domid` under CDNA: its TX and RX rings are allocated in
+   * frames the hypervisor owns. Returns what Nic.configureQueueSet needs. Host API.
+   */
+  cdnaAttach(domid: number, setup: { qs: number; size?: number }): CdnaQueueSetInfo {
+    return this.cdna.attach(domid, setup);
+  }
+
+  /** Takes the queue set back after the NIC reset it: enqueued buffers' references are dropped. Host API. */
+  cdnaDetach(qs: number): void {
+    this.cdna.detach(qs);
+  }
+
+  cdnaQueueSet(qs: number): CdnaQueueSetInfo | undefined {
+    return this.cdna.info(qs);
+  }
+
+  /** Buffers enqueued on a ring and not yet completed. */
+  cdnaOutstanding(qs: number, ring: CdnaRing): number {
+    return this.cdna.outstanding(qs, ring);
+  }
+
+  /**
+   * The CDNA enqueue hypercall: validates each buffer (the caller owns its page), takes an
+   * I/O reference on its frame and writes its descriptor. Returns the tail for the doorbell.
+   */
+  cdnaEnqueue(caller: number, qs: number, ring: CdnaRing, bufs: CdnaBuffer[]): CdnaEnqueueResult {
+    return this.cdna.enqueue(caller, qs, ring, bufs);
+  }
+
+  /**
+   * The CDNA completion hypercall: the next `count` descriptors, written back by the NIC
+   * (done by `tNs` if given), release their frames; their buffers are returned.
+   */
+  cdnaComplete(caller: number, qs: number, ring: CdnaRing, count: number, tNs?: number): CdnaCompleteResult {
+    return this.cdna.complete(caller, qs, ring, count, tNs);
   }
 }

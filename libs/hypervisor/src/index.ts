@@ -9,3 +9,13 @@ export {
   Hypervisor, type DomainInfo, type GrantPtr, type GrantCopyOp, type HypercallResult, type HypervisorOptions,
 } from './hypervisor.js';
 export * from './charges.js';
+export {
+  Iommu, encodeIommuPte, decodeIommuPte, IOMMU_PTE_P, IOMMU_PTE_R, IOMMU_PTE_W, IOMMU_PTE_SIZE,
+  IOMMU_ENTRIES_PER_TABLE, IOMMU_LEVEL_BITS, IOMMU_GFN_LIMIT,
+  type IommuPerms, type IommuPte, type IotlbInvalidation, type IommuResult, type IommuContextInfo,
+} from './iommu.js';
+export {
+  CDNA_DESC_SIZE, CDNA_DESC_EOP, CDNA_DESC_DD, CDNA_DESC_ERR, CDNA_MAX_RING_SIZE,
+  type CdnaRing, type CdnaBuffer, type CdnaQueueSetInfo, type CdnaEnqueueResult, type CdnaCompletedBuffer, type CdnaCompleteResult,
+} from './cdna.js';
+export { type HypervisorCore } from './hypervisor_core.js';

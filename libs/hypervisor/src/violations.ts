@@ -5,7 +5,9 @@ export type ViolationKind =
   | 'transfer_not_owner' | 'transfer_not_granted' | 'transfer_busy' | 'transfer_ref_used'
   | 'accept_not_transferred' | 'page_busy'
   | 'evtchn_bad_port' | 'evtchn_not_offered' | 'evtchn_no_space'
-  | 'pirq_not_permitted' | 'pirq_busy';
+  | 'pirq_not_permitted' | 'pirq_busy'
+  | 'iommu_foreign_page' | 'iommu_bad_context' | 'iommu_bad_argument'
+  | 'cdna_foreign_buffer' | 'cdna_bad_buffer' | 'cdna_bad_queue' | 'cdna_not_done';
 
 export interface Violation { kind: ViolationKind; domid: number; detail: string }
 

@@ -1,5 +1,7 @@
-export { Netback, ETH_HLEN, type NetbackOptions, type TxEventResult, type DeliverResult, type RxMode } from './netback.js';
+export { Netback, type NetbackOptions, type TxEventResult, type DeliverResult, type RxMode } from './netback.js';
 export type { HypervisorPort } from './hypervisor_port.js';
 export { NetbackError, type NetbackErrorReason } from './errors.js';
 export { machineRingPage } from './machine_ring_page.js';
 export { newVifStats, type VifStats } from './vif_stats.js';
+export { ETH_HLEN, checkTxRequest, mapFrontendRings, type FrontendRings } from './frontend_rings.js';
+export { MultiqueueBackend, type MultiqueueBackendOptions, type BatchGrantPort, type MqCookie, type MqResult } from './multiqueue_backend.js';

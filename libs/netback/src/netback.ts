@@ -3,13 +3,12 @@ import type { SkBuff } from '@vnetlab/frames';
 import { DOMID_SELF, GNTST_okay, type Charges, type GrantCopyOp } from '@vnetlab/hypervisor';
 import { INVALID_MFN, PAGE_SIZE, type GuestMemory, type MachineMemory, type PagePool } from '@vnetlab/memory';
 import {
-  BackRing, NETIF_RSP_ERROR, NETIF_RSP_OKAY, NETTXF_KNOWN, NETTXF_extra_info, NETTXF_more_data,
-  rxRequestCodec, rxResponseCodec, txRequestCodec, txResponseCodec,
+  NETIF_RSP_ERROR, NETIF_RSP_OKAY, type BackRing,
   type NetifRxRequest, type NetifRxResponse, type NetifTxRequest, type NetifTxResponse,
 } from '@vnetlab/ring';
 import { NetbackError } from './errors.js';
+import { ETH_HLEN, checkTxRequest, mapFrontendRings } from './frontend_rings.js';
 import type { HypervisorPort } from './hypervisor_port.js';
-import { machineRingPage } from './machine_ring_page.js';
 import { bump, newVifStats, type VifStats } from './vif_stats.js';
 
 export type RxMode = 'copy' | 'flip';
@@ -48,8 +47,6 @@ export interface DeliverResult {
   freedGfns: number[];
 }
 
-/** Smallest frame accepted from a guest: an Ethernet header (ETH_HLEN). */
-export const ETH_HLEN = 14;
 /** The hypervisor's share of a CPU on the ledger. */
 const XEN = 'xen';
 
@@ -102,16 +99,10 @@ export class Netback {
   /** Maps the frontend's TX and RX ring pages (xenvif_map_frontend_data_rings). */
   async connect(txRingRef: number, rxRingRef: number, tNs: number): Promise<{ tNs: number }> {
     if (this.tx) throw new NetbackError('already_connected', `vif for domain ${this.frontDomid} is connected`);
-    let t = tNs;
-    const txMap = await this.hv.grantMap(this.frontDomid, txRingRef, false, t);
-    t = this.chargeHypercall(t, txMap.cycles, txMap.charges);
-    if (txMap.status !== GNTST_okay) throw new NetbackError('ring_map_failed', `tx-ring-ref ${txRingRef}: status ${txMap.status}`);
-    const rxMap = await this.hv.grantMap(this.frontDomid, rxRingRef, false, t);
-    t = this.chargeHypercall(t, rxMap.cycles, rxMap.charges);
-    if (rxMap.status !== GNTST_okay) throw new NetbackError('ring_map_failed', `rx-ring-ref ${rxRingRef}: status ${rxMap.status}`);
-    this.tx = new BackRing(machineRingPage(this.mem, txMap.mfn), txRequestCodec, txResponseCodec);
-    this.rx = new BackRing(machineRingPage(this.mem, rxMap.mfn), rxRequestCodec, rxResponseCodec);
-    return { tNs: t };
+    const r = await mapFrontendRings(this.hv, this.mem, this.frontDomid, txRingRef, rxRingRef, tNs, (t, cycles, p) => this.chargeHypercall(t, cycles, p.charges));
+    this.tx = r.tx;
+    this.rx = r.rx;
+    return { tNs: r.tNs };
   }
 
   /**
@@ -328,12 +319,7 @@ export class Netback {
 
   /** A reason when the (already copied-out) request is unacceptable. */
   private checkTxRequest(req: NetifTxRequest): string | undefined {
-    if (req.flags & ~NETTXF_KNOWN) return 'bad_flags';
-    // scatter-gather and extra-info slots need feature-sg / feature-gso, which we never offer
-    if (req.flags & (NETTXF_more_data | NETTXF_extra_info)) return 'unsupported_flags';
-    if (req.size < ETH_HLEN) return 'runt_frame';
-    if (req.offset + req.size > PAGE_SIZE) return 'crosses_page';
-    return undefined;
+    return checkTxRequest(req);
   }
 
   /** The hypercall runs on our CPU under the hypervisor's share; keep its breakdown when given. */

@@ -439,7 +439,7 @@ describe('Nic DMA faults', () => {
   it('an unreachable TX ring drops as dma_fault without sending anything', () => {
     const { nic, drivers } = host({ dma: refusing((mfn) => mfn === 0) }); // the TX ring page
     const out = nic.doorbellTx(0, drivers[0]!.driver.transmit([{ bytes: frame(MAC_B, 64), tNs: 0 }], 0).tail, 0);
-    expect(out).toEqual({ wire: [], completions: 0, drops: [{ reason: 'dma_fault' }] });
+    expect(out).toEqual({ wire: [], loopback: [], completions: 0, drops: [{ reason: 'dma_fault' }] });
   });
 
   it('a descriptor naming an address beyond machine memory is a dma_fault, not a crash', () => {

@@ -21,6 +21,11 @@ export interface QueueSetConfig {
   macs: string[];
   /** Receives unicast frames that no queue set owns (the PV driver domain's bridge needs them). */
   promiscuous?: boolean;
+  /**
+   * The queue set's own DMA context (an IOMMU context for a guest-owned queue set); the
+   * NIC's default DmaPort otherwise. Its descriptors and buffers are reached through it.
+   */
+  dma?: DmaPort;
 }
 
 export interface QueueSetCounters {
@@ -40,6 +45,8 @@ export interface WireFrame {
 
 export interface TxResult {
   wire: WireFrame[];
+  /** Unicast frames to a MAC another queue set of this NIC owns, switched inside the NIC (VM-to-VM loopback). */
+  loopback: Array<{ qs: number; bytes: Buffer; tNs: number }>;
   /** Descriptors the NIC finished with (DD written back). */
   completions: number;
   drops: Array<{ reason: NicDropReason }>;
@@ -93,6 +100,7 @@ export function wireTimeNs(n: number, lineRateBps: number): number {
 
 interface QueueSet {
   cfg: QueueSetConfig;
+  dma: DmaPort;
   macs: Set<string>;
   /** Modelled time each RX descriptor was handed to the NIC (by its doorbell). */
   rxPostedNs: number[];
@@ -128,6 +136,7 @@ export class Nic {
   private readonly nicDrops: Partial<Record<NicDropReason, number>> = {};
   private linkUp = true;
   private wireBusyUntil = 0;
+  private loopbackBusyUntil = 0;
   /** The last DMA fault, for logs. */
   lastDmaFault: { tNs: number; qs: number; detail: string } | undefined;
 
@@ -178,6 +187,7 @@ export class Nic {
     const old = this.qsets[qs];
     this.qsets[qs] = {
       cfg: { ...cfg, macs: [...macs] },
+      dma: cfg.dma ?? this.dma,
       macs,
       txHead: 0,
       txTail: 0,
@@ -198,14 +208,14 @@ export class Nic {
     this.checkTail(q, qs, tail);
     checkTime(tNs);
     q.txTail = tail;
-    const result: TxResult = { wire: [], completions: 0, drops: [] };
+    const result: TxResult = { wire: [], loopback: [], completions: 0, drops: [] };
     const size = q.cfg.size;
     const count = (tail - q.txHead + size) % size;
     if (count === 0) return result;
 
     let descs: Descriptor[];
     try {
-      descs = this.fetchDescriptors(q.cfg.txRingAddr, size, q.txHead, count);
+      descs = this.fetchDescriptors(q.dma, q.cfg.txRingAddr, size, q.txHead, count);
     } catch (e) {
       // The ring itself is unreachable: nothing can be sent or completed.
       this.drop(q, qs, 'dma_fault', tNs, e);
@@ -227,7 +237,7 @@ export class Nic {
         // Written back now in wall time, but stamped with the modelled time the wire finishes
         // the frame: the driver must not free the buffer before then.
         try {
-          this.dma.write(q.cfg.txRingAddr + idx * DESC_SIZE, encodeWriteback({ doneNs, len: d.len, flags: d.flags, status }));
+          q.dma.write(q.cfg.txRingAddr + idx * DESC_SIZE, encodeWriteback({ doneNs, len: d.len, flags: d.flags, status }));
         } catch (e) {
           this.noteFault(qs, tNs, e);
         }
@@ -362,11 +372,34 @@ export class Nic {
     if (total > this.maxFrameBytes) return { doneNs: tNs, reason: this.qsDrop(q, 'oversize') };
     let bytes: Buffer;
     try {
-      const parts = descs.filter((d) => d.len > 0).map((d) => this.dma.read(d.addr, d.len));
+      const parts = descs.filter((d) => d.len > 0).map((d) => q.dma.read(d.addr, d.len));
       bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
     } catch (e) {
       this.noteFault(qs, tNs, e);
       return { doneNs: tNs, reason: this.qsDrop(q, 'dma_fault') };
+    }
+    const local = this.localOwner(bytes, qs);
+    if (local !== undefined) {
+      // Switched inside the NIC: through its internal port at line rate, never on the wire.
+      const start = Math.max(tNs, this.loopbackBusyUntil);
+      const end = start + wireTimeNs(bytes.length, this.lineRateBps);
+      this.loopbackBusyUntil = end;
+      result.loopback.push({ qs: local, bytes, tNs: end });
+      const reason = this.receiveInto(local, bytes, end);
+      if (reason) result.drops.push({ reason });
+      q.counters.txFrames++;
+      q.counters.txBytes += bytes.length;
+      return { doneNs: end };
+    }
+    if ((bytes[0]! & 1) === 1) {
+      // broadcast / multicast: every other queue set of this NIC hears it too (as VMDq
+      // replicates to its pools), and it goes out on the wire
+      for (let i = 0; i < this.qsets.length; i++) {
+        if (i === qs || !this.qsets[i]) continue;
+        const reason = this.receiveInto(i, bytes, tNs);
+        if (reason) result.drops.push({ reason });
+        else result.loopback.push({ qs: i, bytes, tNs });
+      }
     }
     if (!this.linkUp) return { doneNs: tNs, reason: this.qsDrop(q, 'link_down') };
     // The wire is one FIFO shared by all queue sets, in order of doorbell.
@@ -395,7 +428,7 @@ export class Nic {
     const descAddr = q.cfg.rxRingAddr + q.rxHead * DESC_SIZE;
     let desc: Descriptor;
     try {
-      desc = decodeDescriptor(this.dma.read(descAddr, DESC_SIZE));
+      desc = decodeDescriptor(q.dma.read(descAddr, DESC_SIZE));
     } catch (e) {
       // The ring is unreachable: keep the head, every frame for this queue set drops.
       this.noteFault(qs, tNs, e);
@@ -406,7 +439,7 @@ export class Nic {
     let len = bytes.length;
     let reason: NicDropReason | undefined;
     try {
-      this.dma.write(desc.addr, bytes);
+      q.dma.write(desc.addr, bytes);
     } catch (e) {
       // A refused buffer is given back to the driver marked bad, so the ring does not stall.
       this.noteFault(qs, tNs, e);
@@ -416,7 +449,7 @@ export class Nic {
     }
     try {
       // Stamped with the DMA's modelled time, which may be after the present in wall time.
-      this.dma.write(descAddr, encodeWriteback({ doneNs: tNs, len, flags: DESC_EOP, status }));
+      q.dma.write(descAddr, encodeWriteback({ doneNs: tNs, len, flags: DESC_EOP, status }));
     } catch (e) {
       this.noteFault(qs, tNs, e);
     }
@@ -439,11 +472,30 @@ export class Nic {
     return all.filter((qs) => this.qsets[qs]!.cfg.promiscuous === true);
   }
 
-  private fetchDescriptors(ringAddr: number, size: number, head: number, count: number): Descriptor[] {
+  /** The queue set (other than `from`) that owns a unicast frame's destination MAC, if any. */
+  private localOwner(bytes: Buffer, from: number): number | undefined {
+    if (bytes.length < 6 || (bytes[0]! & 1) === 1) return undefined;
+    const dst = bytesToMac(bytes, 0);
+    for (let i = 0; i < this.qsets.length; i++) if (i !== from && this.qsets[i]?.macs.has(dst)) return i;
+    return undefined;
+  }
+
+  /** A frame for queue set `qs` from inside the NIC, with the same packet-buffer rules as from the wire. */
+  private receiveInto(qs: number, bytes: Buffer, tNs: number): NicDropReason | undefined {
+    const q = this.qsets[qs]!;
+    if (q.rxHeld.length > 0 || q.rxHead === q.rxTail) {
+      if (q.rxHeld.length >= this.rxHoldLimit) return this.qsDrop(q, 'rx_hold_overflow');
+      q.rxHeld.push({ bytes: Buffer.from(bytes), tNs });
+      return undefined;
+    }
+    return this.writeRx(q, qs, bytes, tNs);
+  }
+
+  private fetchDescriptors(dma: DmaPort, ringAddr: number, size: number, head: number, count: number): Descriptor[] {
     // One burst read, or two when [head, head + count) wraps.
     const firstRun = Math.min(count, size - head);
-    const bufs = [this.dma.read(ringAddr + head * DESC_SIZE, firstRun * DESC_SIZE)];
-    if (count > firstRun) bufs.push(this.dma.read(ringAddr, (count - firstRun) * DESC_SIZE));
+    const bufs = [dma.read(ringAddr + head * DESC_SIZE, firstRun * DESC_SIZE)];
+    if (count > firstRun) bufs.push(dma.read(ringAddr, (count - firstRun) * DESC_SIZE));
     const all = Buffer.concat(bufs);
     const out: Descriptor[] = [];
     for (let i = 0; i < count; i++) out.push(decodeDescriptor(all, i * DESC_SIZE));

@@ -61,6 +61,26 @@ export class HypercallClient {
     return { status: r.status, mfn: r.mfn, handle: r.handle, cycles: r.cycles, charges: chargesOf(r) };
   }
 
+  /** Several grant maps in one hypercall: one result per op, and the call's charges on the first. */
+  async grantMapBatch(ops: Array<{ granter: number; gref: number; readonly: boolean }>, tNs: number) {
+    const r = await this.call({ $case: 'grantMapBatch', value: { ops } }, tNs);
+    const charges = chargesOf(r);
+    return ops.map((_, i) => ({
+      status: r.statuses[i] ?? (r.status < 0 ? r.status : -1),
+      mfn: r.mfns[i] ?? 0,
+      handle: r.handles[i] ?? 0,
+      cycles: i === 0 ? r.cycles : 0,
+      ...(i === 0 ? { charges } : {}),
+    }));
+  }
+
+  /** Several grant unmaps in one hypercall. */
+  async grantUnmapBatch(handles: number[], tNs: number) {
+    const r = await this.call({ $case: 'grantUnmapBatch', value: { handles } }, tNs);
+    const charges = chargesOf(r);
+    return handles.map((_, i) => ({ status: r.statuses[i] ?? -1, cycles: i === 0 ? r.cycles : 0, ...(i === 0 ? { charges } : {}) }));
+  }
+
   async grantTransfer(gfn: number, toDomid: number, gref: number, tNs: number) {
     const r = await this.call({ $case: 'grantTransfer', value: { gfn, toDomid, gref } }, tNs);
     return { status: r.status, cycles: r.cycles, charges: chargesOf(r) };

@@ -14,3 +14,45 @@ export function hostSpec(topo: Topology, name: string): Host {
 }
 
 export const domainPages = (mib: number) => Math.floor(mib * 256);
+
+/** Who owns which queue set of a host's NICs. */
+export interface QueueSetAssignment {
+  nic: string;
+  /** Index of the NIC on its host (its interrupts are irq = nicIndex * 32 + qs). */
+  nicIndex: number;
+  qs: number;
+  /** 'dom0' (the bridge uplink, or a multiqueue backend) or the guest that drives it. */
+  owner: string;
+  /** The guest the queue set serves (multiqueue, cdna, passthrough), if any. */
+  guest?: string;
+  arch: 'bridge' | 'multiqueue' | 'cdna' | 'passthrough' | 'native';
+  macs: string[];
+  promiscuous: boolean;
+}
+
+/** The physical interrupt of one queue set: each NIC has 32 vectors, one per queue set. */
+export const queueSetIrq = (nicIndex: number, qs: number) => nicIndex * 32 + qs;
+
+/**
+ * Queue sets in a fixed order: on a NIC passed through (or a native host's NIC) queue set 0
+ * is the guest's; otherwise queue set 0 is the driver domain's promiscuous bridge uplink
+ * and every multiqueue or cdna interface gets the next one, in topology order.
+ */
+export function queueSetPlan(host: Host): QueueSetAssignment[] {
+  const out: QueueSetAssignment[] = [];
+  host.nics.forEach((nic, nicIndex) => {
+    const users = host.guests.flatMap((g) => g.interfaces.filter((i) => i.nic === nic.name).map((i) => ({ g, i })));
+    const direct = users.find((u) => u.i.arch === 'passthrough' || u.i.arch === 'native');
+    if (direct) {
+      out.push({ nic: nic.name, nicIndex, qs: 0, owner: direct.g.name, guest: direct.g.name, arch: direct.i.arch as 'passthrough' | 'native', macs: [direct.i.mac], promiscuous: false });
+      return;
+    }
+    out.push({ nic: nic.name, nicIndex, qs: 0, owner: 'dom0', arch: 'bridge', macs: [], promiscuous: true });
+    let qs = 1;
+    for (const { g, i } of users) {
+      if (i.arch !== 'multiqueue' && i.arch !== 'cdna') continue;
+      out.push({ nic: nic.name, nicIndex, qs: qs++, owner: i.arch === 'cdna' ? g.name : 'dom0', guest: g.name, arch: i.arch, macs: [i.mac], promiscuous: false });
+    }
+  });
+  return out;
+}

@@ -224,10 +224,36 @@ describe('semantic rules', () => {
 `;
     const ps = problemsOf(base({ guests }));
     expect(ps.map((p) => p.path)).toEqual(['hosts[0].nics[0].queue_sets', 'hosts[0].guests[0].interfaces[0].nic', 'hosts[0].guests[0].interfaces[1].nic']);
-    expect(ps[0]!.message).toContain('1 queue set but 2');
+    expect(ps[0]!.message).toContain('2 multiqueue/cdna interfaces need one more each (3 in all)');
   });
 
   it('an unreadable file is a TopologyError naming the file', () => {
     expect(() => loadTopology('/nonexistent/lab.yaml')).toThrow(/\/nonexistent\/lab\.yaml: cannot read the file \(ENOENT\)/);
+  });
+});
+
+describe('queue-set plan', () => {
+  it('keeps queue set 0 for the bridge and hands the next ones to multiqueue and cdna interfaces in order', async () => {
+    const { parseTopology: parse, queueSetPlan } = await import('./index.js');
+    const t = parse(`name: q
+hosts:
+  - name: h
+    cpus: { count: 4, hz: 2.8e9 }
+    memory_mib: 256
+    nics: [{ name: eth0, rate_bps: 1e9, queue_sets: 4 }, { name: eth1, rate_bps: 1e9 }]
+    guests:
+      - { name: a, memory_mib: 16, vcpus: [1], interfaces: [{ arch: multiqueue, mac: "00:16:3e:00:00:0a" }] }
+      - { name: b, memory_mib: 16, vcpus: [2], interfaces: [{ arch: pv }] }
+      - { name: c, memory_mib: 16, vcpus: [3], interfaces: [{ arch: cdna, mac: "00:16:3e:00:00:0c" }] }
+      - { name: d, memory_mib: 16, vcpus: [3], interfaces: [{ arch: passthrough, nic: eth1, mac: "00:16:3e:00:00:0d" }] }
+links: []
+`);
+    const plan = queueSetPlan(t.hosts[0]!).map((q) => `${q.nic}/${q.qs}:${q.owner}:${q.arch}:${q.macs.join(',')}:${q.promiscuous}`);
+    expect(plan).toEqual([
+      'eth0/0:dom0:bridge::true',
+      'eth0/1:dom0:multiqueue:00:16:3e:00:00:0a:false',
+      'eth0/2:c:cdna:00:16:3e:00:00:0c:false',
+      'eth1/0:d:passthrough:00:16:3e:00:00:0d:false',
+    ]);
   });
 });

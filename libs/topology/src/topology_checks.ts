@@ -93,8 +93,9 @@ export function checkTopology(t: Topology): CheckProblem[] {
     }
     for (const [nic, users] of queueUsers) {
       const n = h.nics[nicNames.get(nic)!]!;
-      if (users > n.queue_sets) {
-        add([...hp, 'nics', nicNames.get(nic)!, 'queue_sets'], `NIC ${nic} has ${n.queue_sets} queue set${n.queue_sets === 1 ? '' : 's'} but ${users} multiqueue/cdna interfaces need one each`);
+      // queue set 0 stays the driver domain's (the bridge's uplink); the others are handed out
+      if (users > n.queue_sets - 1) {
+        add([...hp, 'nics', nicNames.get(nic)!, 'queue_sets'], `NIC ${nic} has ${n.queue_sets} queue set${n.queue_sets === 1 ? '' : 's'}: queue set 0 is the driver domain's, and ${users} multiqueue/cdna interfaces need one more each (${users + 1} in all)`);
       }
     }
 

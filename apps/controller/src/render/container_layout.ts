@@ -82,4 +82,4 @@ export function healthCommand(httpPort: number): string[] {
 }
 
 /** Every service kind the image's entrypoint can run. */
-export const SERVICE_KINDS: readonly string[] = ['hypervisor', 'nic', 'driver-domain', 'guest', 'fabric', 'controller'];
+export const SERVICE_KINDS: readonly string[] = ['hypervisor', 'nic', 'driver-domain', 'guest', 'fabric', 'controller', 'host'];

@@ -77,6 +77,12 @@ export interface HypercallRequest {
     | //
     /** EVTCHNOP_bind_pirq */
     { $case: "bindPirq"; value: BindPirq }
+    | //
+    /** GNTTABOP_map_grant_ref with several ops */
+    { $case: "grantMapBatch"; value: GrantMapBatch }
+    | //
+    /** GNTTABOP_unmap_grant_ref with several ops */
+    { $case: "grantUnmapBatch"; value: GrantUnmapBatch }
     | undefined;
 }
 
@@ -127,7 +133,21 @@ export interface GrantMap {
   readonly: boolean;
 }
 
-/** GNTTABOP_unmap_grant_ref. */
+/**
+ * GNTTABOP_unmap_grant_ref.
+ * Several GNTTABOP_map_grant_ref ops in one hypercall, as netback batches them.
+ */
+export interface GrantMapBatch {
+  /** each mapped on its own; one status, mfn and handle each */
+  ops: GrantMap[];
+}
+
+/** Several GNTTABOP_unmap_grant_ref ops in one hypercall. */
+export interface GrantUnmapBatch {
+  /** handles returned by the maps */
+  handles: number[];
+}
+
 export interface GrantUnmap {
   /** handle returned by the map */
   handle: number;
@@ -215,6 +235,10 @@ export interface HypercallResponse {
     | undefined;
   /** what `cycles` is made of, primitive by primitive */
   charges: Charge[];
+  /** grant map batch: machine frame per op (0 where refused) */
+  mfns: number[];
+  /** grant map batch: handle per op (0 where refused) */
+  handles: number[];
 }
 
 /** Part of a hypercall's cost: `count` operations (or bytes) of one primitive. */
@@ -315,6 +339,12 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
         break;
       case "bindPirq":
         BindPirq.encode(message.op.value, writer.uint32(154).fork()).join();
+        break;
+      case "grantMapBatch":
+        GrantMapBatch.encode(message.op.value, writer.uint32(162).fork()).join();
+        break;
+      case "grantUnmapBatch":
+        GrantUnmapBatch.encode(message.op.value, writer.uint32(170).fork()).join();
         break;
     }
     return writer;
@@ -448,6 +478,22 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
             message.op = { $case: "bindPirq", value: BindPirq.decode(reader, reader.uint32()) };
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.op = { $case: "grantMapBatch", value: GrantMapBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.op = { $case: "grantUnmapBatch", value: GrantUnmapBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -506,6 +552,14 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
         ? { $case: "bindPirq", value: BindPirq.fromJSON(object.bindPirq) }
         : isSet(object.bind_pirq)
         ? { $case: "bindPirq", value: BindPirq.fromJSON(object.bind_pirq) }
+        : isSet(object.grantMapBatch)
+        ? { $case: "grantMapBatch", value: GrantMapBatch.fromJSON(object.grantMapBatch) }
+        : isSet(object.grant_map_batch)
+        ? { $case: "grantMapBatch", value: GrantMapBatch.fromJSON(object.grant_map_batch) }
+        : isSet(object.grantUnmapBatch)
+        ? { $case: "grantUnmapBatch", value: GrantUnmapBatch.fromJSON(object.grantUnmapBatch) }
+        : isSet(object.grant_unmap_batch)
+        ? { $case: "grantUnmapBatch", value: GrantUnmapBatch.fromJSON(object.grant_unmap_batch) }
         : undefined,
     };
   },
@@ -544,6 +598,10 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
       obj.evtchnSend = EvtchnSend.toJSON(message.op.value);
     } else if (message.op?.$case === "bindPirq") {
       obj.bindPirq = BindPirq.toJSON(message.op.value);
+    } else if (message.op?.$case === "grantMapBatch") {
+      obj.grantMapBatch = GrantMapBatch.toJSON(message.op.value);
+    } else if (message.op?.$case === "grantUnmapBatch") {
+      obj.grantUnmapBatch = GrantUnmapBatch.toJSON(message.op.value);
     }
     return obj;
   },
@@ -615,6 +673,18 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
       case "bindPirq": {
         if (object.op?.value !== undefined && object.op?.value !== null) {
           message.op = { $case: "bindPirq", value: BindPirq.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "grantMapBatch": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "grantMapBatch", value: GrantMapBatch.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "grantUnmapBatch": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "grantUnmapBatch", value: GrantUnmapBatch.fromPartial(object.op.value) };
         }
         break;
       }
@@ -1023,6 +1093,156 @@ export const GrantMap: MessageFns<GrantMap> = {
     message.granter = object.granter ?? 0;
     message.gref = object.gref ?? 0;
     message.readonly = object.readonly ?? false;
+    return message;
+  },
+};
+
+function createBaseGrantMapBatch(): GrantMapBatch {
+  return { ops: [] };
+}
+
+export const GrantMapBatch: MessageFns<GrantMapBatch> = {
+  encode(message: GrantMapBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.ops) {
+      GrantMap.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GrantMapBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGrantMapBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ops.push(GrantMap.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GrantMapBatch {
+    return { ops: globalThis.Array.isArray(object?.ops) ? object.ops.map((e: any) => GrantMap.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: GrantMapBatch): unknown {
+    const obj: any = {};
+    if (message.ops?.length) {
+      obj.ops = message.ops.map((e) => GrantMap.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GrantMapBatch>, I>>(base?: I): GrantMapBatch {
+    return GrantMapBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GrantMapBatch>, I>>(object: I): GrantMapBatch {
+    const message = createBaseGrantMapBatch();
+    message.ops = object.ops?.map((e) => GrantMap.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGrantUnmapBatch(): GrantUnmapBatch {
+  return { handles: [] };
+}
+
+export const GrantUnmapBatch: MessageFns<GrantUnmapBatch> = {
+  encode(message: GrantUnmapBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.handles.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.handles) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GrantUnmapBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGrantUnmapBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.handles.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.handles.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GrantUnmapBatch {
+    return {
+      handles: globalThis.Array.isArray(object?.handles) ? object.handles.map((e: any) => globalThis.Number(e)) : [],
+    };
+  },
+
+  toJSON(message: GrantUnmapBatch): unknown {
+    const obj: any = {};
+    if (message.handles?.length) {
+      obj.handles = message.handles.map((e) => Math.round(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GrantUnmapBatch>, I>>(base?: I): GrantUnmapBatch {
+    return GrantUnmapBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GrantUnmapBatch>, I>>(object: I): GrantUnmapBatch {
+    const message = createBaseGrantUnmapBatch();
+    message.handles = object.handles?.map((e) => e) || [];
     return message;
   },
 };
@@ -1748,6 +1968,8 @@ function createBaseHypercallResponse(): HypercallResponse {
     error: "",
     target: undefined,
     charges: [],
+    mfns: [],
+    handles: [],
   };
 }
 
@@ -1786,6 +2008,20 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
     }
     for (const v of message.charges) {
       Charge.encode(v!, writer.uint32(82).fork()).join();
+    }
+    if (message.mfns.length !== 0) {
+      writer.uint32(90).fork();
+      for (const v of message.mfns) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.handles.length !== 0) {
+      writer.uint32(98).fork();
+      for (const v of message.handles) {
+        writer.uint32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -1893,6 +2129,42 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
             message.charges.push(Charge.decode(reader, reader.uint32()));
             continue;
           }
+          case 11: {
+            if (tag === 88) {
+              message.mfns.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 90) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.mfns.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 12: {
+            if (tag === 96) {
+              message.handles.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 98) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.handles.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1917,6 +2189,8 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
       error: isSet(object.error) ? globalThis.String(object.error) : "",
       target: isSet(object.target) ? EventTarget.fromJSON(object.target) : undefined,
       charges: globalThis.Array.isArray(object?.charges) ? object.charges.map((e: any) => Charge.fromJSON(e)) : [],
+      mfns: globalThis.Array.isArray(object?.mfns) ? object.mfns.map((e: any) => globalThis.Number(e)) : [],
+      handles: globalThis.Array.isArray(object?.handles) ? object.handles.map((e: any) => globalThis.Number(e)) : [],
     };
   },
 
@@ -1952,6 +2226,12 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
     if (message.charges?.length) {
       obj.charges = message.charges.map((e) => Charge.toJSON(e));
     }
+    if (message.mfns?.length) {
+      obj.mfns = message.mfns.map((e) => Math.round(e));
+    }
+    if (message.handles?.length) {
+      obj.handles = message.handles.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -1972,6 +2252,8 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
       ? EventTarget.fromPartial(object.target)
       : undefined;
     message.charges = object.charges?.map((e) => Charge.fromPartial(e)) || [];
+    message.mfns = object.mfns?.map((e) => e) || [];
+    message.handles = object.handles?.map((e) => e) || [];
     return message;
   },
 };
