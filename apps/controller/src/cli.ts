@@ -12,6 +12,7 @@ import { stopPids } from './launcher.js';
 import { OperatorApi } from './operator_client.js';
 import { fmtNs, fmtRate, pct, table } from './report.js';
 import { cmdRender } from './render/command.js';
+import { COMPARE_FLAGS, EXPLAIN_FLAGS, cmdCompare, cmdExplain } from './compare/command.js';
 
 const common: FlagSpec[] = [
   { name: 'lab-dir', type: 'string', help: 'where the running lab keeps its state (env VNETLAB_HOME)', default: '.vnetlab' },
@@ -72,6 +73,18 @@ const commands: Record<string, Command> = {
     help: 'Writes the files that run the lab of topology FILE under docker compose (default DIR deploy/compose) or on Kubernetes as a kustomize base and overlay (default DIR deploy/kubernetes), with NATS, Prometheus and Grafana.',
     flags: [{ name: 'out', type: 'string', help: 'output directory (also -o DIR)' }, { name: 'image', type: 'string', help: 'image of the vnetlab services', default: 'vnetlab:latest' }],
     run: (pos, f) => cmdRender(pos, f, out),
+  },
+  compare: {
+    synopsis: 'vnetlab compare --arch pv,multiqueue[,cdna,...] --guests 1,2,4,8 [--nics N] [--cpus N] [--proto udp|tcp] [--direction tx|rx] [--bytes-per-guest N] [--msg-size B] [--out DIR] [--json]',
+    help: 'Compares I/O architectures side by side. For each architecture and guest count it generates a lab (a system under test with that many guests sharing its CPUs and NICs, and a traffic host that is never the bottleneck), brings it up in host mode, runs every guest\'s bulk transfer at the same time, and brings it down. Prints throughput, CPU per domain group (dom0, xen, guests, idle) and cycles per packet by primitive operation; writes DIR/compare.json, DIR/throughput.svg and DIR/cpu.svg. An architecture the lab refuses to start is skipped and reported.',
+    flags: COMPARE_FLAGS,
+    run: (pos, f) => cmdCompare(pos, f, out, err),
+  },
+  explain: {
+    synopsis: 'vnetlab explain [DIR] [--sources] [--arch A,B] [--json]',
+    help: 'Explains a compare run (DIR/compare.json, default compare-out): the cycles the system under test spent per delivered packet, broken down by primitive operation and by who paid them (dom0, xen, guests), per architecture. --sources adds each primitive\'s cost and its published source.',
+    flags: EXPLAIN_FLAGS,
+    run: (pos, f) => cmdExplain(pos, f, out),
   },
   validate: {
     synopsis: 'vnetlab validate FILE',

@@ -17,6 +17,7 @@ const fail = (cb: grpc.sendUnaryData<never>, e: unknown, code = grpc.status.INTE
   cb({ code, details: (e as Error).message } as grpc.ServiceError, null);
 
 class NotFound extends Error {}
+class BadRequest extends Error {}
 
 export class Operator {
   private readonly admins = new Map<string, control.AdminClient>();
@@ -85,69 +86,139 @@ export class Operator {
 
   async bulk(r: control.BulkRequest): Promise<control.BulkResponse> {
     const proto = r.proto === 'tcp' ? 'tcp' : 'udp';
-    const dst = this.ipOf(r.dst);
-    const client = this.guest(r.src);
-    this.guest(r.dst); // a name that is not a guest is refused before anything runs
+    const run = await this.transfers([{ src: r.src, dst: r.dst }], proto, r.bytes, r.msgSize, false);
+    const t = run.transfers[0];
+    const data = run.counters[0];
+    return {
+      bytesSent: t.bytesSent,
+      bytesDelivered: t.bytesDelivered,
+      startNs: t.startNs,
+      endNs: t.endNs,
+      throughputBps: t.throughputBps,
+      latencyNs: data?.firstDeliveredNs && data.firstSentNs ? data.firstDeliveredNs - data.firstSentNs : 0,
+      ledger: run.ledger,
+      flows: run.flows,
+      cpus: run.cpus,
+    };
+  }
+
+  /** Many bulk transfers started at one modelled time; figures over their common window. */
+  async traffic(r: control.TrafficRequest): Promise<control.TrafficResponse> {
+    if (r.pairs.length === 0) throw new BadRequest('traffic needs at least one (src, dst) pair');
+    if (!(r.bytes > 0)) throw new BadRequest(`traffic needs bytes > 0 per pair, got ${r.bytes}`);
+    const proto = r.proto === 'tcp' ? 'tcp' : 'udp';
+    const run = await this.transfers(r.pairs, proto, r.bytes, r.msgSize, true);
+    return {
+      bytesSent: run.transfers.reduce((n, t) => n + t.bytesSent, 0),
+      bytesDelivered: run.transfers.reduce((n, t) => n + t.bytesDelivered, 0),
+      startNs: run.startNs,
+      endNs: run.endNs,
+      throughputBps: run.throughputBps,
+      transfers: run.transfers,
+      ledger: run.ledger,
+      flows: run.flows,
+      cpus: run.cpus,
+    };
+  }
+
+  /**
+   * Starts every pair's bulk stream at the same modelled time, waits until their frames have
+   * landed, and returns the ledger difference, the flows' counters and CPU shares over the
+   * common window (first byte sent by any pair to the last byte delivered to any pair).
+   * `warm` resolves ARP first (one ping per pair), so that the ledger holds the streams only.
+   */
+  private async transfers(pairs: control.TrafficPair[], proto: 'udp' | 'tcp', bytes: number, msgSize: number, warm: boolean) {
+    const runs = pairs.map((p) => ({ ...p, dstIp: this.ipOf(p.dst), client: this.guest(p.src) }));
+    for (const p of pairs) this.guest(p.dst); // a name that is not a guest is refused before anything runs
+    if (warm) {
+      // one ping at a time per source (its echo ids are per call), sources in parallel
+      const bySrc = new Map<string, typeof runs>();
+      for (const x of runs) bySrc.set(x.src, [...(bySrc.get(x.src) ?? []), x]);
+      await Promise.all([...bySrc.values()].map(async (list) => {
+        for (const x of list) {
+          const atNs = await this.labNow();
+          await unary<control.PingResponse>((cb) => x.client.ping({ dst: x.dstIp, count: 1, size: 8, intervalNs: 0, atNs }, cb)).catch(() => undefined);
+        }
+      }));
+    }
     const before = await this.ledgers();
     const atNs = await this.labNow();
-    const sent = await unary<control.GuestBulkResult>((cb) =>
-      client.bulkSend({ dst, proto, bytes: r.bytes, msgSize: r.msgSize || 1472, port: 0, atNs }, new grpc.Metadata(), { deadline: Date.now() + 30 * 60_000 }, cb),
-    );
-    // Let the last frames land: wait until the flow's counters stop moving.
+    const sent = await Promise.all(runs.map((x) =>
+      unary<control.GuestBulkResult>((cb) =>
+        x.client.bulkSend({ dst: x.dstIp, proto, bytes, msgSize: msgSize || 1472, port: 0, atNs }, new grpc.Metadata(), { deadline: Date.now() + 30 * 60_000 }, cb),
+      ),
+    ));
+    const names = new Set(sent.map((s) => s.flow));
+    // Let the last frames land: wait until the flows' counters stop moving.
+    const delivered = (fs: FlowCount[]) => fs.filter((f) => names.has(f.flow)).reduce((n, f) => n + f.deliveredFrames, 0);
     let flows = await this.flows();
     for (let i = 0, still = 0; i < 100 && still < 3; i++) {
       await new Promise((res) => setTimeout(res, 100));
       const next = await this.flows();
-      const f = next.find((x) => x.flow === sent.flow);
-      const prev = flows.find((x) => x.flow === sent.flow);
-      const settled = f && balance(f).inFlight === 0;
-      still = settled || (f && prev && f.deliveredFrames === prev.deliveredFrames) ? still + 1 : 0;
+      const settled = sent.every((s) => {
+        const f = next.find((x) => x.flow === s.flow);
+        return f && balance(f).inFlight === 0;
+      });
+      still = settled || delivered(next) === delivered(flows) ? still + 1 : 0;
       flows = next;
     }
     const ledger = diffLedger(before, await this.ledgers());
-    const data = flows.find((f) => f.flow === sent.flow);
-    const reverse = flows.find((f) => f.flow === reverseFlow(sent.flow));
-    const startNs = data?.firstSentNs ?? sent.startNs;
-    const endNs = Math.max(data?.lastDeliveredNs ?? 0, sent.endNs);
+    const transfers: control.TrafficFlow[] = [];
+    const counters: FlowCount[] = [];
+    const involved: FlowCount[] = [];
+    runs.forEach((x, i) => {
+      const s = sent[i];
+      const data = flows.find((f) => f.flow === s.flow);
+      const reverse = flows.find((f) => f.flow === reverseFlow(s.flow));
+      if (data) counters.push(data);
+      for (const f of [data, reverse]) if (f && !involved.includes(f)) involved.push(f);
+      const startNs = data?.firstSentNs ?? s.startNs;
+      const endNs = Math.max(data?.lastDeliveredNs ?? 0, s.endNs);
+      const payload = proto === 'tcp' ? (s.bytesAcked || 0) : Math.max(0, (data?.deliveredBytes ?? 0) - (data?.deliveredFrames ?? 0) * HEADERS.udp);
+      transfers.push({ src: x.src, dst: x.dst, flow: s.flow, bytesSent: s.bytesSent, bytesDelivered: payload, startNs, endNs, throughputBps: (payload * 8 * 1e9) / Math.max(1, endNs - startNs) });
+    });
+    const startNs = Math.min(...transfers.map((t) => t.startNs));
+    const endNs = Math.max(...transfers.map((t) => t.endNs));
     const durationNs = Math.max(1, endNs - startNs);
-    const payload = proto === 'tcp' ? (sent.bytesAcked || 0) : Math.max(0, (data?.deliveredBytes ?? 0) - (data?.deliveredFrames ?? 0) * HEADERS.udp);
+    const total = transfers.reduce((n, t) => n + t.bytesDelivered, 0);
     const hosts = this.topo.hosts.map((h) => ({ name: h.name, hz: h.cpus.hz, cpus: h.cpus.count }));
     const { cpus } = cpuShares(ledger, hosts, durationNs);
     const cpuRows: control.CpuUtil[] = cpus.flatMap((c) => [
       ...Object.entries(c.byDomain).map(([domain, util]) => ({ host: c.host, pcpu: c.pcpu, domain, util })),
       { host: c.host, pcpu: c.pcpu, domain: 'idle', util: c.idle },
     ]);
-    const wire = (f: FlowCount): control.FlowCounters => {
-      const b = balance(f);
-      return { flow: f.flow, sentFrames: f.sentFrames, sentBytes: f.sentBytes, deliveredFrames: f.deliveredFrames, deliveredBytes: f.deliveredBytes, drops: f.drops, inFlight: b.inFlight, firstSentNs: f.firstSentNs ?? 0, lastSentNs: f.lastSentNs ?? 0, firstDeliveredNs: f.firstDeliveredNs ?? 0, lastDeliveredNs: f.lastDeliveredNs ?? 0 };
-    };
     return {
-      bytesSent: sent.bytesSent,
-      bytesDelivered: payload,
+      transfers,
+      counters,
       startNs,
       endNs,
-      throughputBps: (payload * 8 * 1e9) / durationNs,
-      latencyNs: data?.firstDeliveredNs && data.firstSentNs ? data.firstDeliveredNs - data.firstSentNs : 0,
+      throughputBps: (total * 8 * 1e9) / durationNs,
       ledger: ledger.map((x) => ({ ...x })),
-      flows: [data, reverse].filter((f): f is FlowCount => !!f).map(wire),
+      flows: involved.map(wireCounters),
       cpus: cpuRows,
     };
   }
 
   impl(): control.OperatorServer {
     const run = <Req, Res>(fn: (r: Req) => Promise<Res>) => (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => {
-      fn(call.request).then((res) => cb(null, res), (e) => fail(cb as grpc.sendUnaryData<never>, e, e instanceof NotFound ? grpc.status.NOT_FOUND : grpc.status.INTERNAL));
+      fn(call.request).then((res) => cb(null, res), (e) => fail(cb as grpc.sendUnaryData<never>, e, e instanceof NotFound ? grpc.status.NOT_FOUND : e instanceof BadRequest ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL));
     };
     return {
       status: run(() => this.status()),
       ping: run((r: control.PingRequest) => this.ping(r)),
       bulk: run((r: control.BulkRequest) => this.bulk(r)),
+      traffic: run((r: control.TrafficRequest) => this.traffic(r)),
       shutdown: (_call, cb) => {
         cb(null, {});
         setTimeout(() => this.stop(), 50);
       },
     };
   }
+}
+
+function wireCounters(f: FlowCount): control.FlowCounters {
+  const b = balance(f);
+  return { flow: f.flow, sentFrames: f.sentFrames, sentBytes: f.sentBytes, deliveredFrames: f.deliveredFrames, deliveredBytes: f.deliveredBytes, drops: f.drops, inFlight: b.inFlight, firstSentNs: f.firstSentNs ?? 0, lastSentNs: f.lastSentNs ?? 0, firstDeliveredNs: f.firstDeliveredNs ?? 0, lastDeliveredNs: f.lastDeliveredNs ?? 0 };
 }
 
 /** "udp a:p>b:q" → "udp b:q>a:p" (the ACKs of a TCP stream). */

@@ -21,6 +21,9 @@ export class OperatorApi {
   bulk(req: control.BulkRequest, timeoutMs = 30 * 60_000) {
     return unary<control.BulkResponse>((cb) => this.client.bulk(req, new Metadata(), opts(timeoutMs), cb));
   }
+  traffic(req: control.TrafficRequest, timeoutMs = 30 * 60_000) {
+    return unary<control.TrafficResponse>((cb) => this.client.traffic(req, new Metadata(), opts(timeoutMs), cb));
+  }
   shutdown(timeoutMs = 20_000) {
     return unary<control.ShutdownResponse>((cb) => this.client.shutdown({}, new Metadata(), opts(timeoutMs), cb));
   }

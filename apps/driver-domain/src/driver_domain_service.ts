@@ -5,6 +5,7 @@ import { Bridge } from '@vnetlab/bridge';
 import { CostTable, Cpu, Ledger } from '@vnetlab/cost';
 import { DriverDomain, nicUplink } from '@vnetlab/driver-domain';
 import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
+import { mergeFlowCounts } from '@vnetlab/flows';
 import { NicDriver, QueueSetDriver } from '@vnetlab/nic';
 import { MultiqueueBackend, type MqCookie } from '@vnetlab/netback';
 import { netif, pcie, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
@@ -47,10 +48,12 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     hv.evtchnSend(port, tNs).catch((e) => svc.log.warn('evtchn send failed', { port, error: e }));
   };
 
-  // The NIC: its driver's rings live in dom0's memory; the NIC learns them by configuration.
-  const nic = host.nics[0];
-  let uplink: { name: string; driver: ReturnType<typeof nicUplink>; port: number } | undefined;
-  if (nic) {
+  // One bridge per NIC whose queue set 0 is dom0's (xenbr0, xenbr1, ... as Linux sets them
+  // up), each with that NIC's driver as its uplink. The NIC driver's rings live in dom0's
+  // memory; the NIC learns them by configuration.
+  const bridges = new Map<string, DriverDomain>();
+  for (const q of queueSetPlan(host).filter((x) => x.qs === 0 && x.owner === 'dom0')) {
+    const nic = host.nics[q.nicIndex]!;
     const driver = new NicDriver({ mem: dom0, pool: pages });
     const rings = driver.setup();
     // The bridge's uplink takes every frame (promiscuous); the bridged guests' MACs are also
@@ -60,13 +63,26 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     await svc.nc.request(subjects.nicConfig(host.name, nic.name), pcie.QueueSetConfig.encode(cfgMsg).finish(), { timeout: 10_000 });
     const doorbell = (ring: 'tx' | 'rx', tail: number, tNs: number) =>
       svc.publish(subjects.nicDoorbell(host.name, nic.name), pcie.Doorbell.encode({ nic: nic.name, queueSet: 0, ring: ring === 'tx' ? pcie.Ring.RING_TX : pcie.Ring.RING_RX, tail, tNs }).finish());
-    const irq = await hv.bindPirq(queueSetIrq(host.nics.indexOf(nic), 0), 0);
+    const irq = await hv.bindPirq(queueSetIrq(q.nicIndex, 0), 0);
     if (irq.status < 0) throw new Error(`bind_pirq for ${nic.name} failed: ${irq.status}`);
-    uplink = { name: nic.name, driver: nicUplink(driver, doorbell, cpu), port: irq.port };
+    const uplink = { name: nic.name, driver: nicUplink(driver, doorbell, cpu), port: irq.port };
+    bridges.set(nic.name, new DriverDomain({ mem, dom0, pages, cpu, bridge: new Bridge(), uplink, ports: { hv, notify } }));
     doorbell('rx', driver.postRxBuffers(), 0);
   }
-
-  const dd = new DriverDomain({ mem, dom0, pages, cpu, bridge: new Bridge(), uplink, ports: { hv, notify } });
+  // guests on no NIC of dom0's still meet on a bridge without an uplink
+  const local = new DriverDomain({ mem, dom0, pages, cpu, bridge: new Bridge(), ports: { hv, notify } });
+  const ddFor = (nic: string | undefined) => (nic && bridges.get(nic)) || bridges.values().next().value || local;
+  const all = () => [...bridges.values(), local];
+  const dd = {
+    get now() {
+      return Math.max(...all().map((d) => d.now));
+    },
+    async onEvent(port: number, tNs: number) {
+      for (const d of all()) if (await d.onEvent(port, tNs)) return true;
+      return false;
+    },
+    flows: () => mergeFlowCounts(all().map((d) => d.flows.snapshot())),
+  };
 
   svc.subscribe(subjects.evtchn(host.name, 0), netif.EventBatch.decode, async (batch) => {
     for (const e of batch.events) {
@@ -85,7 +101,7 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     const iface = g.interfaces[0];
     if (!d || !iface || (iface.arch !== 'pv' && iface.arch !== 'multiqueue')) continue;
     const q = queueSetPlan(host).find((x) => x.guest === g.name && x.arch === 'multiqueue');
-    const run = q ? connectMultiqueue(d.domid, g.name, iface.mac, q) : connectBackend(d.domid, g.name, iface.mac, iface.rx_mode);
+    const run = q ? connectMultiqueue(d.domid, g.name, iface.mac, q) : connectBackend(d.domid, g.name, iface.mac, iface.rx_mode, iface.nic);
     void run.catch((e) => svc.log.error('vif backend failed', { guest: g.name, error: e }));
   }
 
@@ -125,24 +141,24 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     if (k['request-rx-copy'] !== '1') throw new Error(`${guest}: a multiqueue vif needs the frontend to grant its receive buffers (request-rx-copy)`);
     const backend = new MultiqueueBackend({ frontDomid: domid, mem, hv, cpu, queue, doorbell });
     await backend.connect(Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
-    dd.addMultiqueueVif({ name: `vif${domid}.0`, port, irqPort: irq.port }, backend);
+    ddFor(q.nic).addMultiqueueVif({ name: `vif${domid}.0`, port, irqPort: irq.port }, backend);
     await setState(store, be, XenbusState.Connected);
     // the frontend posted its receive buffers before it said Connected: take them now
     await dd.onEvent(port, dd.now);
     svc.log.info('multiqueue vif connected', { guest, domid, nic: q.nic, qs: q.qs });
   }
 
-  async function connectBackend(domid: number, guest: string, mac: string, rxMode: 'copy' | 'flip'): Promise<void> {
+  async function connectBackend(domid: number, guest: string, mac: string, rxMode: 'copy' | 'flip', nic?: string): Promise<void> {
     const { be, k, port } = await handshake(domid, mac, true);
     const mode = k['request-rx-copy'] === '1' ? 'copy' : 'flip';
     if (mode !== rxMode) svc.log.info('frontend chose its receive mode', { guest, mode });
-    await dd.addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
+    await ddFor(nic).addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
     await setState(store, be, XenbusState.Connected);
     svc.log.info('vif connected', { guest, domid, mode });
   }
 
   svc.setLedgerSource(() => ledger.snapshot());
-  svc.setFlowSource?.(() => dd.flows.snapshot());
+  svc.setFlowSource(() => dd.flows());
   // the modelled-time gauge also moves with work that no event started (API calls, timers)
   setInterval(() => svc.metrics.setModelledTime(dd.now), 100).unref();
   await svc.listen();

@@ -2,14 +2,15 @@
 // a small network stack, and traffic apps the controller drives over gRPC.
 import type * as grpc from '@grpc/grpc-js';
 import { CostTable, Cpu, Ledger } from '@vnetlab/cost';
-import { GuestKernel } from '@vnetlab/guest';
+import { DirectNic, GuestKernel } from '@vnetlab/guest';
+import { QueueSetDriver } from '@vnetlab/nic';
 import { GrantTableWriter } from '@vnetlab/hypervisor';
 import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
 import { Netfront } from '@vnetlab/netfront';
 import { NetStack } from '@vnetlab/netstack';
-import { control, netif, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
+import { control, netif, pcie, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
 import { BadMessageError, HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
-import { hostSpec, loadTopology } from '@vnetlab/topology';
+import { hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
 import { XenbusState, backendDir, frontendDir, setState, waitForState } from '@vnetlab/xenbus';
 
 /** The port the guest's sinks (UDP and TCP) listen on. */
@@ -34,10 +35,14 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   const spec = host.guests.find((g) => g.name === name);
   if (!spec) throw new Error(`guest "${name}" is not on host ${host.name}`);
   const iface = spec.interfaces[0];
-  // pv and multiqueue guests run the same netfront; behind it dom0 either bridges and
-  // copies (pv) or hands the guest's buffers to its own NIC queue set (multiqueue)
-  if (!iface || (iface.arch !== 'pv' && iface.arch !== 'multiqueue')) throw new Error(`guest ${name}: interface arch ${iface?.arch ?? 'none'} is not served by this service yet (pv and multiqueue are)`);
-  const rxMode = iface.arch === 'multiqueue' ? 'copy' : iface.rx_mode;
+  // pv and multiqueue guests run netfront (behind it dom0 either bridges and copies, or
+  // hands the guest's buffers to its own NIC queue set); cdna, passthrough and native
+  // guests drive a NIC queue set themselves
+  const DIRECT = ['cdna', 'passthrough', 'native'];
+  if (!iface || (iface.arch !== 'pv' && iface.arch !== 'multiqueue' && !DIRECT.includes(iface.arch))) {
+    throw new Error(`guest ${name}: interface arch ${iface?.arch ?? 'none'} is not served by this service yet (pv, multiqueue, cdna, passthrough and native are)`);
+  }
+  const rxMode = iface.arch === 'pv' ? iface.rx_mode : 'copy';
   const svc = await startService({ config: cfg, domain: name, handleSignals: shared.handleSignals });
   const pcpu = `cpu${spec.vcpus[0] ?? 0}`;
 
@@ -53,56 +58,119 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   const reserved = Number(cfg.options['reserved-pages']);
   const ledger = new Ledger(new CostTable());
   const cpu = new Cpu(pcpu, host.cpus.hz, ledger, shared.core?.(pcpu));
-  const netfront = new Netfront({
-    mem: gm,
-    grants: new GrantTableWriter(mem, info.grantFrames),
-    backendDomid: 0,
-    rxMode,
-    pages: new PagePool(info.p2m.map((_, gfn) => gfn).slice(reserved)),
-    cpu,
-    domain: name,
-    hv: { acceptTransfer: (gref, gfn, tNs) => hv.acceptTransfer(gref, gfn, tNs) },
-  });
   const stack = new NetStack({ mac: iface.mac, ip: iface.ip });
   stack.bindUdp(SINK_PORT);
   stack.listenTcp(SINK_PORT);
+  const pages = new PagePool(info.p2m.map((_, gfn) => gfn).slice(reserved));
+  let kernel: GuestKernel;
+  let irqPort: number;
 
-  // xenbus, frontend side: wait for the backend, publish our rings and event channel.
-  const store = new KvStore(await svc.kv(XENSTORE_BUCKET));
-  const fe = frontendDir(host.name, info.domid);
-  const be = backendDir(host.name, 0, info.domid);
-  await setState(store, fe, XenbusState.Initialising);
-  await waitForState(store, be, [XenbusState.InitWait, XenbusState.Connected]);
-  const ev = await hv.evtchnAllocUnbound(0, 0);
-  if (ev.status < 0) throw new Error(`evtchn_alloc_unbound failed: ${ev.status}`);
-  const kernel = new GuestKernel({
-    domain: name,
-    mac: iface.mac,
-    netfront,
-    stack,
-    cpu,
-    notify: (tNs) => void hv.evtchnSend(ev.port, tNs).catch((e) => svc.log.warn('evtchn send failed', { error: e })),
-  });
-  svc.subscribe(subjects.evtchn(host.name, info.domid), netif.EventBatch.decode, async (batch) => {
-    for (const e of batch.events) {
-      if (!Number.isFinite(e.tNs) || e.tNs < 0) throw new BadMessageError('bad_time', `event at modelled time ${e.tNs}`);
-      if (e.port !== ev.port) {
-        svc.metrics.badMessage('unknown_port', { port: e.port });
-        continue;
-      }
-      await kernel.onEvent(e.tNs);
+  if (DIRECT.includes(iface.arch)) {
+    const q = queueSetPlan(host).find((x) => x.guest === name);
+    if (!q) throw new Error(`guest ${name}: no NIC queue set is planned for its ${iface.arch} interface`);
+    const doorbell = (ring: 'tx' | 'rx', tail: number, tNs: number) =>
+      svc.publish(subjects.nicDoorbell(host.name, q.nic), pcie.Doorbell.encode({ nic: q.nic, queueSet: q.qs, ring: ring === 'tx' ? pcie.Ring.RING_TX : pcie.Ring.RING_RX, tail, tNs }).finish());
+    let direct: DirectNic;
+    if (iface.arch === 'cdna') {
+      // rings and their configuration are the hypervisor's; every buffer goes through it
+      const id = queueSetIrq(q.nicIndex, q.qs);
+      direct = new DirectNic({
+        mode: 'cdna', mem: gm, pages, cpu, domain: name, doorbell,
+        cdna: { enqueue: (rx, bufs, t) => hv.cdnaEnqueue(id, rx, bufs, t), complete: (rx, t) => hv.cdnaComplete(id, rx, t) },
+        onDrop: (flow, reason) => kernel.flows.dropped(flow, reason),
+      });
+    } else {
+      // the guest's own rings; behind an IOMMU (passthrough) the device takes guest-physical
+      // addresses, on a native host machine addresses
+      const [txG, rxG] = [pages.take()!, pages.take()!];
+      const busAddr = iface.arch === 'passthrough' ? (gfn: number) => gfn * 4096 : (gfn: number) => gm.mfnOf(gfn) * 4096;
+      const queue = new QueueSetDriver<number>({
+        read: (r, off, len) => gm.read(r === 'tx' ? txG : rxG, off, len),
+        write: (r, off, data) => gm.write(r === 'tx' ? txG : rxG, off, data),
+        busAddr: { tx: busAddr(txG), rx: busAddr(rxG) },
+      });
+      const cfgMsg = pcie.QueueSetConfig.encode({ nic: q.nic, queueSet: q.qs, ...queue.setup, macs: q.macs, promiscuous: false, ownerDomid: info.domid }).finish();
+      await configureNic(subjects.nicConfig(host.name, q.nic), cfgMsg);
+      direct = new DirectNic({ mode: iface.arch as 'native' | 'passthrough', mem: gm, pages, cpu, domain: name, doorbell, queue, busAddr });
     }
-    svc.metrics.setModelledTime(kernel.now);
-  });
-  const { txRingRef, rxRingRef } = netfront.setup();
-  await store.write(`${fe}.tx-ring-ref`, String(txRingRef));
-  await store.write(`${fe}.rx-ring-ref`, String(rxRingRef));
-  await store.write(`${fe}.event-channel`, String(ev.port));
-  await store.write(`${fe}.request-rx-copy`, rxMode === 'copy' ? '1' : '0');
-  await store.write(`${fe}.mac`, iface.mac);
-  await setState(store, fe, XenbusState.Connected);
-  await waitForState(store, be, [XenbusState.Connected]);
-  svc.log.info('netfront connected', { domid: info.domid, port: ev.port, rxMode, arch: iface.arch });
+    const irq = await hv.bindPirq(queueSetIrq(q.nicIndex, q.qs), 0);
+    if (irq.status < 0) throw new Error(`bind_pirq for ${q.nic} queue set ${q.qs} failed: ${irq.status}`);
+    irqPort = irq.port;
+    const native = iface.arch === 'native';
+    kernel = new GuestKernel({
+      domain: name, mac: iface.mac, netfront: direct, stack, cpu,
+      notify: (tNs) => direct.kick(tNs),
+      kickCost: { domain: 'self', charges: [['mmio_write', 1]] },
+      // no hypervisor on a native host: the kernel takes its interrupt itself
+      upcallCost: native ? { domain: 'self', charges: [['pirq', 1]] } : { domain: 'xen', charges: [['pirq', 1], ['virq', 1]] },
+    });
+    subscribeEvents();
+    await direct.start(0);
+    svc.log.info('NIC queue set driven directly', { arch: iface.arch, nic: q.nic, qs: q.qs, port: irqPort });
+  } else {
+    const netfront = new Netfront({
+      mem: gm,
+      grants: new GrantTableWriter(mem, info.grantFrames),
+      backendDomid: 0,
+      rxMode,
+      pages,
+      cpu,
+      domain: name,
+      hv: { acceptTransfer: (gref, gfn, tNs) => hv.acceptTransfer(gref, gfn, tNs) },
+    });
+    // xenbus, frontend side: wait for the backend, publish our rings and event channel.
+    const store = new KvStore(await svc.kv(XENSTORE_BUCKET));
+    const fe = frontendDir(host.name, info.domid);
+    const be = backendDir(host.name, 0, info.domid);
+    await setState(store, fe, XenbusState.Initialising);
+    await waitForState(store, be, [XenbusState.InitWait, XenbusState.Connected]);
+    const ev = await hv.evtchnAllocUnbound(0, 0);
+    if (ev.status < 0) throw new Error(`evtchn_alloc_unbound failed: ${ev.status}`);
+    irqPort = ev.port;
+    kernel = new GuestKernel({
+      domain: name,
+      mac: iface.mac,
+      netfront,
+      stack,
+      cpu,
+      notify: (tNs) => void hv.evtchnSend(ev.port, tNs).catch((e) => svc.log.warn('evtchn send failed', { error: e })),
+    });
+    subscribeEvents();
+    const { txRingRef, rxRingRef } = netfront.setup();
+    await store.write(`${fe}.tx-ring-ref`, String(txRingRef));
+    await store.write(`${fe}.rx-ring-ref`, String(rxRingRef));
+    await store.write(`${fe}.event-channel`, String(ev.port));
+    await store.write(`${fe}.request-rx-copy`, rxMode === 'copy' ? '1' : '0');
+    await store.write(`${fe}.mac`, iface.mac);
+    await setState(store, fe, XenbusState.Connected);
+    await waitForState(store, be, [XenbusState.Connected]);
+    svc.log.info('netfront connected', { domid: info.domid, port: ev.port, rxMode, arch: iface.arch });
+  }
+
+  function subscribeEvents(): void {
+    svc.subscribe(subjects.evtchn(host.name, info.domid), netif.EventBatch.decode, async (batch) => {
+      for (const e of batch.events) {
+        if (!Number.isFinite(e.tNs) || e.tNs < 0) throw new BadMessageError('bad_time', `event at modelled time ${e.tNs}`);
+        if (e.port !== irqPort) {
+          svc.metrics.badMessage('unknown_port', { port: e.port });
+          continue;
+        }
+        await kernel.onEvent(e.tNs);
+      }
+      svc.metrics.setModelledTime(kernel.now);
+    });
+  }
+
+  /** The driver programs its queue set; a passed-through one waits for its IOMMU context. */
+  async function configureNic(subject: string, msg: Uint8Array): Promise<void> {
+    for (let i = 0; ; i++) {
+      const r = await svc.nc.request(subject, msg, { timeout: 5000 });
+      if (r.data.length === 0) return;
+      const why = new TextDecoder().decode(r.data);
+      if (i >= 40) throw new Error(`NIC refused the queue-set configuration: ${why}`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  }
 
   const ipOf = (dst: string) => {
     for (const h of topo.hosts) for (const g of h.guests) if (g.name === dst) return g.interfaces[0]?.ip ?? dst;

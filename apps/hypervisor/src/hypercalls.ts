@@ -33,7 +33,7 @@ function ptr(p: hypercall.GrantPtr | undefined, what: string): GrantPtr {
 }
 
 function empty(seq: number): hypercall.HypercallResponse {
-  return { seq, status: 0, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: '', target: undefined, charges: [], mfns: [], handles: [] };
+  return { seq, status: 0, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: '', target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [] };
 }
 
 /** Runs one hypercall. Throws MalformedHypercall for a request that is not well-formed. */
@@ -88,6 +88,24 @@ export function runHypercall(hv: Hypervisor, req: hypercall.HypercallRequest): H
       res.cycles = rs.reduce((n, r) => n + r.cycles, 0);
       res.status = rs.every((r) => r.status === 0) ? 0 : Math.min(...rs.map((r) => r.status));
       priced = charges.grantUnmapBatch(hs.length);
+      break;
+    }
+    case 'cdnaEnqueue': {
+      const v = op.value;
+      if (v.buffers.length === 0 || v.buffers.length > MAX_BATCH) throw new MalformedHypercall('bad_batch', `cdna enqueue of ${v.buffers.length} buffers (1..${MAX_BATCH})`);
+      const bufs = v.buffers.map((b, i) => ({ gfn: u32(b.gfn, `buffers[${i}].gfn`), offset: u32(b.offset, `buffers[${i}].offset`), len: u32(b.len, `buffers[${i}].len`) }));
+      const r = hv.cdnaEnqueue(caller, u32(v.queueSet, 'queue_set'), v.rx ? 'rx' : 'tx', bufs);
+      fill(r);
+      res.tail = r.tail;
+      res.accepted = r.accepted;
+      priced = charges.cdnaEnqueue(r.validated);
+      break;
+    }
+    case 'cdnaComplete': {
+      const r = hv.cdnaCompleteDone(caller, u32(op.value.queueSet, 'queue_set'), op.value.rx ? 'rx' : 'tx', req.tNs);
+      fill(r);
+      res.completed = r.buffers.map((b) => ({ gfn: b.gfn ?? 0, offset: b.offset, len: b.len, doneLen: b.doneLen, doneNs: b.doneNs, ok: b.ok }));
+      priced = r.buffers.length > 0 ? charges.cdnaComplete(r.buffers.length) : charges.plain();
       break;
     }
     case 'grantUnmap':

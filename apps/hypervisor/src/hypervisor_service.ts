@@ -44,6 +44,24 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
     const owner = q.owner === 'dom0' ? 0 : hv.domainIds().find((id) => names.get(id) === q.owner);
     if (owner !== undefined) hv.permitPirq(owner, queueSetIrq(q.nicIndex, q.qs));
   }
+  // Queue sets a guest drives itself: passthrough behind an IOMMU context that maps exactly
+  // its own pages; CDNA on rings in the hypervisor's frames, which only validated
+  // descriptors reach. The NIC learns both from the hypervisor, never from the guest.
+  const toNic: Array<() => Promise<void>> = [];
+  for (const q of queueSetPlan(host)) {
+    const domid = hv.domainIds().find((id) => names.get(id) === q.guest);
+    if (domid === undefined) continue;
+    if (q.arch === 'passthrough') {
+      const { ctx, rootMfn } = hv.iommu.createContext(domid);
+      hv.iommu.mapDomain(ctx, domid);
+      const msg = pcie.IommuContext.encode({ nic: q.nic, queueSet: q.qs, rootMfn }).finish();
+      toNic.push(() => tellNic(subjects.nicIommu(host.name, q.nic), msg));
+    } else if (q.arch === 'cdna') {
+      const info = hv.cdnaAttach(domid, { qs: queueSetIrq(q.nicIndex, q.qs) });
+      const msg = pcie.QueueSetConfig.encode({ nic: q.nic, queueSet: q.qs, txRingAddr: info.txRingAddr, rxRingAddr: info.rxRingAddr, size: info.size, macs: q.macs, promiscuous: false, ownerDomid: domid }).finish();
+      toNic.push(() => tellNic(subjects.nicConfig(host.name, q.nic), msg));
+    }
+  }
   let reportedViolations = 0;
 
   function info(domid: number): hypercall.DomainInfo {
@@ -77,7 +95,7 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
         } catch (e) {
           const reason = e instanceof MalformedHypercall ? e.reason : 'handler';
           m.badMessage(reason, { subject: 'Hypervisor/Hypercalls', caller: req?.caller, error: e });
-          call.write({ seq: req?.seq ?? 0, status: -1, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: (e as Error).message, target: undefined, charges: [], mfns: [], handles: [] });
+          call.write({ seq: req?.seq ?? 0, status: -1, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: (e as Error).message, target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [] });
         }
         noteViolations();
       });
@@ -121,6 +139,21 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
       deliver(r.domid, r.port, irq.tNs);
     }
   });
+
+  /** Request/reply to a NIC that may still be starting: try until it answers. */
+  async function tellNic(subject: string, msg: Uint8Array): Promise<void> {
+    for (let i = 0; ; i++) {
+      try {
+        const r = await svc.nc.request(subject, msg, { timeout: 1000 });
+        if (r.data.length > 0) throw new Error(new TextDecoder().decode(r.data));
+        return;
+      } catch (e) {
+        if (i >= 60 || (e as Error).message && !/timeout|no responders/i.test((e as Error).message)) throw e;
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    }
+  }
+  void Promise.all(toNic.map((f) => f())).catch((e) => svc.log.error('could not program a NIC', { error: e }));
 
   svc.setLedgerSource(() => []);
   if (!shared.mem) svc.onShutdown(() => mem.close());

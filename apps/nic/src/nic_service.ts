@@ -2,10 +2,10 @@
 // memory, reached by DMA; frames to and from its link; interrupts to the hypervisor.
 import { FlowCounters, flowKey } from '@vnetlab/flows';
 import { FileMachineMemory } from '@vnetlab/memory';
-import { Nic, machineMemoryDma, type NicDropReason } from '@vnetlab/nic';
+import { Nic, iommuDma, machineMemoryDma, type NicDropReason } from '@vnetlab/nic';
 import { eth, pcie, subjects } from '@vnetlab/proto';
 import { BadMessageError, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
-import { hostMemoryPath, hostSpec, loadTopology } from '@vnetlab/topology';
+import { hostMemoryPath, hostSpec, loadTopology, queueSetPlan } from '@vnetlab/topology';
 
 export const NIC_SPEC: ServiceSpec = {
   kind: 'nic',
@@ -51,10 +51,22 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
     }
   }
 
+  // IOMMU contexts, programmed by the hypervisor only: queue set → its translating DMA port.
+  const contexts = new Map<number, ReturnType<typeof iommuDma>>();
+  const plan = queueSetPlan(host).filter((q) => q.nic === spec.name);
+  svc.subscribe(subjects.nicIommu(host.name, spec.name), pcie.IommuContext.decode, (c, msg) => {
+    contexts.set(c.queueSet, iommuDma(mem, c.rootMfn));
+    msg.respond(new Uint8Array());
+    svc.log.info('IOMMU context set', { qs: c.queueSet, rootMfn: c.rootMfn });
+  });
+
   // Configuration (the driver writing the queue set's registers): request/reply.
   svc.subscribe(subjects.nicConfig(host.name, spec.name), pcie.QueueSetConfig.decode, (c, msg) => {
     try {
-      nic.configureQueueSet(c.queueSet, { txRingAddr: c.txRingAddr, rxRingAddr: c.rxRingAddr, size: c.size, macs: c.macs, promiscuous: c.promiscuous });
+      const behindIommu = plan.some((q) => q.qs === c.queueSet && q.arch === 'passthrough');
+    const dma = contexts.get(c.queueSet);
+    if (behindIommu && !dma) throw new Error(`queue set ${c.queueSet} is passed through: it waits for its IOMMU context`);
+    nic.configureQueueSet(c.queueSet, { txRingAddr: c.txRingAddr, rxRingAddr: c.rxRingAddr, size: c.size, macs: c.macs, promiscuous: c.promiscuous, ...(dma ? { dma } : {}) });
       msg.respond(new Uint8Array());
       svc.log.info('queue set configured', { qs: c.queueSet, size: c.size, promiscuous: c.promiscuous, owner: c.ownerDomid });
     } catch (e) {

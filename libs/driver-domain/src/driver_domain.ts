@@ -1,6 +1,7 @@
-// The driver domain's data path (dom0 / IOVM): a netback per guest interface, the Ethernet
-// bridge, and the physical NIC's driver, wired the way Linux wires them. Transport-free: the
-// owner delivers event-channel upcalls and carries hypercalls, notifications and doorbells.
+// The driver domain's data path (dom0 / IOVM): a netback per guest interface, the switch
+// (the Ethernet bridge or Open vSwitch), and the physical NIC's driver, wired the way Linux
+// wires them. Transport-free: the owner delivers event-channel upcalls and carries
+// hypercalls, notifications and doorbells.
 import type { Bridge } from '@vnetlab/bridge';
 import { Serial, type Cpu } from '@vnetlab/cost';
 import { FlowCounters, flowKey } from '@vnetlab/flows';
@@ -8,6 +9,10 @@ import type { SkBuff } from '@vnetlab/frames';
 import type { GuestMemory, PagePool } from '@vnetlab/memory';
 import { Netback, type HypervisorPort, type MultiqueueBackend, type RxMode } from '@vnetlab/netback';
 import type { MachineMemory } from '@vnetlab/memory';
+import { PAGE_SIZE } from '@vnetlab/memory';
+import { BridgeSwitch } from './bridge_switch.js';
+import type { DomainSwitch, SwitchDecision } from './domain_switch.js';
+import { ledgerDelta, type FrameEvent, type FrameObserver } from './frame_observer.js';
 
 /** The physical NIC as the bridge sees it: the NIC driver of the driver domain. */
 export interface Uplink {
@@ -30,6 +35,7 @@ export interface VifSpec {
   frontDomid: number;
   port: number;          // dom0's local event-channel port bound to the guest
   rxMode: RxMode;
+  vni?: number;          // the VXLAN network of the vif (vswitch only)
 }
 
 export interface DriverDomainOptions {
@@ -37,8 +43,12 @@ export interface DriverDomainOptions {
   dom0: GuestMemory;
   pages: PagePool;
   cpu: Cpu;
-  bridge: Bridge;
+  /** The switch joining the vifs and the uplink; `bridge` is shorthand for a BridgeSwitch. */
+  switch?: DomainSwitch;
+  bridge?: Bridge;
   uplink?: { name: string; driver: Uplink; port: number };
+  /** Told about every frame while it is active (traces). */
+  observer?: FrameObserver;
   ports: DriverDomainPorts;
   domain?: string;
   /** Frames that may wait for the NIC (Linux's txqueuelen). */
@@ -66,9 +76,27 @@ export class DriverDomain {
   // events and vif set-up arrive concurrently; ring and queue state take one at a time
   private readonly serial = new Serial();
 
+  readonly switch: DomainSwitch;
+
   constructor(private readonly o: DriverDomainOptions) {
     this.domain = o.domain ?? 'dom0';
-    if (o.uplink) o.bridge.addPort(o.uplink.name);
+    const sw = o.switch ?? (o.bridge ? new BridgeSwitch(o.bridge) : undefined);
+    if (!sw) throw new Error('a driver domain needs a switch (switch or bridge)');
+    this.switch = sw;
+    if (o.uplink) sw.addPort({ name: o.uplink.name, kind: 'uplink' });
+  }
+
+  /** True while an observer wants to hear about frames. */
+  private get watched(): boolean {
+    return this.o.observer?.active === true;
+  }
+
+  private report(e: FrameEvent): void {
+    try {
+      this.o.observer?.frame(e);
+    } catch {
+      /* a watcher's failure never disturbs the data path */
+    }
   }
 
   /** Connects the backend of a guest interface (xenbus: frontend Connected → map rings). */
@@ -92,7 +120,7 @@ export class DriverDomain {
     const vif: Vif = { ...spec, netback, backlog: [] };
     this.vifs.set(spec.name, vif);
     this.byPort.set(spec.port, vif);
-    this.o.bridge.addPort(spec.name);
+    this.switch.addPort({ name: spec.name, kind: 'vif', ...(spec.vni !== undefined ? { vni: spec.vni } : {}) });
   }
 
   /**
@@ -153,8 +181,13 @@ export class DriverDomain {
       return;
     }
     this.txBlocked.delete(vif);
+    const before = this.watched ? this.o.cpu.ledger.snapshot() : undefined;
     const r = await vif.netback.onTxEvent(t);
     this.seen(r.tNs);
+    if (before && r.skbs.length > 0) {
+      const charges = ledgerDelta(before, this.o.cpu.ledger);
+      for (const skb of r.skbs) this.report({ step: 'netback_tx', bytes: skb.bytes, port: vif.name, startNs: t, tNs: skb.tNs, charges, batch: r.skbs.length, detail: `netback took ${skb.bytes.length} bytes from ${vif.name}'s TX ring into a dom0 page (grant copy)` });
+    }
     if (r.notify) this.o.ports.notify(vif.port, r.tNs);
     await this.bridgeFrames(vif.name, r.skbs);
     if (r.more) this.txBlocked.add(vif);
@@ -163,34 +196,49 @@ export class DriverDomain {
   private async onNicInterrupt(tNs: number): Promise<void> {
     const up = this.o.uplink!;
     this.counters.nicInterrupts++;
+    const before = this.watched ? this.o.cpu.ledger.snapshot() : undefined;
     const t = this.o.cpu.run(tNs, 'xen', [['pirq', 1]]);
     const r = up.driver.onInterrupt(t);
     this.seen(r.tNs);
+    if (before && r.rx.length > 0) {
+      const charges = ledgerDelta(before, this.o.cpu.ledger);
+      for (const skb of r.rx) this.report({ step: 'nic_driver_rx', bytes: skb.bytes, port: up.name, startNs: tNs, tNs: skb.tNs, charges, batch: r.rx.length, detail: `NIC interrupt: the driver took ${skb.bytes.length} bytes from ${up.name}'s RX ring and reposted a buffer` });
+    }
     for (const g of r.freedGfns) this.o.pages.give(g);
     await this.bridgeFrames(up.name, r.rx);
     this.flushQdisc(r.tNs); // TX slots the NIC gave back take waiting frames from now on
     for (const vif of [...this.txBlocked]) await this.pullTx(vif, r.tNs);
   }
 
-  /** Runs frames through the bridge and hands them to their output ports. */
+  /** Runs frames through the switch and hands them to their output ports. */
   private async bridgeFrames(inPort: string, skbs: SkBuff[]): Promise<void> {
     if (skbs.length === 0) return;
     const perVif = new Map<Vif, SkBuff[]>();
     for (const skb of skbs) {
-      const t = this.o.cpu.run(skb.tNs, this.domain, [['bridge_lookup', 1]]);
+      // The switch decides first, then its cost runs on dom0's CPU: the charges depend on
+      // the decision (a cache hit costs one flow lookup, a miss a classifier walk).
+      const fwd: SwitchDecision = this.switch.forward(inPort, skb.bytes, skb.tNs);
+      const start = skb.tNs;
+      const t = this.o.cpu.run(skb.tNs, this.domain, fwd.charges);
       skb.tNs = t;
       this.seen(t);
-      const fwd = this.o.bridge.forward(inPort, skb.bytes, t);
-      if (fwd.drop || fwd.out.length === 0) {
-        this.drop(skb, fwd.drop ?? 'no_port');
+      if (this.watched) {
+        const charges = fwd.charges.map(([p, n]) => ({ primitive: p, count: n, cycles: this.o.cpu.ledger.costs.cycles(p, n), domain: this.domain }));
+        const where = fwd.outputs.map((o) => (o.encap ? `${o.port} (VXLAN vni ${o.encap.vni} to ${o.encap.remoteIp})` : o.port));
+        this.report({ step: 'switch', bytes: skb.bytes, port: inPort, startNs: start, tNs: t, charges, batch: 1, switchSteps: fwd.steps, outputs: where,
+          detail: `${this.switch.kind} on ${inPort}: ${where.length ? `to ${where.join(', ')}` : `dropped (${fwd.drops[0] ?? 'no_port'})`}` });
+      }
+      if (fwd.outputs.length === 0) {
+        this.drop(skb, fwd.drops[0] ?? 'no_port');
         continue;
       }
       if (fwd.flooded) this.counters.flooded++;
       else this.counters.forwarded++;
       // One page per output: extra outputs get a private copy (skb_copy), counted as extra
       // frames of the flow so that the conservation rule still balances.
-      fwd.out.forEach((port, i) => {
-        const copy = i === 0 ? skb : this.clone(skb);
+      fwd.outputs.forEach((out, i) => {
+        const port = out.port;
+        const copy = i === 0 ? this.place(skb, out.bytes) : this.clone(skb, out.bytes);
         if (!copy) return;
         if (port === this.o.uplink?.name) this.qdisc.push(copy);
         else {
@@ -206,19 +254,40 @@ export class DriverDomain {
     this.flushQdisc();
   }
 
-  private clone(skb: SkBuff): SkBuff | undefined {
+  /**
+   * The frame's own buffer carries its first output: unchanged, pulled past the outer
+   * headers (a decapsulated inner frame is a view into the same page, as skb_pull leaves
+   * it), or with headers pushed in front (an encapsulated frame, written where the frame
+   * sits; the header writes are the vxlan_encap the switch charged).
+   */
+  private place(skb: SkBuff, bytes: Buffer): SkBuff {
+    if (bytes === skb.bytes) return skb;
+    const off = bytes.byteOffset - skb.bytes.byteOffset;
+    if (skb.page && bytes.buffer === skb.bytes.buffer && off >= 0 && off + bytes.length <= skb.bytes.length) {
+      return { bytes, tNs: skb.tNs, page: { gfn: skb.page.gfn, offset: skb.page.offset + off } };
+    }
+    if (skb.page && skb.page.offset + bytes.length <= PAGE_SIZE) {
+      this.o.dom0.write(skb.page.gfn, skb.page.offset, bytes);
+      return { bytes, tNs: skb.tNs, page: skb.page };
+    }
+    // does not fit the page: the NIC driver copies it into pages of its own
+    if (skb.page) this.o.pages.give(skb.page.gfn);
+    return { bytes, tNs: skb.tNs };
+  }
+
+  private clone(skb: SkBuff, bytes = skb.bytes): SkBuff | undefined {
     const gfn = this.o.pages.take();
     if (gfn === undefined) {
-      this.flows.sent(flowKey(skb.bytes), skb.bytes.length);
-      this.flows.dropped(flowKey(skb.bytes), 'no_buffer');
+      this.flows.sent(flowKey(bytes), bytes.length);
+      this.flows.dropped(flowKey(bytes), 'no_buffer');
       return undefined;
     }
-    this.o.dom0.write(gfn, 0, skb.bytes);
-    const t = this.o.cpu.run(skb.tNs, this.domain, [['copy_byte', skb.bytes.length]]);
+    this.o.dom0.write(gfn, 0, bytes);
+    const t = this.o.cpu.run(skb.tNs, this.domain, [['copy_byte', bytes.length]]);
     this.seen(t);
     this.counters.clones++;
-    this.flows.sent(flowKey(skb.bytes), skb.bytes.length);
-    return { bytes: skb.bytes, tNs: t, page: { gfn, offset: 0 } };
+    this.flows.sent(flowKey(bytes), bytes.length);
+    return { bytes, tNs: t, page: { gfn, offset: 0 } };
   }
 
   private drop(skb: SkBuff, reason: string): void {
@@ -245,8 +314,14 @@ export class DriverDomain {
     vif.backlog = later.slice(0, max);
     if (now.length === 0) return t;
     // a frame that waited for the guest's buffers goes no earlier than this event
-    const r = await vif.netback.deliver(now, Math.max(t, ...now.map((s) => s.tNs)));
+    const before = this.watched ? this.o.cpu.ledger.snapshot() : undefined;
+    const start = Math.max(t, ...now.map((s) => s.tNs));
+    const r = await vif.netback.deliver(now, start);
     this.seen(r.tNs);
+    if (before) {
+      const charges = ledgerDelta(before, this.o.cpu.ledger);
+      for (const s of now) this.report({ step: 'netback_rx', bytes: s.bytes, port: vif.name, startNs: start, tNs: r.tNs, charges, batch: now.length, detail: `netback put ${s.bytes.length} bytes into a receive buffer ${vif.name}'s guest posted, by ${vif.rxMode === 'flip' ? 'page flip' : 'grant copy'}` });
+    }
     for (const g of r.freedGfns) this.o.pages.give(g);
     for (const [reason, n] of Object.entries(r.drops)) this.flows.dropped('rx ' + vif.name, reason, n);
     if (r.notify) this.o.ports.notify(vif.port, r.tNs);
@@ -265,9 +340,15 @@ export class DriverDomain {
     const n = Math.min(this.qdisc.length, up.driver.txRoom());
     if (n === 0) return;
     const batch = this.qdisc.splice(0, n);
-    const start = this.o.cpu.run(Math.max(t, ...batch.map((s) => s.tNs)), this.domain, [['nic_driver_tx', batch.length]]);
+    const before = this.watched ? this.o.cpu.ledger.snapshot() : undefined;
+    const from = Math.max(t, ...batch.map((s) => s.tNs));
+    const start = this.o.cpu.run(from, this.domain, [['nic_driver_tx', batch.length]]);
     const r = up.driver.transmit(batch, start);
     this.seen(r.tNs);
+    if (before) {
+      const charges = ledgerDelta(before, this.o.cpu.ledger);
+      for (const s of batch.slice(0, r.accepted)) this.report({ step: 'nic_driver_tx', bytes: s.bytes, port: up.name, startNs: from, tNs: r.tNs, charges, batch: r.accepted, detail: `the NIC driver put ${s.bytes.length} bytes on ${up.name}'s TX ring${s.page ? ' (zero copy: the NIC DMAs the page)' : ' (copied into a driver buffer)'} and rang the doorbell` });
+    }
     // anything the driver did not take goes back to the head of the queue
     if (r.accepted < batch.length) this.qdisc.unshift(...batch.slice(r.accepted));
   }

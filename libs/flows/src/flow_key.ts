@@ -1,6 +1,7 @@
 // Which flow a frame belongs to, read straight from the header bytes (no checksum work:
 // this runs wherever a frame is counted, including drop points that see damaged frames).
 
+const VXLAN_PORT = 4789;
 const ipStr = (b: Buffer, o: number) => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
 
 /**
@@ -20,6 +21,9 @@ export function flowKey(frame: Buffer): string {
   if ((proto === 6 || proto === 17) && frame.length >= l4 + 4) {
     const sp = frame.readUInt16BE(l4);
     const dp = frame.readUInt16BE(l4 + 2);
+    // VXLAN (UDP 4789): the frame belongs to its inner frame's flow, so an overlay flow's
+    // drops on the underlay count against the flow the guests sent and received
+    if (proto === 17 && dp === VXLAN_PORT && frame.length >= l4 + 16 + 14) return flowKey(frame.subarray(l4 + 16));
     return `${proto === 6 ? 'tcp' : 'udp'} ${src}:${sp}>${dst}:${dp}`;
   }
   if (proto === 1) return `icmp ${src}>${dst}`;

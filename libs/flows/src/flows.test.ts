@@ -23,6 +23,18 @@ describe('flow keys', () => {
     withOptions[14] = 0x46;
     expect(flowKey(withOptions)).toBe('udp 10.0.0.1:5001>10.0.0.3:6001');
   });
+  it('counts a VXLAN packet in its inner frame\'s flow', () => {
+    const outer = Buffer.alloc(14 + 20 + 8 + 8);
+    outer.writeUInt16BE(0x0800, 12);
+    outer[14] = 0x45;
+    outer[23] = 17;
+    Buffer.from([172, 16, 0, 1]).copy(outer, 26);
+    Buffer.from([172, 16, 0, 2]).copy(outer, 30);
+    outer.writeUInt16BE(49200, 34);
+    outer.writeUInt16BE(4789, 36);
+    outer[42] = 0x08;
+    expect(flowKey(Buffer.concat([outer, udpFrame()]))).toBe('udp 10.0.0.1:5001>10.0.0.3:6001');
+  });
   it('calls a runt frame "other" instead of throwing', () => {
     expect(flowKey(Buffer.alloc(5))).toBe('other');
   });

@@ -12,3 +12,4 @@ export { type ParsedFrame, parseFrame, describeFrame } from './frame_summary.js'
 export { PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC, LINKTYPE_ETHERNET, type PcapOptions, pcapHeader, pcapRecord, pcapFile } from './pcap.js';
 export { type SkBuff } from './skbuff.js';
 export { VXLAN_PORT, VXLAN_HEADER_LEN, VXLAN_FLAG_I, VXLAN_OVERHEAD, VXLAN_MAX_VNI, VXLAN_SRC_PORT_MIN, VXLAN_SRC_PORT_MAX, type VxlanEncapSpec, type VxlanOuter, type VxlanPacket, vxlanSourcePort, encapVxlan, decapVxlan, isVxlanTo } from './vxlan.js';
+export { type TraceMark, type MarkMatch, compileMark } from './trace_mark.js';

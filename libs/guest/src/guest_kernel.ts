@@ -1,22 +1,45 @@
-// A guest domain's kernel as far as networking goes: netfront below, the network stack
+// A guest domain's kernel as far as networking goes: its network device below (netfront,
+// or a driver for its own NIC queue set), the network stack
 // above, and the traffic applications (ping, UDP and TCP bulk) on top. The owner (the guest
 // service) feeds it event-channel upcalls and gives it a way to notify the backend.
 import type { Cpu } from '@vnetlab/cost';
 import { FlowCounters, flowKey } from '@vnetlab/flows';
-import type { Netfront } from '@vnetlab/netfront';
+import type { Primitive } from '@vnetlab/cost';
 import type { NetStack, StackEvent, StackOutput } from '@vnetlab/netstack';
 import { Serial, Signal } from '@vnetlab/cost';
 
 export interface GuestKernelOptions {
   domain: string;                    // ledger name of this domain, e.g. "vm-a1"
   mac: string;
-  netfront: Netfront;
+  /** The guest's network device: netfront (pv, multiqueue) or a NIC driver (cdna, passthrough, native). */
+  netfront: GuestNic;
+  /**
+   * What telling the device costs and who pays: a hypercall under the hypervisor's share for
+   * netfront's event channel (the default), an MMIO write of the guest's own for a NIC doorbell.
+   */
+  kickCost?: { domain: 'xen' | 'self'; charges: Array<[Primitive, number]> };
+  /**
+   * What an interrupt costs before the driver runs: a virtual interrupt delivered by the
+   * hypervisor (the default); a physical one routed through it as well (a guest-owned
+   * queue set); or the native kernel's own interrupt entry (no hypervisor at all).
+   */
+  upcallCost?: { domain: 'xen' | 'self'; charges: Array<[Primitive, number]> };
   stack: NetStack;
   cpu: Cpu;
   /** Sends the event-channel notification to the backend (a hypercall); fire and forget. */
   notify: (tNs: number) => void;
   /** How long (wall ms) to wait with nothing happening before jumping modelled time to the next timer. */
   idleTimerMs?: number;
+}
+
+/** A guest's network device as the kernel drives it. */
+export interface GuestNic {
+  /** Puts a frame on the device; `notify` says the device must be told (GuestKernelOptions.notify). */
+  transmit(frame: Buffer, tNs: number): { notify: boolean; tNs: number; queued?: boolean; drop?: string };
+  /** The device's interrupt: received frames, and whether the device must be told of reposted buffers. */
+  onEvent(tNs: number): Promise<{ frames: Array<{ bytes: Buffer; tNs: number }>; notify: boolean; tNs: number }>;
+  /** Frames waiting for room on the device. */
+  readonly txQueued: number;
 }
 
 export interface PingReply { seq: number; rttNs: number; ok: boolean }
@@ -67,7 +90,8 @@ export class GuestKernel {
     this.counters.eventsIn++;
     // the upcall itself: the hypervisor delivers the virtual interrupt on our CPU, from the
     // event's modelled time on (the CPU model fits it around other work)
-    const tUp = this.o.cpu.run(tNs, 'xen', [['virq', 1]]);
+    const up = this.o.upcallCost ?? { domain: 'xen', charges: [['virq', 1]] };
+    const tUp = this.o.cpu.run(tNs, up.domain === 'self' ? this.o.domain : 'xen', up.charges);
     const r = await this.o.netfront.onEvent(tUp);
     let t = r.tNs;
     let notify = r.notify;
@@ -147,7 +171,8 @@ export class GuestKernel {
 
   private kick(t: number): void {
     this.counters.notifies++;
-    const end = this.o.cpu.run(t, 'xen', [['hypercall', 1], ['evtchn_send', 1]]);
+    const cost = this.o.kickCost ?? { domain: 'xen', charges: [['hypercall', 1], ['evtchn_send', 1]] };
+    const end = this.o.cpu.run(t, cost.domain === 'self' ? this.o.domain : 'xen', cost.charges);
     this.seen(end);
     this.o.notify(end);
   }

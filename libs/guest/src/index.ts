@@ -1,2 +1,3 @@
 export * from './guest_kernel.js';
 
+export * from './direct_nic.js';

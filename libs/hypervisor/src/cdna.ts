@@ -275,6 +275,24 @@ export class Cdna {
     return { status: XEN_OK, buffers, cycles: price(costs, charges.cdnaComplete(count)) };
   }
 
+  /**
+   * How many descriptors, from the next one to complete on, the NIC has written back and
+   * finished by tNs (the guest's view of its ring, which it may read but not write).
+   */
+  doneCount(qs: number, ring: CdnaRing, tNs: number): number {
+    const q = this.qsets.get(qs);
+    if (!q || (ring !== 'tx' && ring !== 'rx')) return 0;
+    const r = q[ring];
+    const pending = (r.tail - r.clean + q.size) % q.size;
+    let n = 0;
+    for (; n < pending; n++) {
+      const b = this.core.mem.read(r.mfn, ((r.clean + n) % q.size) * CDNA_DESC_SIZE, CDNA_DESC_SIZE);
+      const doneNs = b.readDoubleLE(0);
+      if ((b.readUInt16LE(STATUS_OFFSET) & CDNA_DESC_DD) === 0 || !(doneNs <= tNs)) break;
+    }
+    return n;
+  }
+
   // ------------------------------------------------------------------ inside
 
   /** The validation of one buffer: a copy of its fields, checked once. */

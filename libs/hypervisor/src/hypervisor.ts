@@ -668,4 +668,12 @@ export class Hypervisor {
   cdnaComplete(caller: number, qs: number, ring: CdnaRing, count: number, tNs?: number): CdnaCompleteResult {
     return this.cdna.complete(caller, qs, ring, count, tNs);
   }
+
+  /** Completes every descriptor of the ring that the NIC finished by tNs (none is not an error). */
+  cdnaCompleteDone(caller: number, qs: number, ring: CdnaRing, tNs: number): CdnaCompleteResult {
+    const q = this.cdna.info(qs);
+    const n = q && q.domid === caller ? this.cdna.doneCount(qs, ring, tNs) : 1;
+    if (n === 0) return { status: 0, buffers: [], cycles: price(this.costs, charges.plain()) };
+    return this.cdna.complete(caller, qs, ring, n, tNs);
+  }
 }

@@ -85,7 +85,8 @@ export class MultiqueueBackend {
     let t = tNs;
     const handles = [...done.tx, ...done.rx].map((c) => c.cookie.handle);
     if (handles.length > 0) {
-      t = this.o.cpu.run(t, this.domain, [['nic_driver_tx', done.tx.length], ['nic_driver_rx', done.rx.length], ['netback_rx', done.rx.length], ['ring_op', handles.length]]);
+      // a buffer's driver work is charged once: TX when it is posted, RX when it comes back full
+      t = this.o.cpu.run(t, this.domain, [['nic_driver_rx', done.rx.length], ['netback_rx', done.rx.length], ['ring_op', handles.length]]);
       const un = await this.o.hv.grantUnmapBatch(handles, t);
       t = this.charge(t, un.reduce((n, r) => n + r.cycles, 0), { charges: un.flatMap((r) => r.charges ?? []) });
       for (const r of un) if (r.status !== GNTST_okay) bump(this.stats.errors, `unmap_failed_${r.status}`);
@@ -190,10 +191,7 @@ export class MultiqueueBackend {
         }
         bufs.push({ addr: m.mfn * PAGE, len: PAGE, cookie: { id: requests[i]!.id, handle: m.handle } });
       }
-      if (bufs.length > 0) {
-        t = this.o.cpu.run(t, this.domain, [['nic_driver_rx', bufs.length]]);
-        tail = this.o.queue.postRx(bufs).tail;
-      }
+      if (bufs.length > 0) tail = this.o.queue.postRx(bufs).tail;
       if (refused) rings.rx.pushResponses();
     }
     if (tail >= 0) {

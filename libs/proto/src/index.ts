@@ -5,6 +5,8 @@ export * as netif from './gen/vnetlab/netif/v1/netif.js';
 export * as pcie from './gen/vnetlab/pcie/v1/pcie.js';
 export * as eth from './gen/vnetlab/eth/v1/eth.js';
 export * as control from './gen/vnetlab/control/v1/control.js';
+export * as inspect from './gen/vnetlab/inspect/v1/inspect.js';
 export * from './subjects.js';
 export * from './xenstore.js';
+export * from './taps.js';
 export { renderSubjectsMarkdown } from './subjects_doc.js';

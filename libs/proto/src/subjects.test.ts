@@ -54,8 +54,11 @@ describe('subject catalogue', () => {
       subjects.nicRx('h1', 'eth0'),
       subjects.nicLink('h1', 'eth0'),
       subjects.nicDma('h1', 'eth0'),
+      subjects.nicIommu('h1', 'eth0'),
       subjects.fabricTx('h1', 'eth0'),
       subjects.labEvents(),
+      subjects.capture('c1'),
+      subjects.trace('t1'),
     ];
     expect(built.length).toBe(Object.keys(subjects).length);
     for (const s of built) expect(matchesCatalogue(s), s).toBe(true);

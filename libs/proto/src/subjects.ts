@@ -49,10 +49,16 @@ export const subjects = {
   nicLink: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.link`,
   /** DMA transfers a NIC performed, for traces and captures (DmaRecord). */
   nicDma: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.dma`,
+  /** The hypervisor programs a queue set's IOMMU context (IommuContext, request/reply). */
+  nicIommu: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.iommu`,
   /** Frames leaving a NIC onto its link, to the fabric (FrameBurst). */
   fabricTx: (host: string | typeof ANY, nic: string): string => `fabric.${tokenOrAny(host)}.${tokenOrAny(nic)}.tx`,
   /** Operator-visible events of the whole lab (JSON LabEvent). */
   labEvents: (): string => 'lab.events',
+  /** Copies of frames at a capture point, only while capture session `session` is active (CapturedFrame). */
+  capture: (session: string): string => `capture.${tokenOrAny(session)}`,
+  /** Steps of a traced frame, reported by every component it passes (TraceHop). */
+  trace: (session: string): string => `trace.${tokenOrAny(session)}`,
 } as const;
 
 /** An operator-visible event on `lab.events` (JSON, one object per message). */
@@ -153,12 +159,36 @@ export const SUBJECT_CATALOGUE: readonly SubjectEntry[] = [
     subscriber: 'controller (trace, capture)',
   },
   {
+    pattern: 'nic.<host>.<nic>.iommu',
+    payload: 'vnetlab.pcie.v1.IommuContext',
+    encoding: 'protobuf',
+    signal: 'the hypervisor programming the IOMMU context of a queue set (VT-d context entry)',
+    publisher: 'hypervisor',
+    subscriber: 'nic',
+  },
+  {
     pattern: 'lab.events',
     payload: 'LabEvent',
     encoding: 'json',
     signal: 'operator-visible events: services ready, faults, migrations, refused operations',
     publisher: 'any service',
     subscriber: 'controller, CLI',
+  },
+  {
+    pattern: 'capture.<session>',
+    payload: 'vnetlab.inspect.v1.CapturedFrame',
+    encoding: 'protobuf',
+    signal: 'a copy of a frame at a capture point (guest interface, NIC port, link), sent only while a capture of that point is active (KV bucket vnetlab-taps)',
+    publisher: 'guest, nic, fabric',
+    subscriber: 'controller (vnetlab capture)',
+  },
+  {
+    pattern: 'trace.<session>',
+    payload: 'vnetlab.inspect.v1.TraceHop',
+    encoding: 'protobuf',
+    signal: 'one step of a traced frame (the probe whose IPv4 identification the trace names) with its modelled time and cost',
+    publisher: 'guest, driver-domain, nic, fabric',
+    subscriber: 'controller (vnetlab trace)',
   },
 ];
 

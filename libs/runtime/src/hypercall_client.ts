@@ -81,6 +81,18 @@ export class HypercallClient {
     return handles.map((_, i) => ({ status: r.statuses[i] ?? -1, cycles: i === 0 ? r.cycles : 0, ...(i === 0 ? { charges } : {}) }));
   }
 
+  /** CDNA: validate and enqueue buffers on the caller's queue set (`qs` is the hypervisor's queue-set id). */
+  async cdnaEnqueue(qs: number, rx: boolean, buffers: Array<{ gfn: number; offset: number; len: number }>, tNs: number) {
+    const r = await this.call({ $case: 'cdnaEnqueue', value: { queueSet: qs, rx, buffers } }, tNs);
+    return { status: r.status, tail: r.tail, accepted: r.accepted, charges: chargesOf(r) };
+  }
+
+  /** CDNA: release every buffer of a ring the NIC finished by tNs. */
+  async cdnaComplete(qs: number, rx: boolean, tNs: number) {
+    const r = await this.call({ $case: 'cdnaComplete', value: { queueSet: qs, rx } }, tNs);
+    return { status: r.status, completed: r.completed, charges: chargesOf(r) };
+  }
+
   async grantTransfer(gfn: number, toDomid: number, gref: number, tNs: number) {
     const r = await this.call({ $case: 'grantTransfer', value: { gfn, toDomid, gref } }, tNs);
     return { status: r.status, cycles: r.cycles, charges: chargesOf(r) };

@@ -52,7 +52,7 @@ describe('the shipped example', () => {
     expect(t.hosts.flatMap((h) => h.guests.map((g) => [g.name, g.interfaces[0]!.ip]))).toEqual([
       ['vm-a1', '10.0.0.1'], ['vm-a2', '10.0.0.2'], ['vm-b1', '10.0.0.3'], ['vm-b2', '10.0.0.4'],
     ]);
-    expect(t.links).toEqual([{ a: 'host-a/eth0', b: 'host-b/eth0', rate_bps: 1e9, latency_ns: 50_000, loss: 0 }]);
+    expect(t.links).toEqual([{ name: 'link0', ends: ['host-a/eth0', 'host-b/eth0'], form: 'cable', a: 'host-a/eth0', b: 'host-b/eth0', rate_bps: 1e9, latency_ns: 50_000, loss: 0 }]);
   });
 
   it('validates against the shipped JSON schema with a plain ajv', () => {
@@ -83,7 +83,7 @@ describe('defaults', () => {
     expect(h.nics[0]!.queue_sets).toBe(1);
     expect(h.guests[0]!.interfaces[0]).toMatchObject({ rx_mode: 'copy', nic: 'eth0' });
     expect(t.hosts[1]!.guests).toEqual([]);
-    expect(t.links[0]).toEqual({ a: 'h1/eth0', b: 'h2/eth0', rate_bps: 1e8, latency_ns: 50_000, loss: 0 });
+    expect(t.links[0]).toEqual({ name: 'link0', ends: ['h1/eth0', 'h2/eth0'], form: 'cable', a: 'h1/eth0', b: 'h2/eth0', rate_bps: 1e8, latency_ns: 50_000, loss: 0 });
   });
 
   it('generates MACs and IPs deterministically, unique, and around the ones given explicitly', () => {

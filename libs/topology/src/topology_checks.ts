@@ -23,14 +23,23 @@ export function checkTopology(t: Topology): CheckProblem[] {
     if (first) add(path, `duplicate name "${name}" (already used at ${formatPath(first)})`);
     else names.set(name, path);
   };
+  // MACs and IPs are unique per layer-2 network: the untunnelled one (NICs and interfaces
+  // without a VNI) and each VXLAN network, where the same addresses may live again.
   const macs = new Map<string, PathSegment[]>();
-  const claimMac = (mac: string, path: PathSegment[]) => {
-    const first = macs.get(mac);
-    if (first) add(path, `duplicate MAC ${mac} (already used at ${formatPath(first)})`);
-    else macs.set(mac, path);
+  const scoped = (vni: number | undefined, v: string) => `${vni ?? 0}|${v}`;
+  const inVni = (vni: number | undefined) => (vni === undefined ? '' : ` in VNI ${vni}`);
+  const claimMac = (mac: string, path: PathSegment[], vni?: number) => {
+    const first = macs.get(scoped(vni, mac));
+    if (first) add(path, `duplicate MAC ${mac}${inVni(vni)} (already used at ${formatPath(first)})`);
+    else macs.set(scoped(vni, mac), path);
     if (parseInt(mac.slice(0, 2), 16) & 1) add(path, `${mac} is a multicast MAC; an interface needs a unicast one`);
   };
   const ips = new Map<string, PathSegment[]>();
+  const underlays = new Map<string, PathSegment[]>();
+  /** The NIC that carries each host's VXLAN traffic (the NIC of its VNI interfaces). */
+  const tunnelNic = new Map<string, string>();
+  /** Hosts with interfaces in each VNI. */
+  const vniHosts = new Map<number, Set<string>>();
 
   t.hosts.forEach((h, hi) => {
     const hp: PathSegment[] = ['hosts', hi];
@@ -40,6 +49,12 @@ export function checkTopology(t: Topology): CheckProblem[] {
     h.driver_domain.cpus.forEach((c, ci) => {
       if (!cpuOk(c)) add([...hp, 'driver_domain', 'cpus', ci], `cpu ${c} does not exist: host ${h.name} has ${h.cpus.count} CPUs (0..${h.cpus.count - 1})`);
     });
+
+    if (h.underlay) {
+      const first = underlays.get(h.underlay.ip);
+      if (first) add([...hp, 'underlay', 'ip'], `duplicate underlay address ${h.underlay.ip} (already used at ${formatPath(first)})`);
+      else underlays.set(h.underlay.ip, [...hp, 'underlay', 'ip']);
+    }
 
     const nicNames = new Map<string, number>();
     h.nics.forEach((n, ni) => {
@@ -62,10 +77,22 @@ export function checkTopology(t: Topology): CheckProblem[] {
       });
       g.interfaces.forEach((i, ii) => {
         const ip: PathSegment[] = [...gp, 'interfaces', ii];
-        claimMac(i.mac, [...ip, 'mac']);
-        const firstIp = ips.get(i.ip);
-        if (firstIp) add([...ip, 'ip'], `duplicate IP ${i.ip} (already used at ${formatPath(firstIp)})`);
-        else ips.set(i.ip, [...ip, 'ip']);
+        claimMac(i.mac, [...ip, 'mac'], i.vni);
+        const firstIp = ips.get(scoped(i.vni, i.ip));
+        if (firstIp) add([...ip, 'ip'], `duplicate IP ${i.ip}${inVni(i.vni)} (already used at ${formatPath(firstIp)})`);
+        else ips.set(scoped(i.vni, i.ip), [...ip, 'ip']);
+        if (i.vni !== undefined) {
+          const vp: PathSegment[] = [...ip, 'vni'];
+          if (i.arch !== 'pv') add(vp, `a VNI needs a pv interface (a port of dom0's vswitch); arch ${i.arch} bypasses the switch`);
+          else if (h.driver_domain.switch !== 'vswitch') add(vp, `VNI ${i.vni} needs driver_domain.switch: vswitch on host ${h.name} (a bridge has no VXLAN)`);
+          else if (!h.underlay) add(vp, `VNI ${i.vni} needs an underlay address on host ${h.name} (underlay: { ip: ... }), its VTEP`);
+          else if (i.nic !== undefined) {
+            const nic = tunnelNic.get(h.name);
+            if (nic !== undefined && nic !== i.nic) add([...ip, 'nic'], `host ${h.name} tunnels through ${nic}; every VNI interface of a host uses the same NIC`);
+            else tunnelNic.set(h.name, i.nic);
+            vniHosts.set(i.vni, (vniHosts.get(i.vni) ?? new Set()).add(h.name));
+          }
+        }
         if (i.rx_mode === 'flip' && i.arch !== 'pv') add([...ip, 'rx_mode'], `rx_mode flip is a pv receive path; arch ${i.arch} has none`);
         if (i.nic === undefined) {
           if (NEEDS_NIC.has(i.arch)) add([...ip, 'nic'], `arch ${i.arch} needs a NIC, and host ${h.name} has none`);
@@ -106,20 +133,41 @@ export function checkTopology(t: Topology): CheckProblem[] {
   });
 
   const linked = new Map<string, PathSegment[]>();
+  const linkNames = new Map<string, number>();
+  /** The link each NIC is on. */
+  const linkOf = new Map<string, number>();
   t.links.forEach((l, li) => {
     const lp: PathSegment[] = ['links', li];
-    if (l.a === l.b) add([...lp, 'b'], `a link cannot join ${l.a} to itself`);
-    for (const end of ['a', 'b'] as const) {
-      const ep = [...lp, end];
-      const { host, nic } = parseEndpoint(l[end]);
+    const first = linkNames.get(l.name);
+    if (first !== undefined) add([...lp, 'name'], `duplicate link name "${l.name}" (already used at links[${first}])`);
+    else linkNames.set(l.name, li);
+    l.ends.forEach((endpoint, ei) => {
+      const ep: PathSegment[] = l.form === 'cable' ? [...lp, ei === 0 ? 'a' : 'b'] : [...lp, 'ends', ei];
+      const dup = l.ends.indexOf(endpoint);
+      if (dup < ei) { add(ep, l.form === 'cable' ? `a link cannot join ${endpoint} to itself` : `${endpoint} is already an end of this link`); return; }
+      const { host, nic } = parseEndpoint(endpoint);
       const h = t.hosts.find((x) => x.name === host);
-      if (!h) { add(ep, `no host "${host}" in the lab`); continue; }
-      if (!h.nics.some((n) => n.name === nic)) { add(ep, `no NIC "${nic}" on host ${host}`); continue; }
-      if (end === 'b' && l.a === l.b) continue;
-      const first = linked.get(l[end]);
-      if (first) add(ep, `${l[end]} is already linked at ${formatPath(first)}; a NIC has one cable`);
-      else linked.set(l[end], ep);
-    }
+      if (!h) { add(ep, `no host "${host}" in the lab`); return; }
+      if (!h.nics.some((n) => n.name === nic)) { add(ep, `no NIC "${nic}" on host ${host}`); return; }
+      const firstEnd = linked.get(endpoint);
+      if (firstEnd) add(ep, `${endpoint} is already linked at ${formatPath(firstEnd)}; a NIC has one cable`);
+      else { linked.set(endpoint, ep); linkOf.set(endpoint, li); }
+    });
   });
+
+  // Every two hosts sharing a VNI need their tunnel NICs on one link: the VTEPs reach each
+  // other over the fabric (there is no routed underlay between links).
+  for (const [vni, hostSet] of vniHosts) {
+    const hs = [...hostSet];
+    for (let i = 0; i < hs.length; i++) for (let j = i + 1; j < hs.length; j++) {
+      const a = `${hs[i]}/${tunnelNic.get(hs[i]!)}`;
+      const b = `${hs[j]}/${tunnelNic.get(hs[j]!)}`;
+      const la = linkOf.get(a);
+      if (la === undefined || la !== linkOf.get(b)) {
+        const hi = t.hosts.findIndex((x) => x.name === hs[j]);
+        add(['hosts', hi, 'underlay'], `hosts ${hs[i]} and ${hs[j]} both have VNI ${vni}, but no link joins ${a} and ${b}`);
+      }
+    }
+  }
   return problems;
 }

@@ -5,6 +5,7 @@ import type { Guest, GuestInterface, Host, Link, Nic, Topology } from './types.j
 import { parseEndpoint } from './types.js';
 
 export const DEFAULT_LATENCY_NS = 50_000;
+export const DEFAULT_UNDERLAY_MTU = 1500;
 export const DEFAULT_DRIVER_DOMAIN = { cpus: [0], memory_mib: 64, switch: 'bridge' } as const;
 /** Xen's OUI: the prefix its toolstack gives generated vif MACs. */
 export const XEN_OUI = '00:16:3e';
@@ -72,10 +73,12 @@ export function applyDefaults(raw: Raw): Topology {
         };
         const nic = i.nic ?? nics[0]?.name;
         if (nic !== undefined) iface.nic = nic;
+        if (i.vni !== undefined) iface.vni = i.vni;
         return iface;
       }),
     }));
     const dd = h.driver_domain ?? {};
+    const underlay = h.underlay ? { underlay: { ip: h.underlay.ip, mtu: h.underlay.mtu ?? DEFAULT_UNDERLAY_MTU } } : {};
     return {
       name: h.name,
       cpus: { count: h.cpus.count, hz: h.cpus.hz },
@@ -87,6 +90,7 @@ export function applyDefaults(raw: Raw): Topology {
       },
       nics,
       guests,
+      ...underlay,
     };
   });
 
@@ -94,11 +98,16 @@ export function applyDefaults(raw: Raw): Topology {
     const { host, nic } = parseEndpoint(endpoint);
     return hosts.find((h) => h.name === host)?.nics.find((n) => n.name === nic)?.rate_bps;
   };
-  const links: Link[] = (raw.links ?? []).map((l: Raw): Link => {
-    const rates = [nicRate(l.a), nicRate(l.b)].filter((r): r is number => r !== undefined);
+  const links: Link[] = (raw.links ?? []).map((l: Raw, li: number): Link => {
+    // a link written with both forms (or neither) is reported by the checks
+    const ends: string[] = l.ends ? [...l.ends] : [l.a, l.b].filter((e) => e !== undefined);
+    const rates = ends.map(nicRate).filter((r): r is number => r !== undefined);
     return {
-      a: l.a,
-      b: l.b,
+      name: l.name ?? `link${li}`,
+      ends,
+      form: l.ends ? 'segment' : 'cable',
+      a: ends[0] ?? '',
+      b: ends[1] ?? '',
       // a dangling endpoint is reported by the checks; 0 only stands in until then
       rate_bps: l.rate_bps ?? (rates.length ? Math.min(...rates) : 0),
       latency_ns: l.latency_ns ?? DEFAULT_LATENCY_NS,

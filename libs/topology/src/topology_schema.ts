@@ -62,6 +62,8 @@ function translate(e: ErrorObject): SchemaProblem {
       const allowed = ((e.params as { allowedValues: unknown[] }).allowedValues).join(', ');
       return { path, atKey: false, message: `must be one of ${allowed}, got ${describeValue(e.data)}` };
     }
+    case 'oneOf':
+      return { path, atKey: false, message: `must be ${parent.description ?? 'exactly one of the allowed forms'}` };
     case 'pattern':
       return { path, atKey: false, message: `must be ${parent.description ?? `a string matching ${String((e.params as { pattern: string }).pattern)}`}, got ${describeValue(e.data)}` };
     default:

@@ -19,12 +19,13 @@ export function topologySummary(t: Topology): string {
   for (const h of t.hosts) {
     const dd = h.driver_domain;
     out.push(`  host ${h.name}: ${h.cpus.count} CPUs @ ${+(h.cpus.hz / 1e9).toFixed(3)} GHz, ${h.memory_mib} MiB; driver domain on cpu ${dd.cpus.join(',')} (${dd.memory_mib} MiB, ${dd.switch})`);
+    if (h.underlay) out.push(`    underlay VTEP ${h.underlay.ip}, MTU ${h.underlay.mtu}`);
     for (const n of h.nics) out.push(`    nic ${n.name} ${n.mac} ${rate(n.rate_bps)}, ${n.queue_sets} queue set${n.queue_sets === 1 ? '' : 's'}`);
     for (const g of h.guests) {
-      const ifs = g.interfaces.map((i) => `${i.arch}${i.arch === 'pv' ? `/${i.rx_mode}` : ''} ${i.ip} ${i.mac}${i.nic ? ` via ${i.nic}` : ''}`);
+      const ifs = g.interfaces.map((i) => `${i.arch}${i.arch === 'pv' ? `/${i.rx_mode}` : ''} ${i.ip} ${i.mac}${i.nic ? ` via ${i.nic}` : ''}${i.vni !== undefined ? ` vni ${i.vni}` : ''}`);
       out.push(`    guest ${g.name}: ${g.memory_mib} MiB, vcpus on cpu ${g.vcpus.join(',')}${ifs.length ? `; ${ifs.join('; ')}` : ''}`);
     }
   }
-  for (const l of t.links) out.push(`  link ${l.a} ↔ ${l.b}: ${rate(l.rate_bps)}, ${time(l.latency_ns)}, loss ${l.loss}`);
+  for (const l of t.links) out.push(`  link ${l.ends.join(' ↔ ')}: ${rate(l.rate_bps)}, ${time(l.latency_ns)}, loss ${l.loss} (${l.form === 'segment' ? 'segment ' : ''}${l.name})`);
   return out.join('\n');
 }

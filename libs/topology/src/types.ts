@@ -20,6 +20,7 @@ export interface GuestInterface {
   ip: string;           // generated when omitted
   rx_mode: RxMode;      // default copy
   nic?: string;         // the host NIC it uses; defaults to the host's first NIC, absent on a host without NICs
+  vni?: number;         // the VXLAN network it belongs to (a vswitch host with an underlay); absent = untunnelled
 }
 
 export interface Guest {
@@ -42,10 +43,21 @@ export interface Host {
   driver_domain: DriverDomain;
   nics: Nic[];
   guests: Guest[];
+  underlay?: Underlay;  // the host's VTEP on the fabric, when it terminates VXLAN
+}
+
+export interface Underlay {
+  ip: string;           // the VTEP address: outer source of the host's tunnels
+  mtu: number;          // IP MTU of the underlay, default 1500
 }
 
 export interface Link {
-  a: string;            // "host/nic"
+  name: string;         // default "link<i>" (its index in the file)
+  /** Every NIC the link joins: two for a cable, two or more for an L2 segment. */
+  ends: string[];
+  /** 'cable' when the file gave a and b, 'segment' when it gave ends (forwarding by destination MAC). */
+  form: 'cable' | 'segment';
+  a: string;            // the first two ends ("host/nic"): the whole link for a cable
   b: string;
   rate_bps: number;     // default: the slower of the two NICs
   latency_ns: number;   // default 50 µs

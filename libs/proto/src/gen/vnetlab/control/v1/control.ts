@@ -185,6 +185,71 @@ export interface BulkResponse {
   cpus: CpuUtil[];
 }
 
+/** One transfer of a Traffic request. */
+export interface TrafficPair {
+  /** sending guest */
+  src: string;
+  /** receiving guest name or IPv4 address */
+  dst: string;
+}
+
+/** Asks the operator for bulk transfers that all start at the same modelled time. */
+export interface TrafficRequest {
+  /** the transfers, started concurrently */
+  pairs: TrafficPair[];
+  /** "udp" or "tcp" */
+  proto: string;
+  /** payload bytes each pair sends */
+  bytes: number;
+  /** payload bytes per datagram / write */
+  msgSize: number;
+}
+
+/** What one transfer of a Traffic request did. */
+export interface TrafficFlow {
+  /** sending guest */
+  src: string;
+  /** receiving guest (as asked) */
+  dst: string;
+  /** flow name (as in FlowCounters) */
+  flow: string;
+  /** payload bytes the source sent */
+  bytesSent: number;
+  /** payload bytes the destination received */
+  bytesDelivered: number;
+  /** modelled time its first byte was sent */
+  startNs: number;
+  /** modelled time its last byte was delivered */
+  endNs: number;
+  /** its delivered bits per modelled second over its own window */
+  throughputBps: number;
+}
+
+/**
+ * The aggregate of a Traffic request over the common modelled window (first byte sent by
+ * any pair to the last byte delivered to any pair).
+ */
+export interface TrafficResponse {
+  /** payload bytes sent, all pairs */
+  bytesSent: number;
+  /** payload bytes delivered, all pairs */
+  bytesDelivered: number;
+  /** start of the common window */
+  startNs: number;
+  /** end of the common window */
+  endNs: number;
+  /** aggregate delivered bits per modelled second */
+  throughputBps: number;
+  /** one per pair, in request order */
+  transfers: TrafficFlow[];
+  /** cycles charged during the run, all services */
+  ledger: LedgerRow[];
+  /** conservation counters of the flows involved (data and reverse) */
+  flows: FlowCounters[];
+  /** utilisation per CPU and domain over the common window */
+  cpus: CpuUtil[];
+}
+
 /** Asks the lab to stop. */
 export interface ShutdownRequest {
 }
@@ -1926,6 +1991,644 @@ export const BulkResponse: MessageFns<BulkResponse> = {
   },
 };
 
+function createBaseTrafficPair(): TrafficPair {
+  return { src: "", dst: "" };
+}
+
+export const TrafficPair: MessageFns<TrafficPair> = {
+  encode(message: TrafficPair, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.src !== "") {
+      writer.uint32(10).string(message.src);
+    }
+    if (message.dst !== "") {
+      writer.uint32(18).string(message.dst);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrafficPair {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrafficPair();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.src = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dst = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrafficPair {
+    return {
+      src: isSet(object.src) ? globalThis.String(object.src) : "",
+      dst: isSet(object.dst) ? globalThis.String(object.dst) : "",
+    };
+  },
+
+  toJSON(message: TrafficPair): unknown {
+    const obj: any = {};
+    if (message.src !== "") {
+      obj.src = message.src;
+    }
+    if (message.dst !== "") {
+      obj.dst = message.dst;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrafficPair>, I>>(base?: I): TrafficPair {
+    return TrafficPair.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrafficPair>, I>>(object: I): TrafficPair {
+    const message = createBaseTrafficPair();
+    message.src = object.src ?? "";
+    message.dst = object.dst ?? "";
+    return message;
+  },
+};
+
+function createBaseTrafficRequest(): TrafficRequest {
+  return { pairs: [], proto: "", bytes: 0, msgSize: 0 };
+}
+
+export const TrafficRequest: MessageFns<TrafficRequest> = {
+  encode(message: TrafficRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.pairs) {
+      TrafficPair.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.proto !== "") {
+      writer.uint32(18).string(message.proto);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(24).uint64(message.bytes);
+    }
+    if (message.msgSize !== 0) {
+      writer.uint32(32).uint32(message.msgSize);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrafficRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrafficRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pairs.push(TrafficPair.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.proto = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.msgSize = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrafficRequest {
+    return {
+      pairs: globalThis.Array.isArray(object?.pairs) ? object.pairs.map((e: any) => TrafficPair.fromJSON(e)) : [],
+      proto: isSet(object.proto) ? globalThis.String(object.proto) : "",
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      msgSize: isSet(object.msgSize)
+        ? globalThis.Number(object.msgSize)
+        : isSet(object.msg_size)
+        ? globalThis.Number(object.msg_size)
+        : 0,
+    };
+  },
+
+  toJSON(message: TrafficRequest): unknown {
+    const obj: any = {};
+    if (message.pairs?.length) {
+      obj.pairs = message.pairs.map((e) => TrafficPair.toJSON(e));
+    }
+    if (message.proto !== "") {
+      obj.proto = message.proto;
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.msgSize !== 0) {
+      obj.msgSize = Math.round(message.msgSize);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrafficRequest>, I>>(base?: I): TrafficRequest {
+    return TrafficRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrafficRequest>, I>>(object: I): TrafficRequest {
+    const message = createBaseTrafficRequest();
+    message.pairs = object.pairs?.map((e) => TrafficPair.fromPartial(e)) || [];
+    message.proto = object.proto ?? "";
+    message.bytes = object.bytes ?? 0;
+    message.msgSize = object.msgSize ?? 0;
+    return message;
+  },
+};
+
+function createBaseTrafficFlow(): TrafficFlow {
+  return { src: "", dst: "", flow: "", bytesSent: 0, bytesDelivered: 0, startNs: 0, endNs: 0, throughputBps: 0 };
+}
+
+export const TrafficFlow: MessageFns<TrafficFlow> = {
+  encode(message: TrafficFlow, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.src !== "") {
+      writer.uint32(10).string(message.src);
+    }
+    if (message.dst !== "") {
+      writer.uint32(18).string(message.dst);
+    }
+    if (message.flow !== "") {
+      writer.uint32(26).string(message.flow);
+    }
+    if (message.bytesSent !== 0) {
+      writer.uint32(32).uint64(message.bytesSent);
+    }
+    if (message.bytesDelivered !== 0) {
+      writer.uint32(40).uint64(message.bytesDelivered);
+    }
+    if (message.startNs !== 0) {
+      writer.uint32(49).double(message.startNs);
+    }
+    if (message.endNs !== 0) {
+      writer.uint32(57).double(message.endNs);
+    }
+    if (message.throughputBps !== 0) {
+      writer.uint32(65).double(message.throughputBps);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrafficFlow {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrafficFlow();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.src = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dst = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.flow = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bytesSent = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.bytesDelivered = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.startNs = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.endNs = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.throughputBps = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrafficFlow {
+    return {
+      src: isSet(object.src) ? globalThis.String(object.src) : "",
+      dst: isSet(object.dst) ? globalThis.String(object.dst) : "",
+      flow: isSet(object.flow) ? globalThis.String(object.flow) : "",
+      bytesSent: isSet(object.bytesSent)
+        ? globalThis.Number(object.bytesSent)
+        : isSet(object.bytes_sent)
+        ? globalThis.Number(object.bytes_sent)
+        : 0,
+      bytesDelivered: isSet(object.bytesDelivered)
+        ? globalThis.Number(object.bytesDelivered)
+        : isSet(object.bytes_delivered)
+        ? globalThis.Number(object.bytes_delivered)
+        : 0,
+      startNs: isSet(object.startNs)
+        ? globalThis.Number(object.startNs)
+        : isSet(object.start_ns)
+        ? globalThis.Number(object.start_ns)
+        : 0,
+      endNs: isSet(object.endNs)
+        ? globalThis.Number(object.endNs)
+        : isSet(object.end_ns)
+        ? globalThis.Number(object.end_ns)
+        : 0,
+      throughputBps: isSet(object.throughputBps)
+        ? globalThis.Number(object.throughputBps)
+        : isSet(object.throughput_bps)
+        ? globalThis.Number(object.throughput_bps)
+        : 0,
+    };
+  },
+
+  toJSON(message: TrafficFlow): unknown {
+    const obj: any = {};
+    if (message.src !== "") {
+      obj.src = message.src;
+    }
+    if (message.dst !== "") {
+      obj.dst = message.dst;
+    }
+    if (message.flow !== "") {
+      obj.flow = message.flow;
+    }
+    if (message.bytesSent !== 0) {
+      obj.bytesSent = Math.round(message.bytesSent);
+    }
+    if (message.bytesDelivered !== 0) {
+      obj.bytesDelivered = Math.round(message.bytesDelivered);
+    }
+    if (message.startNs !== 0) {
+      obj.startNs = floatToJson(message.startNs);
+    }
+    if (message.endNs !== 0) {
+      obj.endNs = floatToJson(message.endNs);
+    }
+    if (message.throughputBps !== 0) {
+      obj.throughputBps = floatToJson(message.throughputBps);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrafficFlow>, I>>(base?: I): TrafficFlow {
+    return TrafficFlow.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrafficFlow>, I>>(object: I): TrafficFlow {
+    const message = createBaseTrafficFlow();
+    message.src = object.src ?? "";
+    message.dst = object.dst ?? "";
+    message.flow = object.flow ?? "";
+    message.bytesSent = object.bytesSent ?? 0;
+    message.bytesDelivered = object.bytesDelivered ?? 0;
+    message.startNs = object.startNs ?? 0;
+    message.endNs = object.endNs ?? 0;
+    message.throughputBps = object.throughputBps ?? 0;
+    return message;
+  },
+};
+
+function createBaseTrafficResponse(): TrafficResponse {
+  return {
+    bytesSent: 0,
+    bytesDelivered: 0,
+    startNs: 0,
+    endNs: 0,
+    throughputBps: 0,
+    transfers: [],
+    ledger: [],
+    flows: [],
+    cpus: [],
+  };
+}
+
+export const TrafficResponse: MessageFns<TrafficResponse> = {
+  encode(message: TrafficResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bytesSent !== 0) {
+      writer.uint32(8).uint64(message.bytesSent);
+    }
+    if (message.bytesDelivered !== 0) {
+      writer.uint32(16).uint64(message.bytesDelivered);
+    }
+    if (message.startNs !== 0) {
+      writer.uint32(25).double(message.startNs);
+    }
+    if (message.endNs !== 0) {
+      writer.uint32(33).double(message.endNs);
+    }
+    if (message.throughputBps !== 0) {
+      writer.uint32(41).double(message.throughputBps);
+    }
+    for (const v of message.transfers) {
+      TrafficFlow.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.ledger) {
+      LedgerRow.encode(v!, writer.uint32(58).fork()).join();
+    }
+    for (const v of message.flows) {
+      FlowCounters.encode(v!, writer.uint32(66).fork()).join();
+    }
+    for (const v of message.cpus) {
+      CpuUtil.encode(v!, writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrafficResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrafficResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.bytesSent = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.bytesDelivered = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.startNs = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.endNs = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.throughputBps = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.transfers.push(TrafficFlow.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.ledger.push(LedgerRow.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.flows.push(FlowCounters.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.cpus.push(CpuUtil.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrafficResponse {
+    return {
+      bytesSent: isSet(object.bytesSent)
+        ? globalThis.Number(object.bytesSent)
+        : isSet(object.bytes_sent)
+        ? globalThis.Number(object.bytes_sent)
+        : 0,
+      bytesDelivered: isSet(object.bytesDelivered)
+        ? globalThis.Number(object.bytesDelivered)
+        : isSet(object.bytes_delivered)
+        ? globalThis.Number(object.bytes_delivered)
+        : 0,
+      startNs: isSet(object.startNs)
+        ? globalThis.Number(object.startNs)
+        : isSet(object.start_ns)
+        ? globalThis.Number(object.start_ns)
+        : 0,
+      endNs: isSet(object.endNs)
+        ? globalThis.Number(object.endNs)
+        : isSet(object.end_ns)
+        ? globalThis.Number(object.end_ns)
+        : 0,
+      throughputBps: isSet(object.throughputBps)
+        ? globalThis.Number(object.throughputBps)
+        : isSet(object.throughput_bps)
+        ? globalThis.Number(object.throughput_bps)
+        : 0,
+      transfers: globalThis.Array.isArray(object?.transfers)
+        ? object.transfers.map((e: any) => TrafficFlow.fromJSON(e))
+        : [],
+      ledger: globalThis.Array.isArray(object?.ledger)
+        ? object.ledger.map((e: any) => LedgerRow.fromJSON(e))
+        : [],
+      flows: globalThis.Array.isArray(object?.flows) ? object.flows.map((e: any) => FlowCounters.fromJSON(e)) : [],
+      cpus: globalThis.Array.isArray(object?.cpus) ? object.cpus.map((e: any) => CpuUtil.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TrafficResponse): unknown {
+    const obj: any = {};
+    if (message.bytesSent !== 0) {
+      obj.bytesSent = Math.round(message.bytesSent);
+    }
+    if (message.bytesDelivered !== 0) {
+      obj.bytesDelivered = Math.round(message.bytesDelivered);
+    }
+    if (message.startNs !== 0) {
+      obj.startNs = floatToJson(message.startNs);
+    }
+    if (message.endNs !== 0) {
+      obj.endNs = floatToJson(message.endNs);
+    }
+    if (message.throughputBps !== 0) {
+      obj.throughputBps = floatToJson(message.throughputBps);
+    }
+    if (message.transfers?.length) {
+      obj.transfers = message.transfers.map((e) => TrafficFlow.toJSON(e));
+    }
+    if (message.ledger?.length) {
+      obj.ledger = message.ledger.map((e) => LedgerRow.toJSON(e));
+    }
+    if (message.flows?.length) {
+      obj.flows = message.flows.map((e) => FlowCounters.toJSON(e));
+    }
+    if (message.cpus?.length) {
+      obj.cpus = message.cpus.map((e) => CpuUtil.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrafficResponse>, I>>(base?: I): TrafficResponse {
+    return TrafficResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrafficResponse>, I>>(object: I): TrafficResponse {
+    const message = createBaseTrafficResponse();
+    message.bytesSent = object.bytesSent ?? 0;
+    message.bytesDelivered = object.bytesDelivered ?? 0;
+    message.startNs = object.startNs ?? 0;
+    message.endNs = object.endNs ?? 0;
+    message.throughputBps = object.throughputBps ?? 0;
+    message.transfers = object.transfers?.map((e) => TrafficFlow.fromPartial(e)) || [];
+    message.ledger = object.ledger?.map((e) => LedgerRow.fromPartial(e)) || [];
+    message.flows = object.flows?.map((e) => FlowCounters.fromPartial(e)) || [];
+    message.cpus = object.cpus?.map((e) => CpuUtil.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseShutdownRequest(): ShutdownRequest {
   return {};
 }
@@ -2939,6 +3642,16 @@ export const OperatorService = {
     responseSerialize: (value: BulkResponse): Buffer => Buffer.from(BulkResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): BulkResponse => BulkResponse.decode(value),
   },
+  /** Many bulk transfers started at the same modelled time, with their aggregate figures. */
+  traffic: {
+    path: "/vnetlab.control.v1.Operator/Traffic" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TrafficRequest): Buffer => Buffer.from(TrafficRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TrafficRequest => TrafficRequest.decode(value),
+    responseSerialize: (value: TrafficResponse): Buffer => Buffer.from(TrafficResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TrafficResponse => TrafficResponse.decode(value),
+  },
   /** Stops every service of the lab. */
   shutdown: {
     path: "/vnetlab.control.v1.Operator/Shutdown" as const,
@@ -2958,6 +3671,8 @@ export interface OperatorServer extends UntypedServiceImplementation {
   ping: handleUnaryCall<PingRequest, PingResponse>;
   /** A bulk transfer between two guests, with the ledgers and flow counters it produced. */
   bulk: handleUnaryCall<BulkRequest, BulkResponse>;
+  /** Many bulk transfers started at the same modelled time, with their aggregate figures. */
+  traffic: handleUnaryCall<TrafficRequest, TrafficResponse>;
   /** Stops every service of the lab. */
   shutdown: handleUnaryCall<ShutdownRequest, ShutdownResponse>;
 }
@@ -3004,6 +3719,22 @@ export interface OperatorClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: BulkResponse) => void,
+  ): ClientUnaryCall;
+  /** Many bulk transfers started at the same modelled time, with their aggregate figures. */
+  traffic(
+    request: TrafficRequest,
+    callback: (error: ServiceError | null, response: TrafficResponse) => void,
+  ): ClientUnaryCall;
+  traffic(
+    request: TrafficRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TrafficResponse) => void,
+  ): ClientUnaryCall;
+  traffic(
+    request: TrafficRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TrafficResponse) => void,
   ): ClientUnaryCall;
   /** Stops every service of the lab. */
   shutdown(

@@ -83,6 +83,12 @@ export interface HypercallRequest {
     | //
     /** GNTTABOP_unmap_grant_ref with several ops */
     { $case: "grantUnmapBatch"; value: GrantUnmapBatch }
+    | //
+    /** CDNA: validate buffers and enqueue them on the caller's queue set */
+    { $case: "cdnaEnqueue"; value: CdnaEnqueue }
+    | //
+    /** CDNA: release the buffers the NIC finished */
+    { $case: "cdnaComplete"; value: CdnaComplete }
     | undefined;
 }
 
@@ -135,8 +141,38 @@ export interface GrantMap {
 
 /**
  * GNTTABOP_unmap_grant_ref.
- * Several GNTTABOP_map_grant_ref ops in one hypercall, as netback batches them.
+ * One buffer a CDNA guest hands its queue set: a piece of one of its own pages.
  */
+export interface CdnaBuffer {
+  /** the caller's guest frame */
+  gfn: number;
+  /** byte offset in the page */
+  offset: number;
+  /** bytes (TX: of the frame; RX: room for one) */
+  len: number;
+}
+
+/**
+ * CDNA enqueue: the hypervisor checks every buffer is the caller's and takes an I/O
+ * reference on its frame before writing the descriptor the NIC will use.
+ */
+export interface CdnaEnqueue {
+  /** the caller's queue set */
+  queueSet: number;
+  /** RX ring (else TX) */
+  rx: boolean;
+  buffers: CdnaBuffer[];
+}
+
+/** CDNA completion: every descriptor the NIC finished by the call's t_ns gives its frame back. */
+export interface CdnaComplete {
+  /** the caller's queue set */
+  queueSet: number;
+  /** RX ring (else TX) */
+  rx: boolean;
+}
+
+/** Several GNTTABOP_map_grant_ref ops in one hypercall, as netback batches them. */
 export interface GrantMapBatch {
   /** each mapped on its own; one status, mfn and handle each */
   ops: GrantMap[];
@@ -239,6 +275,28 @@ export interface HypercallResponse {
   mfns: number[];
   /** grant map batch: handle per op (0 where refused) */
   handles: number[];
+  /** cdna enqueue: the ring's new tail, for the doorbell */
+  tail: number;
+  /** cdna enqueue: buffers written to the ring */
+  accepted: number;
+  /** cdna complete: the buffers given back, in ring order */
+  completed: CdnaCompleted[];
+}
+
+/** A buffer the NIC finished, as the hypervisor recorded it when it was enqueued. */
+export interface CdnaCompleted {
+  /** guest frame */
+  gfn: number;
+  /** byte offset */
+  offset: number;
+  /** bytes enqueued */
+  len: number;
+  /** bytes the NIC wrote (RX) or sent (TX) */
+  doneLen: number;
+  /** modelled time the NIC finished */
+  doneNs: number;
+  /** the NIC could use it */
+  ok: boolean;
 }
 
 /** Part of a hypercall's cost: `count` operations (or bytes) of one primitive. */
@@ -345,6 +403,12 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
         break;
       case "grantUnmapBatch":
         GrantUnmapBatch.encode(message.op.value, writer.uint32(170).fork()).join();
+        break;
+      case "cdnaEnqueue":
+        CdnaEnqueue.encode(message.op.value, writer.uint32(178).fork()).join();
+        break;
+      case "cdnaComplete":
+        CdnaComplete.encode(message.op.value, writer.uint32(186).fork()).join();
         break;
     }
     return writer;
@@ -494,6 +558,22 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
             message.op = { $case: "grantUnmapBatch", value: GrantUnmapBatch.decode(reader, reader.uint32()) };
             continue;
           }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.op = { $case: "cdnaEnqueue", value: CdnaEnqueue.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.op = { $case: "cdnaComplete", value: CdnaComplete.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -560,6 +640,14 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
         ? { $case: "grantUnmapBatch", value: GrantUnmapBatch.fromJSON(object.grantUnmapBatch) }
         : isSet(object.grant_unmap_batch)
         ? { $case: "grantUnmapBatch", value: GrantUnmapBatch.fromJSON(object.grant_unmap_batch) }
+        : isSet(object.cdnaEnqueue)
+        ? { $case: "cdnaEnqueue", value: CdnaEnqueue.fromJSON(object.cdnaEnqueue) }
+        : isSet(object.cdna_enqueue)
+        ? { $case: "cdnaEnqueue", value: CdnaEnqueue.fromJSON(object.cdna_enqueue) }
+        : isSet(object.cdnaComplete)
+        ? { $case: "cdnaComplete", value: CdnaComplete.fromJSON(object.cdnaComplete) }
+        : isSet(object.cdna_complete)
+        ? { $case: "cdnaComplete", value: CdnaComplete.fromJSON(object.cdna_complete) }
         : undefined,
     };
   },
@@ -602,6 +690,10 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
       obj.grantMapBatch = GrantMapBatch.toJSON(message.op.value);
     } else if (message.op?.$case === "grantUnmapBatch") {
       obj.grantUnmapBatch = GrantUnmapBatch.toJSON(message.op.value);
+    } else if (message.op?.$case === "cdnaEnqueue") {
+      obj.cdnaEnqueue = CdnaEnqueue.toJSON(message.op.value);
+    } else if (message.op?.$case === "cdnaComplete") {
+      obj.cdnaComplete = CdnaComplete.toJSON(message.op.value);
     }
     return obj;
   },
@@ -685,6 +777,18 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
       case "grantUnmapBatch": {
         if (object.op?.value !== undefined && object.op?.value !== null) {
           message.op = { $case: "grantUnmapBatch", value: GrantUnmapBatch.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "cdnaEnqueue": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "cdnaEnqueue", value: CdnaEnqueue.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "cdnaComplete": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "cdnaComplete", value: CdnaComplete.fromPartial(object.op.value) };
         }
         break;
       }
@@ -1093,6 +1197,301 @@ export const GrantMap: MessageFns<GrantMap> = {
     message.granter = object.granter ?? 0;
     message.gref = object.gref ?? 0;
     message.readonly = object.readonly ?? false;
+    return message;
+  },
+};
+
+function createBaseCdnaBuffer(): CdnaBuffer {
+  return { gfn: 0, offset: 0, len: 0 };
+}
+
+export const CdnaBuffer: MessageFns<CdnaBuffer> = {
+  encode(message: CdnaBuffer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.gfn !== 0) {
+      writer.uint32(8).uint32(message.gfn);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).uint32(message.offset);
+    }
+    if (message.len !== 0) {
+      writer.uint32(24).uint32(message.len);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CdnaBuffer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCdnaBuffer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.gfn = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.len = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CdnaBuffer {
+    return {
+      gfn: isSet(object.gfn) ? globalThis.Number(object.gfn) : 0,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      len: isSet(object.len) ? globalThis.Number(object.len) : 0,
+    };
+  },
+
+  toJSON(message: CdnaBuffer): unknown {
+    const obj: any = {};
+    if (message.gfn !== 0) {
+      obj.gfn = Math.round(message.gfn);
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.len !== 0) {
+      obj.len = Math.round(message.len);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CdnaBuffer>, I>>(base?: I): CdnaBuffer {
+    return CdnaBuffer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CdnaBuffer>, I>>(object: I): CdnaBuffer {
+    const message = createBaseCdnaBuffer();
+    message.gfn = object.gfn ?? 0;
+    message.offset = object.offset ?? 0;
+    message.len = object.len ?? 0;
+    return message;
+  },
+};
+
+function createBaseCdnaEnqueue(): CdnaEnqueue {
+  return { queueSet: 0, rx: false, buffers: [] };
+}
+
+export const CdnaEnqueue: MessageFns<CdnaEnqueue> = {
+  encode(message: CdnaEnqueue, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.queueSet !== 0) {
+      writer.uint32(8).uint32(message.queueSet);
+    }
+    if (message.rx !== false) {
+      writer.uint32(16).bool(message.rx);
+    }
+    for (const v of message.buffers) {
+      CdnaBuffer.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CdnaEnqueue {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCdnaEnqueue();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.queueSet = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.rx = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.buffers.push(CdnaBuffer.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CdnaEnqueue {
+    return {
+      queueSet: isSet(object.queueSet)
+        ? globalThis.Number(object.queueSet)
+        : isSet(object.queue_set)
+        ? globalThis.Number(object.queue_set)
+        : 0,
+      rx: isSet(object.rx) ? globalThis.Boolean(object.rx) : false,
+      buffers: globalThis.Array.isArray(object?.buffers) ? object.buffers.map((e: any) => CdnaBuffer.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: CdnaEnqueue): unknown {
+    const obj: any = {};
+    if (message.queueSet !== 0) {
+      obj.queueSet = Math.round(message.queueSet);
+    }
+    if (message.rx !== false) {
+      obj.rx = message.rx;
+    }
+    if (message.buffers?.length) {
+      obj.buffers = message.buffers.map((e) => CdnaBuffer.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CdnaEnqueue>, I>>(base?: I): CdnaEnqueue {
+    return CdnaEnqueue.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CdnaEnqueue>, I>>(object: I): CdnaEnqueue {
+    const message = createBaseCdnaEnqueue();
+    message.queueSet = object.queueSet ?? 0;
+    message.rx = object.rx ?? false;
+    message.buffers = object.buffers?.map((e) => CdnaBuffer.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCdnaComplete(): CdnaComplete {
+  return { queueSet: 0, rx: false };
+}
+
+export const CdnaComplete: MessageFns<CdnaComplete> = {
+  encode(message: CdnaComplete, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.queueSet !== 0) {
+      writer.uint32(8).uint32(message.queueSet);
+    }
+    if (message.rx !== false) {
+      writer.uint32(16).bool(message.rx);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CdnaComplete {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCdnaComplete();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.queueSet = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.rx = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CdnaComplete {
+    return {
+      queueSet: isSet(object.queueSet)
+        ? globalThis.Number(object.queueSet)
+        : isSet(object.queue_set)
+        ? globalThis.Number(object.queue_set)
+        : 0,
+      rx: isSet(object.rx) ? globalThis.Boolean(object.rx) : false,
+    };
+  },
+
+  toJSON(message: CdnaComplete): unknown {
+    const obj: any = {};
+    if (message.queueSet !== 0) {
+      obj.queueSet = Math.round(message.queueSet);
+    }
+    if (message.rx !== false) {
+      obj.rx = message.rx;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CdnaComplete>, I>>(base?: I): CdnaComplete {
+    return CdnaComplete.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CdnaComplete>, I>>(object: I): CdnaComplete {
+    const message = createBaseCdnaComplete();
+    message.queueSet = object.queueSet ?? 0;
+    message.rx = object.rx ?? false;
     return message;
   },
 };
@@ -1970,6 +2369,9 @@ function createBaseHypercallResponse(): HypercallResponse {
     charges: [],
     mfns: [],
     handles: [],
+    tail: 0,
+    accepted: 0,
+    completed: [],
   };
 }
 
@@ -2022,6 +2424,15 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
         writer.uint32(v);
       }
       writer.join();
+    }
+    if (message.tail !== 0) {
+      writer.uint32(104).uint32(message.tail);
+    }
+    if (message.accepted !== 0) {
+      writer.uint32(112).uint32(message.accepted);
+    }
+    for (const v of message.completed) {
+      CdnaCompleted.encode(v!, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -2165,6 +2576,30 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
 
             break;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.tail = reader.uint32();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.accepted = reader.uint32();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.completed.push(CdnaCompleted.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2191,6 +2626,11 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
       charges: globalThis.Array.isArray(object?.charges) ? object.charges.map((e: any) => Charge.fromJSON(e)) : [],
       mfns: globalThis.Array.isArray(object?.mfns) ? object.mfns.map((e: any) => globalThis.Number(e)) : [],
       handles: globalThis.Array.isArray(object?.handles) ? object.handles.map((e: any) => globalThis.Number(e)) : [],
+      tail: isSet(object.tail) ? globalThis.Number(object.tail) : 0,
+      accepted: isSet(object.accepted) ? globalThis.Number(object.accepted) : 0,
+      completed: globalThis.Array.isArray(object?.completed)
+        ? object.completed.map((e: any) => CdnaCompleted.fromJSON(e))
+        : [],
     };
   },
 
@@ -2232,6 +2672,15 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
     if (message.handles?.length) {
       obj.handles = message.handles.map((e) => Math.round(e));
     }
+    if (message.tail !== 0) {
+      obj.tail = Math.round(message.tail);
+    }
+    if (message.accepted !== 0) {
+      obj.accepted = Math.round(message.accepted);
+    }
+    if (message.completed?.length) {
+      obj.completed = message.completed.map((e) => CdnaCompleted.toJSON(e));
+    }
     return obj;
   },
 
@@ -2254,6 +2703,166 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
     message.charges = object.charges?.map((e) => Charge.fromPartial(e)) || [];
     message.mfns = object.mfns?.map((e) => e) || [];
     message.handles = object.handles?.map((e) => e) || [];
+    message.tail = object.tail ?? 0;
+    message.accepted = object.accepted ?? 0;
+    message.completed = object.completed?.map((e) => CdnaCompleted.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCdnaCompleted(): CdnaCompleted {
+  return { gfn: 0, offset: 0, len: 0, doneLen: 0, doneNs: 0, ok: false };
+}
+
+export const CdnaCompleted: MessageFns<CdnaCompleted> = {
+  encode(message: CdnaCompleted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.gfn !== 0) {
+      writer.uint32(8).uint32(message.gfn);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(16).uint32(message.offset);
+    }
+    if (message.len !== 0) {
+      writer.uint32(24).uint32(message.len);
+    }
+    if (message.doneLen !== 0) {
+      writer.uint32(32).uint32(message.doneLen);
+    }
+    if (message.doneNs !== 0) {
+      writer.uint32(41).double(message.doneNs);
+    }
+    if (message.ok !== false) {
+      writer.uint32(48).bool(message.ok);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CdnaCompleted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCdnaCompleted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.gfn = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.offset = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.len = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.doneLen = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.doneNs = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CdnaCompleted {
+    return {
+      gfn: isSet(object.gfn) ? globalThis.Number(object.gfn) : 0,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      len: isSet(object.len) ? globalThis.Number(object.len) : 0,
+      doneLen: isSet(object.doneLen)
+        ? globalThis.Number(object.doneLen)
+        : isSet(object.done_len)
+        ? globalThis.Number(object.done_len)
+        : 0,
+      doneNs: isSet(object.doneNs)
+        ? globalThis.Number(object.doneNs)
+        : isSet(object.done_ns)
+        ? globalThis.Number(object.done_ns)
+        : 0,
+      ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
+    };
+  },
+
+  toJSON(message: CdnaCompleted): unknown {
+    const obj: any = {};
+    if (message.gfn !== 0) {
+      obj.gfn = Math.round(message.gfn);
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.len !== 0) {
+      obj.len = Math.round(message.len);
+    }
+    if (message.doneLen !== 0) {
+      obj.doneLen = Math.round(message.doneLen);
+    }
+    if (message.doneNs !== 0) {
+      obj.doneNs = floatToJson(message.doneNs);
+    }
+    if (message.ok !== false) {
+      obj.ok = message.ok;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CdnaCompleted>, I>>(base?: I): CdnaCompleted {
+    return CdnaCompleted.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CdnaCompleted>, I>>(object: I): CdnaCompleted {
+    const message = createBaseCdnaCompleted();
+    message.gfn = object.gfn ?? 0;
+    message.offset = object.offset ?? 0;
+    message.len = object.len ?? 0;
+    message.doneLen = object.doneLen ?? 0;
+    message.doneNs = object.doneNs ?? 0;
+    message.ok = object.ok ?? false;
     return message;
   },
 };

@@ -132,6 +132,20 @@ export interface LinkState {
   tNs: number;
 }
 
+/**
+ * The hypervisor programs the IOMMU context of a device (or of one queue set of it): the
+ * NIC translates every DMA of that queue set through the page table rooted at root_mfn.
+ * Only the hypervisor sends it; a driver's own configuration never changes it.
+ */
+export interface IommuContext {
+  /** NIC name on its host */
+  nic: string;
+  /** queue set the context applies to */
+  queueSet: number;
+  /** machine frame of the page table's root */
+  rootMfn: number;
+}
+
 function createBaseDoorbell(): Doorbell {
   return { nic: "", queueSet: 0, ring: 0, tail: 0, tNs: 0 };
 }
@@ -819,6 +833,115 @@ export const LinkState: MessageFns<LinkState> = {
     message.nic = object.nic ?? "";
     message.up = object.up ?? false;
     message.tNs = object.tNs ?? 0;
+    return message;
+  },
+};
+
+function createBaseIommuContext(): IommuContext {
+  return { nic: "", queueSet: 0, rootMfn: 0 };
+}
+
+export const IommuContext: MessageFns<IommuContext> = {
+  encode(message: IommuContext, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nic !== "") {
+      writer.uint32(10).string(message.nic);
+    }
+    if (message.queueSet !== 0) {
+      writer.uint32(16).uint32(message.queueSet);
+    }
+    if (message.rootMfn !== 0) {
+      writer.uint32(24).uint64(message.rootMfn);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IommuContext {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIommuContext();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.queueSet = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rootMfn = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IommuContext {
+    return {
+      nic: isSet(object.nic) ? globalThis.String(object.nic) : "",
+      queueSet: isSet(object.queueSet)
+        ? globalThis.Number(object.queueSet)
+        : isSet(object.queue_set)
+        ? globalThis.Number(object.queue_set)
+        : 0,
+      rootMfn: isSet(object.rootMfn)
+        ? globalThis.Number(object.rootMfn)
+        : isSet(object.root_mfn)
+        ? globalThis.Number(object.root_mfn)
+        : 0,
+    };
+  },
+
+  toJSON(message: IommuContext): unknown {
+    const obj: any = {};
+    if (message.nic !== "") {
+      obj.nic = message.nic;
+    }
+    if (message.queueSet !== 0) {
+      obj.queueSet = Math.round(message.queueSet);
+    }
+    if (message.rootMfn !== 0) {
+      obj.rootMfn = Math.round(message.rootMfn);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IommuContext>, I>>(base?: I): IommuContext {
+    return IommuContext.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IommuContext>, I>>(object: I): IommuContext {
+    const message = createBaseIommuContext();
+    message.nic = object.nic ?? "";
+    message.queueSet = object.queueSet ?? 0;
+    message.rootMfn = object.rootMfn ?? 0;
     return message;
   },
 };

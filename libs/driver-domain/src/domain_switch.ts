@@ -1,0 +1,54 @@
+// The switch inside the driver domain, as DriverDomain uses it: the Linux bridge or Open
+// vSwitch behind one small interface (as OVS's ofproto sits behind its provider classes).
+// The switch decides where a frame goes and what the decision cost; DriverDomain moves the
+// bytes, charges the cost on dom0's CPU and hands the frame to a vif or the NIC.
+import type { Primitive } from '@vnetlab/cost';
+
+export type SwitchKind = 'bridge' | 'vswitch';
+
+/** A port as the driver domain adds it: a guest's vif or the NIC (the uplink). */
+export interface SwitchPortSpec {
+  name: string;
+  kind: 'vif' | 'uplink';
+  /** The VXLAN network of a vif (vswitch only); absent = the untunnelled network. */
+  vni?: number;
+}
+
+export interface SwitchOutput {
+  /** A vif name or the uplink's name (tunnelled frames leave through the uplink). */
+  port: string;
+  /**
+   * The bytes to send: the frame itself, a view into it (a decapsulated inner frame) or a
+   * new buffer (an encapsulated frame).
+   */
+  bytes: Buffer;
+  /** Set for a VXLAN-encapsulated copy. */
+  encap?: { vni: number; remoteIp: string };
+}
+
+/** One step of the switch's decision, for traces (the vswitch's ofproto/trace lines). */
+export interface SwitchStep {
+  step: string;
+  detail: string;
+  primitive?: Primitive;
+  count?: number;
+  flow?: string;
+}
+
+export interface SwitchDecision {
+  outputs: SwitchOutput[];
+  /** Why copies (or the whole frame) went nowhere; the first is the frame's drop reason when there is no output. */
+  drops: string[];
+  flooded: boolean;
+  /** The primitives this decision cost, to be charged on dom0's CPU. */
+  charges: Array<[Primitive, number]>;
+  steps: SwitchStep[];
+  /** vswitch: decided by the exact-match cache. */
+  fastPath?: boolean;
+}
+
+export interface DomainSwitch {
+  readonly kind: SwitchKind;
+  addPort(p: SwitchPortSpec): void;
+  forward(inPort: string, bytes: Buffer, tNs: number): SwitchDecision;
+}
