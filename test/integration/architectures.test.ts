@@ -9,11 +9,12 @@ interface BulkJson {
   ledger: Array<{ host: string; domain: string; primitive: string; cycles: number; ops: number }>;
 }
 
-describe('pv, multiqueue, cdna, passthrough and native side by side', () => {
+describe('emulated, pv, multiqueue, cdna, passthrough and native side by side', () => {
   let dir: string;
   let down: () => Promise<{ code: number }>;
   const runs = new Map<string, BulkJson>();
   const pairs: Array<[string, string, string]> = [
+    ['emulated', 'emu-a', 'peer-b0'],
     ['pv', 'pv-a', 'peer-b0'],
     ['multiqueue', 'mq-a', 'peer-b0'],
     ['cdna', 'cdna-a', 'peer-b0'],
@@ -41,20 +42,27 @@ describe('pv, multiqueue, cdna, passthrough and native side by side', () => {
     for (const [arch] of pairs) {
       const r = runs.get(arch)!;
       expect(r.flows[0].deliveredFrames, arch).toBe(r.flows[0].sentFrames);
-      expect(r.throughputBps, arch).toBeLessThanOrEqual(1e9 * (1472 / 1538));
+      // the 1 Gb/s wire's payload share; 1% of slack for the first frame's batching latency
+      expect(r.throughputBps, arch).toBeLessThanOrEqual(1.01 * 1e9 * (1472 / 1538));
     }
   });
 
   // the bulk's own frames, not the odd broadcast (an ARP request is flooded to the bridge too)
   const frames = (arch: string) => runs.get(arch)!.flows[0].sentFrames;
 
-  it('only pv copies bytes in the driver domain and looks up the bridge', () => {
+  it('only pv grant-copies, and only pv and emulated go through the bridge', () => {
     expect(ops('pv', 'grant_copy_op')).toBeGreaterThanOrEqual(frames('pv'));
     expect(ops('pv', 'bridge_lookup', 'dom0')).toBeGreaterThanOrEqual(frames('pv'));
-    for (const arch of ['multiqueue', 'cdna', 'passthrough', 'native']) {
-      expect(ops(arch, 'grant_copy_op'), arch).toBeLessThan(frames(arch) / 50);
-      expect(ops(arch, 'bridge_lookup', 'dom0'), arch).toBeLessThan(frames(arch) / 50);
-    }
+    for (const arch of ['emulated', 'multiqueue', 'cdna', 'passthrough', 'native']) expect(ops(arch, 'grant_copy_op'), arch).toBeLessThan(frames(arch) / 50);
+    // the emulated NIC's device model sits on the bridge; the direct designs bypass it
+    expect(ops('emulated', 'bridge_lookup', 'dom0')).toBeGreaterThanOrEqual(frames('emulated'));
+    for (const arch of ['multiqueue', 'cdna', 'passthrough', 'native']) expect(ops(arch, 'bridge_lookup', 'dom0'), arch).toBeLessThan(frames(arch) / 50);
+  });
+
+  it('an emulated NIC traps on register accesses and its device model copies every frame in the driver domain', () => {
+    expect(ops('emulated', 'vm_exit')).toBeGreaterThanOrEqual(frames('emulated'));
+    expect(ops('emulated', 'device_emulation', 'dom0')).toBeGreaterThanOrEqual(frames('emulated'));
+    expect(cyclesPerFrame('emulated')).toBeGreaterThan(cyclesPerFrame('pv'));
   });
 
   it('multiqueue maps grants, cdna validates buffers in the hypervisor, passthrough and native do neither', () => {

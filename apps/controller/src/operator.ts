@@ -136,8 +136,12 @@ export class Operator {
       for (const x of runs) bySrc.set(x.src, [...(bySrc.get(x.src) ?? []), x]);
       await Promise.all([...bySrc.values()].map(async (list) => {
         for (const x of list) {
-          const atNs = await this.labNow();
-          await unary<control.PingResponse>((cb) => x.client.ping({ dst: x.dstIp, count: 1, size: 8, intervalNs: 0, atNs }, cb)).catch(() => undefined);
+          // a few tries: a path that never answers still fails below, in the bulk's own ARP
+          for (let i = 0; i < 3; i++) {
+            const atNs = await this.labNow();
+            const r = await unary<control.PingResponse>((cb) => x.client.ping({ dst: x.dstIp, count: 1, size: 8, intervalNs: 0, atNs }, cb)).catch(() => undefined);
+            if (r?.received) break;
+          }
         }
       }));
     }

@@ -1,9 +1,8 @@
 // The driver domain (dom0) of one host: netback for every guest interface, the Ethernet
 // bridge, and the driver of the host's NIC. Event-channel upcalls arrive on NATS, hypercalls
 // go to the hypervisor over gRPC, doorbells go to the NIC on NATS.
-import { Bridge } from '@vnetlab/bridge';
 import { CostTable, Cpu, Ledger } from '@vnetlab/cost';
-import { DriverDomain, nicUplink } from '@vnetlab/driver-domain';
+import { DriverDomain, EmulatedNicModel, nicUplink } from '@vnetlab/driver-domain';
 import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
 import { mergeFlowCounts } from '@vnetlab/flows';
 import { NicDriver, QueueSetDriver } from '@vnetlab/nic';
@@ -12,6 +11,7 @@ import { netif, pcie, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
 import { BadMessageError, HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { hostSpec, loadTopology, queueSetIrq, queueSetPlan, type QueueSetAssignment } from '@vnetlab/topology';
 import { XenbusState, backendDir, frontendDir, readKeys, setState, waitForState } from '@vnetlab/xenbus';
+import { startDom0Inspect } from './dom0_inspect.js';
 
 export const DRIVER_DOMAIN_SPEC: ServiceSpec = {
   kind: 'driver-domain',
@@ -42,6 +42,8 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   const pages = new PagePool(info.p2m.map((_, gfn) => gfn).slice(reserved));
   const ledger = new Ledger(new CostTable());
   const cpu = new Cpu(pcpu, host.cpus.hz, ledger, shared.core?.(pcpu));
+  // the bridge or the vswitch (driver_domain.switch), its metrics, flow API and trace reports
+  const look = await startDom0Inspect(svc, topo, host, cpu, hv);
 
   const notify = (port: number, tNs: number) => {
     cpu.run(tNs, 'xen', [['hypercall', 1], ['evtchn_send', 1]]);
@@ -58,7 +60,8 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     const rings = driver.setup();
     // The bridge's uplink takes every frame (promiscuous); the bridged guests' MACs are also
     // registered, so that a NIC switching between its queue sets (multiqueue) finds them here.
-    const bridged = host.guests.flatMap((g) => g.interfaces.filter((i) => i.arch === 'pv' && i.nic === nic.name).map((i) => i.mac));
+    // (not those in a VNI: their frames cross the wire inside VXLAN, and their MACs may repeat across VNIs)
+    const bridged = host.guests.flatMap((g) => g.interfaces.filter((i) => (i.arch === 'pv' || i.arch === 'emulated') && i.nic === nic.name && i.vni === undefined).map((i) => i.mac));
     const cfgMsg: pcie.QueueSetConfig = { nic: nic.name, queueSet: 0, txRingAddr: rings.txRingAddr, rxRingAddr: rings.rxRingAddr, size: rings.size, macs: bridged, promiscuous: true, ownerDomid: 0 };
     await svc.nc.request(subjects.nicConfig(host.name, nic.name), pcie.QueueSetConfig.encode(cfgMsg).finish(), { timeout: 10_000 });
     const doorbell = (ring: 'tx' | 'rx', tail: number, tNs: number) =>
@@ -66,11 +69,11 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     const irq = await hv.bindPirq(queueSetIrq(q.nicIndex, 0), 0);
     if (irq.status < 0) throw new Error(`bind_pirq for ${nic.name} failed: ${irq.status}`);
     const uplink = { name: nic.name, driver: nicUplink(driver, doorbell, cpu), port: irq.port };
-    bridges.set(nic.name, new DriverDomain({ mem, dom0, pages, cpu, bridge: new Bridge(), uplink, ports: { hv, notify } }));
+    bridges.set(nic.name, new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor(nic.name), uplink, ports: { hv, notify }, observer: look.observer }));
     doorbell('rx', driver.postRxBuffers(), 0);
   }
   // guests on no NIC of dom0's still meet on a bridge without an uplink
-  const local = new DriverDomain({ mem, dom0, pages, cpu, bridge: new Bridge(), ports: { hv, notify } });
+  const local = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor(undefined), ports: { hv, notify }, observer: look.observer });
   const ddFor = (nic: string | undefined) => (nic && bridges.get(nic)) || bridges.values().next().value || local;
   const all = () => [...bridges.values(), local];
   const dd = {
@@ -99,10 +102,39 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   for (const g of host.guests) {
     const d = domains.find((x) => x.name === g.name);
     const iface = g.interfaces[0];
+    if (d && iface?.arch === 'emulated') {
+      attachEmulated(d, iface.nic);
+      continue;
+    }
     if (!d || !iface || (iface.arch !== 'pv' && iface.arch !== 'multiqueue')) continue;
     const q = queueSetPlan(host).find((x) => x.guest === g.name && x.arch === 'multiqueue');
     const run = q ? connectMultiqueue(d.domid, g.name, iface.mac, q) : connectBackend(d.domid, g.name, iface.mac, iface.rx_mode, iface.nic);
     void run.catch((e) => svc.log.error('vif backend failed', { guest: g.name, error: e }));
+  }
+
+  /**
+   * An emulated NIC: its device model here (qemu), reading and writing the guest's memory
+   * through a mapping of it; the guest's register accesses arrive as ioreqs.
+   */
+  function attachEmulated(d: { domid: number; name: string; p2m: number[] }, nic: string | undefined): void {
+    const name = `tap${d.domid}`;
+    const sw = ddFor(nic);
+    const model = new EmulatedNicModel({ guest: new GuestMemory(mem, d.p2m), dom0, pages, cpu });
+    sw.addEmulatedPort(name, model);
+    svc.subscribe(subjects.ioreq(host.name, d.domid), pcie.IoReq.decode, async (r) => {
+      if (!Number.isFinite(r.tNs) || r.tNs < 0) throw new BadMessageError('bad_time', `ioreq at modelled time ${r.tNs}`);
+      await sw.onIoreq(name, r.reg, r.value, r.write, r.tNs);
+    });
+    void (async () => {
+      const key = `${frontendDir(host.name, d.domid).replace('.vif.', '.ioemu.')}.event-channel`;
+      let port: string | undefined;
+      for (let i = 0; i < 600 && (port = await store.read(key)) === undefined; i++) await new Promise((res) => setTimeout(res, 50));
+      if (port === undefined) throw new Error(`${d.name} never published its emulated NIC's event channel`);
+      const bound = await hv.evtchnBindInterdomain(d.domid, Number(port), dd.now);
+      if (bound.status < 0) throw new Error(`bind_interdomain to ${d.name} port ${port}: ${bound.status}`);
+      sw.bindEmulatedPort(name, bound.port);
+      svc.log.info('emulated NIC attached', { guest: d.name, domid: d.domid, port: bound.port });
+    })().catch((e) => svc.log.error('emulated NIC failed', { guest: d.name, error: e }));
   }
 
   /** xenbus, backend side, up to the frontend's Connected; returns what it published. */
@@ -152,7 +184,8 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     const { be, k, port } = await handshake(domid, mac, true);
     const mode = k['request-rx-copy'] === '1' ? 'copy' : 'flip';
     if (mode !== rxMode) svc.log.info('frontend chose its receive mode', { guest, mode });
-    await ddFor(nic).addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
+    const vni = host.guests.find((g) => g.name === guest)?.interfaces[0]?.vni;
+    await ddFor(nic).addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode, ...(vni !== undefined ? { vni } : {}) }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
     await setState(store, be, XenbusState.Connected);
     svc.log.info('vif connected', { guest, domid, mode });
   }

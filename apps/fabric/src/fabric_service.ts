@@ -1,14 +1,16 @@
 // The physical network between hosts: every link with its rate, latency and loss. Frames a
-// NIC puts on its wire arrive at the NIC on the other end of the link.
+// NIC puts on its wire arrive at the NIC on the other end of a cable, or, on an L2 segment
+// joining several NICs, at the NIC behind the destination MAC (flooded while unknown).
 import { FlowCounters, flowKey } from '@vnetlab/flows';
+import { describeFrame } from '@vnetlab/frames';
 import { ANY, eth, subjects } from '@vnetlab/proto';
-import { BadMessageError, startService, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
+import { BadMessageError, startService, Taps, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { loadTopology } from '@vnetlab/topology';
-import { LinkDirection } from './link.js';
+import { FabricLink } from './segment.js';
 
 export const FABRIC_SPEC: ServiceSpec = {
   kind: 'fabric',
-  description: 'The physical network: links between host NICs with rate, latency and loss.',
+  description: 'The physical network: links (cables and L2 segments) between host NICs with rate, latency and loss.',
   options: { topology: { help: 'topology file of the lab' }, seed: { help: 'seed of the loss process', type: 'number', default: 1 } },
 };
 
@@ -23,39 +25,62 @@ export async function startFabric(cfg: ServiceConfig, shared: { handleSignals?: 
   const flows = new FlowCounters();
   let now = 0;
 
-  // One direction per (link, sending end).
-  const dirs = new Map<string, LinkDirection>();
+  // Every link, and the link each NIC is on.
+  const linkOf = new Map<string, FabricLink>();
   topo.links.forEach((l, i) => {
-    const seed = Number(cfg.options.seed) + i;
-    dirs.set(l.a, new LinkDirection(`${l.a}->${l.b}`, l.b, l.rate_bps, l.latency_ns, l.loss, seed * 2));
-    dirs.set(l.b, new LinkDirection(`${l.b}->${l.a}`, l.a, l.rate_bps, l.latency_ns, l.loss, seed * 2 + 1));
+    const link = new FabricLink(l.name, l.ends, l.form, l.rate_bps, l.latency_ns, l.loss, Number(cfg.options.seed) + i);
+    for (const end of l.ends) linkOf.set(end, link);
   });
+  // captures of a link, and traces of frames crossing the fabric
+  const taps = await new Taps(svc, { link: topo.links.map((l) => l.name) }).start();
 
   svc.subscribe(subjects.fabricTx(ANY, ANY), eth.FrameBurst.decode, (burst, msg) => {
     const [, host, nic] = msg.subject.split('.');
     const from = `${host}/${nic}`;
-    const dir = dirs.get(from);
-    if (!dir) {
+    const link = linkOf.get(from);
+    if (!link) {
       for (const f of burst.frames) flows.dropped(flowKey(Buffer.from(f.data)), 'no_link');
       lost.inc({ link: from, reason: 'no_link' }, burst.frames.length);
       throw new BadMessageError('no_link', `${from} is not attached to any link`);
     }
-    const out: eth.Frame[] = [];
+    const out = new Map<string, { direction: string; frames: eth.Frame[] }>();
     for (const f of burst.frames) {
-      const r = dir.carry(f.data.length, f.tNs);
-      if (r.lost) {
-        lost.inc({ link: dir.name, reason: 'link_loss' });
-        flows.dropped(flowKey(Buffer.from(f.data)), 'link_loss');
-        continue;
+      const bytes = Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength);
+      taps.capture('link', link.name, 'tx', bytes, f.tNs);
+      const r = link.carry(from, f.data, f.tNs);
+      if (r.drop) {
+        lost.inc({ link: link.name, reason: r.drop });
+        flows.dropped(flowKey(bytes), `link_${r.drop}`);
       }
-      carried.inc({ link: dir.name });
-      bytesC.inc({ link: dir.name }, f.data.length);
-      out.push({ data: f.data, tNs: r.arriveNs });
-      now = Math.max(now, r.arriveNs);
+      for (const { tap } of taps.traced(bytes)) {
+        const where = r.deliveries.map((d) => `${d.to}${d.lost ? ' (lost)' : ` at ${(d.arriveNs / 1000).toFixed(3)} µs`}`).join(', ');
+        const how = r.how === 'cable' ? 'the cable\'s other end' : r.how === 'learned' ? 'the end its destination MAC was learned behind' : 'every other end (destination MAC not learned yet)';
+        const arrive = Math.max(f.tNs, ...r.deliveries.map((d) => d.arriveNs));
+        taps.hop(tap, {
+          component: 'link', step: r.drop ? 'drop' : 'wire', tNs: arrive, startNs: f.tNs, frame: describeFrame(bytes),
+          detail: `${link.form} ${link.name} (${link.rateBps / 1e9} Gb/s, ${link.latencyNs / 1000} µs): from ${from} to ${how}${where ? `: ${where}` : ''}${r.drop ? `; dropped: ${r.drop}` : ''}`,
+        });
+      }
+      for (const d of r.deliveries) {
+        // one copy per end reached, counted so that the flow's conservation still balances
+        if (r.deliveries.length > 1 && d !== r.deliveries[0]) flows.sent(flowKey(bytes), bytes.length);
+        if (d.lost) {
+          lost.inc({ link: d.direction, reason: 'link_loss' });
+          flows.dropped(flowKey(bytes), 'link_loss');
+          continue;
+        }
+        carried.inc({ link: d.direction });
+        bytesC.inc({ link: d.direction }, f.data.length);
+        const o = out.get(d.to) ?? { direction: d.direction, frames: [] };
+        o.frames.push({ data: f.data, tNs: d.arriveNs });
+        out.set(d.to, o);
+        now = Math.max(now, d.arriveNs);
+      }
     }
-    if (out.length === 0) return;
-    const [toHost, toNic] = dir.to.split('/');
-    svc.publish(subjects.nicRx(toHost, toNic), eth.FrameBurst.encode({ link: dir.name, from, frames: out }).finish());
+    for (const [to, o] of out) {
+      const [toHost, toNic] = to.split('/');
+      svc.publish(subjects.nicRx(toHost!, toNic!), eth.FrameBurst.encode({ link: o.direction, from, frames: o.frames }).finish());
+    }
     m.setModelledTime(now);
   });
 

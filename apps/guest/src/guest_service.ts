@@ -3,7 +3,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { CostTable, Cpu, Ledger } from '@vnetlab/cost';
 import { DirectNic, GuestKernel } from '@vnetlab/guest';
-import { QueueSetDriver } from '@vnetlab/nic';
+import { E1000, QueueSetDriver } from '@vnetlab/nic';
 import { GrantTableWriter } from '@vnetlab/hypervisor';
 import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
 import { Netfront } from '@vnetlab/netfront';
@@ -12,6 +12,7 @@ import { control, netif, pcie, subjects, XENSTORE_BUCKET } from '@vnetlab/proto'
 import { BadMessageError, HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
 import { XenbusState, backendDir, frontendDir, setState, waitForState } from '@vnetlab/xenbus';
+import { startGuestInspect } from './guest_inspect.js';
 
 /** The port the guest's sinks (UDP and TCP) listen on. */
 export const SINK_PORT = 5001;
@@ -39,8 +40,9 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   // hands the guest's buffers to its own NIC queue set); cdna, passthrough and native
   // guests drive a NIC queue set themselves
   const DIRECT = ['cdna', 'passthrough', 'native'];
-  if (!iface || (iface.arch !== 'pv' && iface.arch !== 'multiqueue' && !DIRECT.includes(iface.arch))) {
-    throw new Error(`guest ${name}: interface arch ${iface?.arch ?? 'none'} is not served by this service yet (pv, multiqueue, cdna, passthrough and native are)`);
+  const EMULATED = iface?.arch === 'emulated';
+  if (!iface || (iface.arch !== 'pv' && iface.arch !== 'multiqueue' && !EMULATED && !DIRECT.includes(iface.arch))) {
+    throw new Error(`guest ${name}: interface arch ${iface?.arch ?? 'none'} is not served by this service`);
   }
   const rxMode = iface.arch === 'pv' ? iface.rx_mode : 'copy';
   const svc = await startService({ config: cfg, domain: name, handleSignals: shared.handleSignals });
@@ -65,7 +67,44 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   let kernel: GuestKernel;
   let irqPort: number;
 
-  if (DIRECT.includes(iface.arch)) {
+  if (EMULATED) {
+    // An unmodified e1000-style driver: its rings and buffers in the guest's memory by
+    // guest-physical address, every register access a trap forwarded to the device model
+    // in the driver domain as an ioreq.
+    const [txG, rxG] = [pages.take()!, pages.take()!];
+    const queue = new QueueSetDriver<number>({
+      read: (r, off, len) => gm.read(r === 'tx' ? txG : rxG, off, len),
+      write: (r, off, data) => gm.write(r === 'tx' ? txG : rxG, off, data),
+      busAddr: { tx: txG * 4096, rx: rxG * 4096 },
+    });
+    const ioreq = (reg: number, value: number, write: boolean, tNs: number) =>
+      svc.publish(subjects.ioreq(host.name, info.domid), pcie.IoReq.encode({ domid: info.domid, device: 'nic0', reg, value, write, tNs }).finish());
+    const ev = await hv.evtchnAllocUnbound(0, 0);
+    if (ev.status < 0) throw new Error(`evtchn_alloc_unbound failed: ${ev.status}`);
+    irqPort = ev.port;
+    ioreq(E1000.TDBAL, queue.setup.txRingAddr, true, 0);
+    ioreq(E1000.TDLEN, queue.size * 16, true, 0);
+    ioreq(E1000.RDBAL, queue.setup.rxRingAddr, true, 0);
+    ioreq(E1000.RDLEN, queue.size * 16, true, 0);
+    const direct = new DirectNic({
+      mode: 'emulated', mem: gm, pages, cpu, domain: name, queue, busAddr: (gfn) => gfn * 4096,
+      tailWritePerFrame: true,
+      doorbell: (ring, tail, tNs) => ioreq(ring === 'tx' ? E1000.TDT : E1000.RDT, tail, true, tNs),
+      ack: (tNs) => ioreq(E1000.ICR, 0, false, tNs),
+    });
+    kernel = new GuestKernel({
+      domain: name, mac: iface.mac, netfront: direct, stack, cpu,
+      notify: (tNs) => direct.kick(tNs),
+      // the tail write traps; so does the interrupt-cause read at every interrupt
+      kickCost: { domain: 'xen', charges: [['vm_exit', 1]] },
+      upcallCost: { domain: 'xen', charges: [['virq', 1], ['vm_exit', 1]] },
+    });
+    subscribeEvents();
+    const store = new KvStore(await svc.kv(XENSTORE_BUCKET));
+    await store.write(`${frontendDir(host.name, info.domid).replace('.vif.', '.ioemu.')}.event-channel`, String(ev.port));
+    await direct.start(0);
+    svc.log.info('emulated NIC driver up', { port: irqPort });
+  } else if (DIRECT.includes(iface.arch)) {
     const q = queueSetPlan(host).find((x) => x.guest === name);
     if (!q) throw new Error(`guest ${name}: no NIC queue set is planned for its ${iface.arch} interface`);
     const doorbell = (ring: 'tx' | 'rx', tail: number, tNs: number) =>
@@ -201,6 +240,8 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     },
   };
   svc.addGrpc(control.GuestService, impl);
+  // captures of this guest's interface, traces, and the Probe API that sends a trace's frame
+  await startGuestInspect(svc, { name, mac: iface.mac, ip: iface.ip, kernel, stack, ledger, cpu });
   svc.setLedgerSource(() => ledger.snapshot());
   svc.setFlowSource(() => kernel.flows.snapshot());
   // the modelled-time gauge also moves with work that no event started (API calls, timers)

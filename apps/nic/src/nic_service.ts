@@ -6,6 +6,8 @@ import { Nic, iommuDma, machineMemoryDma, type NicDropReason } from '@vnetlab/ni
 import { eth, pcie, subjects } from '@vnetlab/proto';
 import { BadMessageError, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { hostMemoryPath, hostSpec, loadTopology, queueSetPlan } from '@vnetlab/topology';
+import { Taps } from '@vnetlab/runtime';
+import { observeWire } from './nic_taps.js';
 
 export const NIC_SPEC: ServiceSpec = {
   kind: 'nic',
@@ -35,6 +37,9 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
   const nic = new Nic({ name: spec.name, lineRateBps: spec.rate_bps, queueSets: spec.queue_sets, dma: machineMemoryDma(mem) });
   const flows = new FlowCounters();
   let now = 0;
+  // captures of "host/nic" and traces of frames through this NIC
+  const point = `${host.name}/${spec.name}`;
+  const taps = await new Taps(svc, { nic: [point] }).start();
 
   function dropped(bytes: Buffer | undefined, reason: NicDropReason): void {
     drops.inc({ nic: spec!.name, reason });
@@ -90,6 +95,7 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
     for (const x of r.drops) dropped(undefined, x.reason);
     if (r.wire.length > 0) {
       txFrames.inc({ nic: spec.name }, r.wire.length);
+      for (const w of r.wire) observeWire(taps, point, spec.rate_bps, 'tx', w.bytes, w.tNs);
       svc.publish(subjects.fabricTx(host.name, spec.name), eth.FrameBurst.encode({ link: '', from: `${host.name}/${spec.name}`, frames: r.wire.map((w) => ({ data: w.bytes, tNs: w.tNs })) }).finish());
       now = Math.max(now, r.wire[r.wire.length - 1].tNs);
     }
@@ -102,6 +108,7 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
       const bytes = Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength);
       now = Math.max(now, f.tNs);
       const r = nic.receive(bytes, f.tNs);
+      observeWire(taps, point, spec.rate_bps, 'rx', bytes, f.tNs, r.delivered);
       if (r.delivered.length > 0) rxFrames.inc({ nic: spec.name });
       for (const x of r.drops) dropped(x.bytes ?? bytes, x.reason);
     }

@@ -37,6 +37,9 @@ export const PRIMITIVES = [
   'iommu_walk',
   'cdna_validate',
   'cdna_complete',
+  // The device model of an emulated NIC (qemu in the driver domain) handling one trapped
+  // register access: decoding the ioreq and running the register's side effects.
+  'device_emulation',
 ] as const;
 
 export type Primitive = (typeof PRIMITIVES)[number];

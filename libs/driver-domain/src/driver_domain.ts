@@ -8,6 +8,7 @@ import { FlowCounters, flowKey } from '@vnetlab/flows';
 import type { SkBuff } from '@vnetlab/frames';
 import type { GuestMemory, PagePool } from '@vnetlab/memory';
 import { Netback, type HypervisorPort, type MultiqueueBackend, type RxMode } from '@vnetlab/netback';
+import type { EmulatedNicModel } from './emulated_nic.js';
 import type { MachineMemory } from '@vnetlab/memory';
 import { PAGE_SIZE } from '@vnetlab/memory';
 import { BridgeSwitch } from './bridge_switch.js';
@@ -139,6 +140,35 @@ export class DriverDomain {
   }
 
   private readonly mqVifs = new Map<string, MultiqueueBackend>();
+  /** Emulated NICs' device models on the bridge, with the event channel of their guest's interrupt. */
+  private readonly emulated = new Map<string, { model: EmulatedNicModel; port?: number }>();
+
+  /** An emulated NIC (its device model in this domain) as a bridge port; its interrupt's port may come later. */
+  addEmulatedPort(name: string, model: EmulatedNicModel, port?: number): void {
+    this.emulated.set(name, { model, port });
+    this.switch.addPort({ name, kind: 'vif' });
+  }
+
+  /** The event channel of an emulated NIC's interrupt, once its guest has published it. */
+  bindEmulatedPort(name: string, port: number): void {
+    const dev = this.emulated.get(name);
+    if (dev) dev.port = port;
+  }
+
+  /** A trapped register access of an emulated NIC's guest, forwarded here (an ioreq). */
+  onIoreq(name: string, reg: number, value: number, write: boolean, tNs: number): Promise<boolean> {
+    const dev = this.emulated.get(name);
+    if (!dev) return Promise.resolve(false);
+    return this.serial
+      .run(async () => {
+        const r = dev.model.onIoreq(reg, value, write, tNs);
+        this.seen(r.tNs);
+        for (const [reason, n] of Object.entries(r.drops)) this.flows.dropped('ioemu ' + name, reason, n);
+        if (r.interrupt && dev.port !== undefined) this.o.ports.notify(dev.port, r.tNs);
+        await this.bridgeFrames(name, r.skbs);
+      })
+      .then(() => true);
+  }
 
   vifStats() {
     return [
@@ -242,6 +272,15 @@ export class DriverDomain {
         if (!copy) return;
         if (port === this.o.uplink?.name) this.qdisc.push(copy);
         else {
+          const dev = this.emulated.get(port);
+          if (dev) {
+            const r = dev.model.deliver([copy], copy.tNs);
+            for (const g of r.freedGfns) this.o.pages.give(g);
+            for (const [reason, n] of Object.entries(r.drops)) this.flows.dropped(flowKey(copy.bytes), reason, n);
+            this.seen(r.tNs);
+            if (r.interrupt && dev.port !== undefined) this.o.ports.notify(dev.port, r.tNs);
+            return;
+          }
           const vif = this.vifs.get(port);
           if (!vif) return this.drop(copy, 'no_port');
           const list = perVif.get(vif) ?? [];

@@ -4,3 +4,4 @@ export * from './domain_switch.js';
 export * from './bridge_switch.js';
 export * from './ovs_switch.js';
 export * from './frame_observer.js';
+export * from './emulated_nic.js';

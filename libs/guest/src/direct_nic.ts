@@ -21,7 +21,7 @@ export interface CdnaPort {
 }
 
 export interface DirectNicOptions {
-  mode: 'native' | 'passthrough' | 'cdna';
+  mode: 'native' | 'passthrough' | 'cdna' | 'emulated';
   mem: GuestMemory;
   pages: PagePool;
   cpu: Cpu;
@@ -38,6 +38,13 @@ export interface DirectNicOptions {
   rxBuffers?: number;
   /** Frames that may wait for a free descriptor. */
   txQueueLen?: number;
+  /**
+   * Write the TX tail register for every frame, as a Linux e1000 driver of the Xen 3 era does
+   * (no batching of tail writes): on an emulated NIC each write is a trap, charged here.
+   */
+  tailWritePerFrame?: boolean;
+  /** Called first thing on every interrupt: the driver reads the interrupt cause register (a trapped access when the NIC is emulated). */
+  ack?: (tNs: number) => void;
   /** Told of a frame the device lost after the kernel handed it over (e.g. refused by CDNA validation). */
   onDrop?: (flow: string, reason: string) => void;
 }
@@ -95,6 +102,12 @@ export class DirectNic implements GuestNic {
     }
     this.txTail = this.o.queue!.postTx([{ addr: this.o.busAddr!(gfn), len: frame.length, cookie: gfn }]).tail;
     this.stats.txFrames++;
+    if (this.o.tailWritePerFrame) {
+      const tw = this.o.cpu.run(t, 'xen', [['vm_exit', 1]]);
+      this.o.doorbell('tx', this.txTail, tw);
+      this.txTail = -1;
+      return { notify: false, tNs: tw };
+    }
     return { notify: true, tNs: t };
   }
 
@@ -130,6 +143,7 @@ export class DirectNic implements GuestNic {
   }
 
   private async onEventQueue(tNs: number) {
+    this.o.ack?.(tNs);
     const q = this.o.queue!;
     const done = q.reclaim(tNs);
     let t = tNs;

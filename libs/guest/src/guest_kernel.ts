@@ -42,6 +42,9 @@ export interface GuestNic {
   readonly txQueued: number;
 }
 
+/** Sees every frame the kernel hands its device (tx) or takes from it (rx), for captures and traces. */
+export type KernelTap = (dir: 'tx' | 'rx', frame: Buffer, tNs: number, startNs: number) => void;
+
 export interface PingReply { seq: number; rttNs: number; ok: boolean }
 export interface PingResult { sent: number; received: number; replies: PingReply[] }
 
@@ -97,7 +100,9 @@ export class GuestKernel {
     let notify = r.notify;
     const out: Buffer[] = [];
     for (const f of r.frames) {
-      t = this.o.cpu.run(Math.max(f.tNs, t), this.o.domain, [['stack_rx', 1]]);
+      const t0 = Math.max(f.tNs, t);
+      t = this.o.cpu.run(t0, this.o.domain, [['stack_rx', 1]]);
+      this.tap?.('rx', f.bytes, t, t0);
       const key = flowKey(f.bytes);
       if (!this.forUs(f.bytes)) {
         // a flooded copy of someone else's unicast frame: the bridge floods until it learns
@@ -144,7 +149,9 @@ export class GuestKernel {
       t = this.o.cpu.run(t, this.o.domain, [['stack_tx', 1]]);
       const key = flowKey(f);
       this.flows.sent(key, f.length, t);
+      const t0 = t;
       const r = this.o.netfront.transmit(f, t);
+      if (!r.drop) this.tap?.('tx', f, Math.max(t, r.tNs), t0);
       t = Math.max(t, r.tNs);
       if (r.drop) this.flows.dropped(key, r.drop);
       else this.counters.framesOut++;
@@ -212,6 +219,28 @@ export class GuestKernel {
       });
     }, this.o.idleTimerMs ?? 1000);
     this.idleTimer.unref();
+  }
+
+  private tap?: KernelTap;
+
+  /** Watches the frames the kernel sends and receives (undefined: stop watching). */
+  setTap(tap: KernelTap | undefined): void {
+    this.tap = tap;
+  }
+
+  /**
+   * Sends one frame the caller built (a trace's probe) at the domain's now, as the stack's
+   * own frames go: stack_tx, the device, a notification if the device asks for one.
+   */
+  sendFrame(frame: Buffer): Promise<{ startNs: number; tNs: number }> {
+    return this.serial.run(() => {
+      const startNs = this.now;
+      const tx = this.transmit([frame], startNs);
+      const pumped = this.pump(tx.t);
+      if (tx.notify || pumped.notify) this.kick(pumped.t);
+      this.armIdleTimer();
+      return { startNs, tNs: this.now };
+    });
   }
 
   private on(l: (e: StackEvent) => void): () => void {

@@ -34,3 +34,4 @@ export {
 export { NicDriver, type NicDriverOptions, type RingSetup, type TransmitResult, type InterruptResult } from './nic_driver.js';
 export { QueueSetDriver, type RingPages, type PostedBuffer, type Completion } from './queue_set_driver.js';
 export { iommuDma, IommuFault, type IommuFaultKind, type IommuDmaPort, type IommuDmaOptions, type IotlbStats } from './iommu_dma.js';
+export { E1000 } from './registers.js';

@@ -55,6 +55,7 @@ describe('subject catalogue', () => {
       subjects.nicLink('h1', 'eth0'),
       subjects.nicDma('h1', 'eth0'),
       subjects.nicIommu('h1', 'eth0'),
+      subjects.ioreq('h1', 2),
       subjects.fabricTx('h1', 'eth0'),
       subjects.labEvents(),
       subjects.capture('c1'),

@@ -49,6 +49,8 @@ export const subjects = {
   nicLink: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.link`,
   /** DMA transfers a NIC performed, for traces and captures (DmaRecord). */
   nicDma: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.dma`,
+  /** A guest's trapped access to an emulated device register, to the device model (IoReq). */
+  ioreq: (host: string, domid: number | typeof ANY): string => `ioreq.${token(host)}.${tokenOrAny(domid)}`,
   /** The hypervisor programs a queue set's IOMMU context (IommuContext, request/reply). */
   nicIommu: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.iommu`,
   /** Frames leaving a NIC onto its link, to the fabric (FrameBurst). */
@@ -157,6 +159,14 @@ export const SUBJECT_CATALOGUE: readonly SubjectEntry[] = [
     signal: 'a DMA transfer by the NIC through the IOMMU (for traces)',
     publisher: 'nic',
     subscriber: 'controller (trace, capture)',
+  },
+  {
+    pattern: 'ioreq.<host>.<domid>',
+    payload: 'vnetlab.pcie.v1.IoReq',
+    encoding: 'protobuf',
+    signal: 'a trapped access to an emulated device register, forwarded to the device model (ioreq)',
+    publisher: 'guest (through the hypervisor trap)',
+    subscriber: 'driver-domain (device model)',
   },
   {
     pattern: 'nic.<host>.<nic>.iommu',

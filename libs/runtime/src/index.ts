@@ -15,3 +15,4 @@ export { KvStore, type StoreWatchEvent } from './kv_store.js';
 export { HypercallClient, type GrantCopyArg, type GrantPtrArg } from './hypercall_client.js';
 export { type ChargeList } from './hypercall_client.js';
 export type { HostShared } from './host_shared.js';
+export { Taps, type ActiveTrace, type CapturePoints, type HopFields } from './taps.js';

@@ -187,7 +187,7 @@ export async function cmdExplain(pos: string[], f: Record<string, unknown>, out:
   for (const p of cols) {
     out('');
     out(`${p.arch}, ${p.guests} guest${p.guests === 1 ? '' : 's'}: ${Math.round(p.cyclesPerPacket)} cycles per packet, throughput ${(p.throughputBps / 1e6).toFixed(1)} Mb/s`);
-    out(breakdownTable(p));
+    out(breakdownTable(p, { costs }));
   }
   if (f.sources) {
     const prims = [...new Set(cols.flatMap((p) => p.breakdown.map((b) => b.primitive)))].sort();

@@ -71,11 +71,16 @@ export function explainTable(points: PointFigures[], opts: { minCycles?: number 
 }
 
 /** One architecture's breakdown: where each primitive's cycles are charged, ops and cycles per packet. */
-export function breakdownTable(p: PointFigures, opts: { minCycles?: number } = {}): string {
+export function breakdownTable(p: PointFigures, opts: { minCycles?: number; costs?: Record<string, CostSource> } = {}): string {
   const rows = p.breakdown.filter((b) => b.cyclesPerPacket >= (opts.minCycles ?? 0.5));
+  // The ledger counts a per-byte primitive's charges, not its bytes: its bytes are cycles ÷ cost per byte.
+  const perPacket = (b: PointFigures['breakdown'][number]) => {
+    const c = opts.costs?.[b.primitive];
+    return c?.unit === 'byte' && c.cycles > 0 ? `${Math.round(b.cyclesPerPacket / c.cycles)} B` : b.opsPerPacket.toFixed(2);
+  };
   return table(
     ['charged to', 'primitive', 'ops/pkt', 'cycles/pkt', 'share'],
-    rows.map((b) => [b.group, b.primitive, Number(b.opsPerPacket.toFixed(2)), Math.round(b.cyclesPerPacket), `${((b.cyclesPerPacket / (p.cyclesPerPacket || 1)) * 100).toFixed(1)}%`]),
+    rows.map((b) => [b.group, b.primitive, perPacket(b), Math.round(b.cyclesPerPacket), `${((b.cyclesPerPacket / (p.cyclesPerPacket || 1)) * 100).toFixed(1)}%`]),
   );
 }
 

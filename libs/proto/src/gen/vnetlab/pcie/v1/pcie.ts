@@ -146,6 +146,25 @@ export interface IommuContext {
   rootMfn: number;
 }
 
+/**
+ * A guest's access to a register of an emulated device: the access traps (a VM exit) and
+ * the hypervisor forwards it to the device model in the driver domain (Xen's ioreq to qemu).
+ */
+export interface IoReq {
+  /** guest that made the access */
+  domid: number;
+  /** emulated device, e.g. "nic0" */
+  device: string;
+  /** register offset (e1000: TDT 0x3818, RDT 0x2818, ICR 0x00C0, TDBAL 0x3800, RDBAL 0x2800) */
+  reg: number;
+  /** value written (writes) */
+  value: number;
+  /** a write (else a read) */
+  write: boolean;
+  /** modelled time of the access */
+  tNs: number;
+}
+
 function createBaseDoorbell(): Doorbell {
   return { nic: "", queueSet: 0, ring: 0, tail: 0, tNs: 0 };
 }
@@ -942,6 +961,155 @@ export const IommuContext: MessageFns<IommuContext> = {
     message.nic = object.nic ?? "";
     message.queueSet = object.queueSet ?? 0;
     message.rootMfn = object.rootMfn ?? 0;
+    return message;
+  },
+};
+
+function createBaseIoReq(): IoReq {
+  return { domid: 0, device: "", reg: 0, value: 0, write: false, tNs: 0 };
+}
+
+export const IoReq: MessageFns<IoReq> = {
+  encode(message: IoReq, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.domid !== 0) {
+      writer.uint32(8).uint32(message.domid);
+    }
+    if (message.device !== "") {
+      writer.uint32(18).string(message.device);
+    }
+    if (message.reg !== 0) {
+      writer.uint32(24).uint32(message.reg);
+    }
+    if (message.value !== 0) {
+      writer.uint32(32).uint64(message.value);
+    }
+    if (message.write !== false) {
+      writer.uint32(40).bool(message.write);
+    }
+    if (message.tNs !== 0) {
+      writer.uint32(49).double(message.tNs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IoReq {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIoReq();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.domid = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.device = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.reg = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.value = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.write = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.tNs = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IoReq {
+    return {
+      domid: isSet(object.domid) ? globalThis.Number(object.domid) : 0,
+      device: isSet(object.device) ? globalThis.String(object.device) : "",
+      reg: isSet(object.reg) ? globalThis.Number(object.reg) : 0,
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+      write: isSet(object.write) ? globalThis.Boolean(object.write) : false,
+      tNs: isSet(object.tNs) ? globalThis.Number(object.tNs) : isSet(object.t_ns) ? globalThis.Number(object.t_ns) : 0,
+    };
+  },
+
+  toJSON(message: IoReq): unknown {
+    const obj: any = {};
+    if (message.domid !== 0) {
+      obj.domid = Math.round(message.domid);
+    }
+    if (message.device !== "") {
+      obj.device = message.device;
+    }
+    if (message.reg !== 0) {
+      obj.reg = Math.round(message.reg);
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    if (message.write !== false) {
+      obj.write = message.write;
+    }
+    if (message.tNs !== 0) {
+      obj.tNs = floatToJson(message.tNs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IoReq>, I>>(base?: I): IoReq {
+    return IoReq.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IoReq>, I>>(object: I): IoReq {
+    const message = createBaseIoReq();
+    message.domid = object.domid ?? 0;
+    message.device = object.device ?? "";
+    message.reg = object.reg ?? 0;
+    message.value = object.value ?? 0;
+    message.write = object.write ?? false;
+    message.tNs = object.tNs ?? 0;
     return message;
   },
 };
