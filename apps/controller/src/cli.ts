@@ -13,6 +13,8 @@ import { OperatorApi } from './operator_client.js';
 import { fmtNs, fmtRate, pct, table } from './report.js';
 import { cmdRender } from './render/command.js';
 import { COMPARE_FLAGS, EXPLAIN_FLAGS, cmdCompare, cmdExplain } from './compare/command.js';
+import { inspectCommands } from './inspect_commands.js';
+import { protectionCommands } from './protection_commands.js';
 
 const common: FlagSpec[] = [
   { name: 'lab-dir', type: 'string', help: 'where the running lab keeps its state (env VNETLAB_HOME)', default: '.vnetlab' },
@@ -92,6 +94,9 @@ const commands: Record<string, Command> = {
     flags: [json],
     run: cmdValidate,
   },
+  // flows, capture, trace, graph
+  ...inspectCommands((s) => out(s), json),
+  ...protectionCommands((s) => out(s), json),
 };
 
 function topUsage(): string {

@@ -100,7 +100,8 @@ export class Dom0Inspect {
   private metrics(): void {
     if (this.host.driver_domain.switch !== 'vswitch') return;
     const reg = this.svc.metrics.registry;
-    const stats = () => [...this.switches.values()].map((s) => s.vswitch.stats());
+    // a switch with no port (dom0's NIC-less one, when every guest uses a NIC) is not shown
+    const stats = () => [...this.switches.values()].filter((s) => s.vswitch.ports().length > 0).map((s) => s.vswitch.stats());
     new Counter({
       name: 'vnetlab_vswitch_cache_total', help: 'Frames the vswitch decided in its exact-match cache (hit) or on the slow path (miss)', labelNames: ['result'], registers: [reg],
       collect() {

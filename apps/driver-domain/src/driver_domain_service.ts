@@ -7,7 +7,7 @@ import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
 import { mergeFlowCounts } from '@vnetlab/flows';
 import { NicDriver, QueueSetDriver } from '@vnetlab/nic';
 import { MultiqueueBackend, type MqCookie } from '@vnetlab/netback';
-import { netif, pcie, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
+import { netif, pcie, protection, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
 import { BadMessageError, HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { hostSpec, loadTopology, queueSetIrq, queueSetPlan, type QueueSetAssignment } from '@vnetlab/topology';
 import { XenbusState, backendDir, frontendDir, readKeys, setState, waitForState } from '@vnetlab/xenbus';
@@ -185,10 +185,27 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     const mode = k['request-rx-copy'] === '1' ? 'copy' : 'flip';
     if (mode !== rxMode) svc.log.info('frontend chose its receive mode', { guest, mode });
     const vni = host.guests.find((g) => g.name === guest)?.interfaces[0]?.vni;
-    await ddFor(nic).addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode, ...(vni !== undefined ? { vni } : {}) }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
+    await ddFor(nic).addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode, mac, ...(vni !== undefined ? { vni } : {}) }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
     await setState(store, be, XenbusState.Connected);
     svc.log.info('vif connected', { guest, domid, mode });
   }
+
+  // Protection: the operator may switch the driver domain's checks off to show why they exist.
+  svc.subscribe(subjects.protection(host.name), protection.ProtectionSetting.decode, (p) => {
+    for (const d of all()) d.protection = p.on;
+    svc.log.warn('protection switched', { on: p.on });
+  });
+  const violations = svc.metrics.counter('vnetlab_protection_violations_total', 'Operations the driver domain refused, by kind and domain', ['kind', 'domain']);
+  const counted = new Map<number, number>();
+  setInterval(() => {
+    for (const d of all())
+      for (const [domid, n] of d.spoofed) {
+        const name = domains.find((x) => x.domid === domid)?.name ?? String(domid);
+        const delta = n - (counted.get(domid) ?? 0);
+        if (delta > 0) violations.inc({ kind: 'spoofed_source_mac', domain: name }, delta);
+        counted.set(domid, n);
+      }
+  }, 100).unref();
 
   svc.setLedgerSource(() => ledger.snapshot());
   svc.setFlowSource(() => dd.flows());

@@ -53,7 +53,7 @@ export async function startFabric(cfg: ServiceConfig, shared: { handleSignals?: 
         flows.dropped(flowKey(bytes), `link_${r.drop}`);
       }
       for (const { tap } of taps.traced(bytes)) {
-        const where = r.deliveries.map((d) => `${d.to}${d.lost ? ' (lost)' : ` at ${(d.arriveNs / 1000).toFixed(3)} µs`}`).join(', ');
+        const where = r.deliveries.map((d) => `${d.to}${d.lost ? ' (lost)' : ` ${((d.arriveNs - f.tNs) / 1000).toFixed(3)} µs later`}`).join(', ');
         const how = r.how === 'cable' ? 'the cable\'s other end' : r.how === 'learned' ? 'the end its destination MAC was learned behind' : 'every other end (destination MAC not learned yet)';
         const arrive = Math.max(f.tNs, ...r.deliveries.map((d) => d.arriveNs));
         taps.hop(tap, {

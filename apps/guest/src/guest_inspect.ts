@@ -56,11 +56,12 @@ export async function startGuestInspect(svc: Service, o: GuestInspectOptions): P
     if (!taps.capturing && !taps.tracing) return;
     taps.capture('guest', o.name, dir, frame, tNs);
     if (dir !== 'rx') return; // the probe's way out is reported by Probe.Send, with what it cost
-    for (const { tap } of taps.traced(frame)) {
+    for (const { tap, match } of taps.traced(frame)) {
+      const ours = tap.dst === o.ip;
       taps.hop(tap, {
-        component: 'guest', step: 'deliver', tNs, startNs, frame: describeFrame(frame),
+        component: 'guest', step: ours ? 'deliver' : 'not_ours', tNs, startNs, frame: describeFrame(frame.subarray(match.offset)),
         charges: [price('virq'), price('netfront_rx'), price('stack_rx')],
-        detail: `${o.name}: the virtual interrupt ran netfront, which took ${frame.length} bytes from the RX ring; the stack received them`,
+        detail: `${o.name}: the virtual interrupt ran netfront, which took ${frame.length} bytes from the RX ring; the stack ${ours ? 'received them' : `dropped them: ${tap.dst} is not its address (${o.ip})`}`,
       });
     }
   });

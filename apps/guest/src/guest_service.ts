@@ -1,5 +1,6 @@
 // A guest domain (domU): its RAM in the host's machine memory, netfront with shared rings,
 // a small network stack, and traffic apps the controller drives over gRPC.
+import { createHash } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { CostTable, Cpu, Ledger } from '@vnetlab/cost';
 import { DirectNic, GuestKernel } from '@vnetlab/guest';
@@ -8,7 +9,7 @@ import { GrantTableWriter } from '@vnetlab/hypervisor';
 import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
 import { Netfront } from '@vnetlab/netfront';
 import { NetStack } from '@vnetlab/netstack';
-import { control, netif, pcie, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
+import { control, netif, pcie, protection, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
 import { BadMessageError, HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
 import { XenbusState, backendDir, frontendDir, setState, waitForState } from '@vnetlab/xenbus';
@@ -59,13 +60,25 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   const gm = new GuestMemory(mem, info.p2m);
   const reserved = Number(cfg.options['reserved-pages']);
   const ledger = new Ledger(new CostTable());
+  // The guest kernel's own pages (never I/O buffers) hold its image: a pattern of its own,
+  // so that an attack that writes into them shows in their hash.
+  for (let gfn = 0; gfn < reserved; gfn++) gm.write(gfn, 0, Buffer.from(createHash('sha256').update(`${name}/${gfn}`).digest('hex').repeat(64).slice(0, 4096)));
+  const kernelHash = () => {
+    const h = createHash('sha256');
+    for (let gfn = 0; gfn < reserved; gfn++) h.update(gm.read(gfn, 0, 4096));
+    return h.digest('hex');
+  };
   const cpu = new Cpu(pcpu, host.cpus.hz, ledger, shared.core?.(pcpu));
-  const stack = new NetStack({ mac: iface.mac, ip: iface.ip });
+  // an interface in a VNI gets the underlay MTU less VXLAN's 50 bytes, as an OpenStack tenant
+  // network advertises it, so that its full-size frames still fit the underlay once encapsulated
+  const mtu = iface.vni !== undefined && host.underlay ? { mtu: host.underlay.mtu - 50 } : {};
+  const stack = new NetStack({ mac: iface.mac, ip: iface.ip, ...mtu });
   stack.bindUdp(SINK_PORT);
   stack.listenTcp(SINK_PORT);
   const pages = new PagePool(info.p2m.map((_, gfn) => gfn).slice(reserved));
   let kernel: GuestKernel;
   let irqPort: number;
+  let ownNic: DirectNic | undefined; // the guest's own NIC driver (cdna, passthrough, native, emulated)
 
   if (EMULATED) {
     // An unmodified e1000-style driver: its rings and buffers in the guest's memory by
@@ -135,6 +148,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     const irq = await hv.bindPirq(queueSetIrq(q.nicIndex, q.qs), 0);
     if (irq.status < 0) throw new Error(`bind_pirq for ${q.nic} queue set ${q.qs} failed: ${irq.status}`);
     irqPort = irq.port;
+    ownNic = direct;
     const native = iface.arch === 'native';
     kernel = new GuestKernel({
       domain: name, mac: iface.mac, netfront: direct, stack, cpu,
@@ -240,6 +254,39 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     },
   };
   svc.addGrpc(control.GuestService, impl);
+
+  // A hostile guest on demand: attacks through the guest's real interfaces.
+  const attacks: protection.GuestAttackServer = {
+    attack(call, cb) {
+      runAttack(call.request).then((r) => cb(null, r), (e) => fail(cb, e));
+    },
+    memoryHash(_call, cb) {
+      cb(null, { sha256: kernelHash(), pages: reserved });
+    },
+  };
+  svc.addGrpc(protection.GuestAttackService, attacks);
+
+  async function runAttack(r: protection.AttackRequest): Promise<protection.AttackOutcome> {
+    const none = Buffer.alloc(0);
+    switch (r.kind) {
+      case 'spoof-mac': {
+        // gratuitous ARP in the victim's name, from the victim's MAC: a bridge that believed it
+        // would send the victim's traffic here
+        const liar = new NetStack({ mac: r.victimMac, ip: r.victimIp });
+        const frames = Array.from({ length: 5 }, (_, i) => liar.announce(kernel.now + i).frames[0]!);
+        await kernel.sendRaw(frames);
+        return { attempts: frames.length, accepted: frames.length, refused: 0, detail: `sent ${frames.length} gratuitous ARPs claiming ${r.victimIp} at ${r.victimMac}`, leaked: none };
+      }
+      case 'cdna-rx-foreign': {
+        if (!ownNic || iface!.arch !== 'cdna') throw new Error(`${name} has no cdna queue set to attack from (arch ${iface!.arch})`);
+        const targets = r.victimMfns.slice(0, 8); // the victim kernel's own pages
+        const o = await ownNic.hostileRx(targets, kernel.now);
+        return { attempts: o.attempts, accepted: o.accepted, refused: o.refused, detail: `asked the hypervisor to enqueue ${o.attempts} receive buffers in the victim's frames: ${o.accepted} accepted (status ${o.statuses})`, leaked: none };
+      }
+      default:
+        throw new Error(`unknown attack "${r.kind}" (known: spoof-mac, cdna-rx-foreign)`);
+    }
+  }
   // captures of this guest's interface, traces, and the Probe API that sends a trace's frame
   await startGuestInspect(svc, { name, mac: iface.mac, ip: iface.ip, kernel, stack, ledger, cpu });
   svc.setLedgerSource(() => ledger.snapshot());

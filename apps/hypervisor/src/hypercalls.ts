@@ -93,7 +93,12 @@ export function runHypercall(hv: Hypervisor, req: hypercall.HypercallRequest): H
     case 'cdnaEnqueue': {
       const v = op.value;
       if (v.buffers.length === 0 || v.buffers.length > MAX_BATCH) throw new MalformedHypercall('bad_batch', `cdna enqueue of ${v.buffers.length} buffers (1..${MAX_BATCH})`);
-      const bufs = v.buffers.map((b, i) => ({ gfn: u32(b.gfn, `buffers[${i}].gfn`), offset: u32(b.offset, `buffers[${i}].offset`), len: u32(b.len, `buffers[${i}].len`) }));
+      // a buffer names one of the caller's guest frames, or (as a PV guest may) a machine frame
+      const bufs = v.buffers.map((b, i) =>
+        b.byMfn
+          ? { mfn: u32(b.mfn, `buffers[${i}].mfn`), offset: u32(b.offset, `buffers[${i}].offset`), len: u32(b.len, `buffers[${i}].len`) }
+          : { gfn: u32(b.gfn, `buffers[${i}].gfn`), offset: u32(b.offset, `buffers[${i}].offset`), len: u32(b.len, `buffers[${i}].len`) },
+      );
       const r = hv.cdnaEnqueue(caller, u32(v.queueSet, 'queue_set'), v.rx ? 'rx' : 'tx', bufs);
       fill(r);
       res.tail = r.tail;

@@ -5,7 +5,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { CostTable } from '@vnetlab/cost';
 import { Hypervisor } from '@vnetlab/hypervisor';
 import { FileMachineMemory } from '@vnetlab/memory';
-import { hypercall, netif, pcie, subjects } from '@vnetlab/proto';
+import { hypercall, netif, pcie, protection, subjects } from '@vnetlab/proto';
 import { BadMessageError, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { domainPages, hostMemoryPath, hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
 import { MalformedHypercall, runHypercall } from './hypercalls.js';
@@ -154,6 +154,12 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
     }
   }
   void Promise.all(toNic.map((f) => f())).catch((e) => svc.log.error('could not program a NIC', { error: e }));
+
+  // Protection off only ever for a demonstration: the operator says so on protection.<host>.
+  svc.subscribe(subjects.protection(host.name), protection.ProtectionSetting.decode, (p) => {
+    hv.setProtection(p.on);
+    svc.log.warn('protection switched', { on: p.on });
+  });
 
   svc.setLedgerSource(() => []);
   if (!shared.mem) svc.onShutdown(() => mem.close());

@@ -37,6 +37,8 @@ export interface VifSpec {
   port: number;          // dom0's local event-channel port bound to the guest
   rxMode: RxMode;
   vni?: number;          // the VXLAN network of the vif (vswitch only)
+  /** The MAC the toolstack gave the interface: with protection on, frames from it must carry it. */
+  mac?: string;
 }
 
 export interface DriverDomainOptions {
@@ -205,6 +207,28 @@ export class DriverDomain {
   }
 
   /** guest → bridge: takes the guest's TX requests unless the NIC queue is full. */
+  /** Whether the driver domain enforces its checks (source-MAC filtering); off only for demonstrations. */
+  protection = true;
+  /** Frames a guest sent under another's MAC, by guest (the anti-spoofing filter's refusals). */
+  readonly spoofed = new Map<number, number>();
+
+  /**
+   * The anti-spoofing filter (what Xen's vif scripts install with ebtables): a frame from a
+   * vif must carry the vif's own MAC as its source, or the bridge would learn the victim's
+   * address on the attacker's port and hand it the victim's traffic.
+   */
+  private antiSpoof(vif: Vif, skbs: SkBuff[]): SkBuff[] {
+    if (!this.protection || !vif.mac) return skbs;
+    const mac = vif.mac.toLowerCase();
+    return skbs.filter((skb) => {
+      const src = skb.bytes.length >= 12 ? [...skb.bytes.subarray(6, 12)].map((b) => b.toString(16).padStart(2, '0')).join(':') : '';
+      if (src === mac) return true;
+      this.spoofed.set(vif.frontDomid, (this.spoofed.get(vif.frontDomid) ?? 0) + 1);
+      this.drop(skb, 'spoofed_source_mac');
+      return false;
+    });
+  }
+
   private async pullTx(vif: Vif, t: number): Promise<void> {
     if (this.qdisc.length >= (this.o.txQueueLen ?? 1000) - 256) {
       this.txBlocked.add(vif); // backpressure: the guest's ring fills, the guest waits
@@ -219,7 +243,7 @@ export class DriverDomain {
       for (const skb of r.skbs) this.report({ step: 'netback_tx', bytes: skb.bytes, port: vif.name, startNs: t, tNs: skb.tNs, charges, batch: r.skbs.length, detail: `netback took ${skb.bytes.length} bytes from ${vif.name}'s TX ring into a dom0 page (grant copy)` });
     }
     if (r.notify) this.o.ports.notify(vif.port, r.tNs);
-    await this.bridgeFrames(vif.name, r.skbs);
+    await this.bridgeFrames(vif.name, this.antiSpoof(vif, r.skbs));
     if (r.more) this.txBlocked.add(vif);
   }
 

@@ -16,7 +16,7 @@ const CDNA_RING = 256;
 
 /** The CDNA hypercalls a guest's driver makes (the app binds them to the hypervisor). */
 export interface CdnaPort {
-  enqueue(rx: boolean, bufs: Array<{ gfn: number; offset: number; len: number }>, tNs: number): Promise<{ status: number; tail: number; accepted: number; charges: Array<[Primitive, number]> }>;
+  enqueue(rx: boolean, bufs: Array<{ gfn?: number; mfn?: number; offset: number; len: number }>, tNs: number): Promise<{ status: number; tail: number; accepted: number; charges: Array<[Primitive, number]> }>;
   complete(rx: boolean, tNs: number): Promise<{ status: number; completed: Array<{ gfn: number; doneLen: number; doneNs: number; ok: boolean }>; charges: Array<[Primitive, number]> }>;
 }
 
@@ -185,6 +185,7 @@ export class DirectNic implements GuestNic {
       t = this.chargeHypercall(t, rx.charges);
       for (const c of rx.completed) {
         this.rxPosted--;
+        if (c.gfn === 0 && this.refillOff) continue; // a foreign buffer the attack planted: not ours to read
         if (c.ok && c.doneLen >= 14) {
           t = this.o.cpu.run(Math.max(t, c.doneNs), this.o.domain, [['nic_driver_rx', 1]]);
           frames.push({ bytes: this.o.mem.read(c.gfn, 0, c.doneLen), tNs: t });
@@ -197,8 +198,29 @@ export class DirectNic implements GuestNic {
     return { frames, notify: this.unsent.length > 0, tNs: t };
   }
 
+  /**
+   * A hostile driver (issue: protection): stops posting its own receive buffers and hands the
+   * device buffers in machine frames it does not own. Whether they reach the NIC is the
+   * hypervisor's call (CDNA validation).
+   */
+  async hostileRx(mfns: number[], tNs: number): Promise<{ attempts: number; accepted: number; refused: number; statuses: number }> {
+    if (this.o.mode !== 'cdna') throw new Error(`a foreign receive buffer needs a cdna queue set, not ${this.o.mode}`);
+    this.refillOff = true;
+    let out = { attempts: mfns.length, accepted: 0, refused: 0, statuses: 0 };
+    await this.cdnaRun(async () => {
+      const r = await this.o.cdna!.enqueue(true, mfns.map((mfn) => ({ mfn, offset: 0, len: 2048 })), tNs);
+      this.chargeHypercall(tNs, r.charges);
+      out = { attempts: mfns.length, accepted: r.accepted, refused: mfns.length - r.accepted, statuses: r.status };
+      if (r.accepted > 0) this.o.doorbell('rx', r.tail, tNs);
+    });
+    return out;
+  }
+
+  private refillOff = false;
+
   /** Keeps `rxBuffers` empty buffers posted (one doorbell for the batch). */
   private async refillRx(tNs: number): Promise<number> {
+    if (this.refillOff) return tNs;
     const want = (this.o.rxBuffers ?? 128) - this.rxPosted;
     if (want <= 0) return tNs;
     const gfns: number[] = [];

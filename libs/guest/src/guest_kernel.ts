@@ -248,6 +248,11 @@ export class GuestKernel {
     return () => this.listeners.delete(l);
   }
 
+  /** Sends frames exactly as given (a hostile guest forging headers, for the protection demonstrations). */
+  sendRaw(frames: Buffer[]): Promise<void> {
+    return this.send(() => ({ frames, events: [] }));
+  }
+
   async ping(dst: string, count: number, size = 56, timeoutMs = 2000): Promise<PingResult> {
     const replies: PingReply[] = [];
     for (let seq = 1; seq <= count; seq++) {

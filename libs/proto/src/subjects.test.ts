@@ -56,6 +56,7 @@ describe('subject catalogue', () => {
       subjects.nicDma('h1', 'eth0'),
       subjects.nicIommu('h1', 'eth0'),
       subjects.ioreq('h1', 2),
+      subjects.protection('h1'),
       subjects.fabricTx('h1', 'eth0'),
       subjects.labEvents(),
       subjects.capture('c1'),

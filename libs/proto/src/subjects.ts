@@ -51,6 +51,8 @@ export const subjects = {
   nicDma: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.dma`,
   /** A guest's trapped access to an emulated device register, to the device model (IoReq). */
   ioreq: (host: string, domid: number | typeof ANY): string => `ioreq.${token(host)}.${tokenOrAny(domid)}`,
+  /** The operator turns a host's protection on or off (ProtectionSetting). */
+  protection: (host: string): string => `protection.${token(host)}`,
   /** The hypervisor programs a queue set's IOMMU context (IommuContext, request/reply). */
   nicIommu: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.iommu`,
   /** Frames leaving a NIC onto its link, to the fabric (FrameBurst). */
@@ -167,6 +169,14 @@ export const SUBJECT_CATALOGUE: readonly SubjectEntry[] = [
     signal: 'a trapped access to an emulated device register, forwarded to the device model (ioreq)',
     publisher: 'guest (through the hypervisor trap)',
     subscriber: 'driver-domain (device model)',
+  },
+  {
+    pattern: 'protection.<host>',
+    payload: 'vnetlab.protection.v1.ProtectionSetting',
+    encoding: 'protobuf',
+    signal: 'the operator switching a host\'s protection checks on or off (a demonstration of why they exist)',
+    publisher: 'controller',
+    subscriber: 'hypervisor, driver-domain, nic',
   },
   {
     pattern: 'nic.<host>.<nic>.iommu',

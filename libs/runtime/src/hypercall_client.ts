@@ -82,8 +82,9 @@ export class HypercallClient {
   }
 
   /** CDNA: validate and enqueue buffers on the caller's queue set (`qs` is the hypervisor's queue-set id). */
-  async cdnaEnqueue(qs: number, rx: boolean, buffers: Array<{ gfn: number; offset: number; len: number }>, tNs: number) {
-    const r = await this.call({ $case: 'cdnaEnqueue', value: { queueSet: qs, rx, buffers } }, tNs);
+  async cdnaEnqueue(qs: number, rx: boolean, buffers: Array<{ gfn?: number; mfn?: number; offset: number; len: number }>, tNs: number) {
+    const wire = buffers.map((b) => ({ gfn: b.gfn ?? 0, mfn: b.mfn ?? 0, byMfn: b.mfn !== undefined, offset: b.offset, len: b.len }));
+    const r = await this.call({ $case: 'cdnaEnqueue', value: { queueSet: qs, rx, buffers: wire } }, tNs);
     return { status: r.status, tail: r.tail, accepted: r.accepted, charges: chargesOf(r) };
   }
 

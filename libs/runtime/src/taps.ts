@@ -97,7 +97,8 @@ export class Taps {
   /** Reports one step of a traced frame. */
   hop(tap: TraceTap, h: HopFields): void {
     const hop: inspect.TraceHop = {
-      session: tap.session, service: this.svc.name, host: this.svc.host, component: h.component, step: h.step,
+      // the fabric belongs to no host
+      session: tap.session, service: this.svc.name, host: this.svc.kind === 'fabric' ? '' : this.svc.host, component: h.component, step: h.step,
       detail: h.detail ?? '', tNs: h.tNs, startNs: h.startNs ?? 0, charges: h.charges ?? [], flow: h.flow ?? '', seq: this.seq++, frame: h.frame ?? '',
     };
     this.svc.publish(subjects.trace(tap.session), inspect.TraceHop.encode(hop).finish());

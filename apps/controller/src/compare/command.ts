@@ -136,7 +136,7 @@ export async function cmdCompare(pos: string[], f: Record<string, unknown>, out:
   if (f.json) {
     out(JSON.stringify(result, null, 2));
   } else {
-    out(`${proto.toUpperCase()}, guests ${direction === 'tx' ? 'sending' : 'receiving'} ${opts.bytesPerGuest} bytes each, all at once; system under test: ${opts.cpus} CPUs at ${(opts.hz / 1e9).toFixed(2)} GHz, ${opts.nics} × 1 Gb/s NIC${opts.nics > 1 ? 's' : ''}`);
+    out(`${proto.toUpperCase()}, guests ${direction === 'tx' ? 'sending' : 'receiving'} ${opts.bytesPerGuest} bytes each, all at once; system under test: ${opts.cpus} CPU${opts.cpus === 1 ? '' : 's'} at ${(opts.hz / 1e9).toFixed(2)} GHz, ${opts.nics} × 1 Gb/s NIC${opts.nics > 1 ? 's' : ''}`);
     out('CPU columns are CPUs of the system under test (they add up to its CPU count); cycles/pkt is every cycle it spent per delivered packet.');
     out('');
     out(result.points.length ? summaryTable(result.points) : '(no point ran)');
@@ -181,7 +181,7 @@ export async function cmdExplain(pos: string[], f: Record<string, unknown>, out:
     out(JSON.stringify(cols.map((p) => ({ arch: p.arch, guests: p.guests, cyclesPerPacket: p.cyclesPerPacket, byGroup: p.cyclesPerPacketByGroup, breakdown: p.breakdown.map((b) => ({ ...b, ...(f.sources ? { cost: costs[b.primitive] } : {}) })) })), null, 2));
     return 0;
   }
-  out(`${r.setup.proto.toUpperCase()} ${r.setup.direction}, ${r.setup.cpus} CPUs, ${r.setup.nics} NIC(s) — cycles the system under test spent per delivered packet`);
+  out(`${r.setup.proto.toUpperCase()} ${r.setup.direction}, ${r.setup.cpus} CPU(s), ${r.setup.nics} NIC(s) — cycles the system under test spent per delivered packet`);
   out('');
   out(explainTable(cols));
   for (const p of cols) {

@@ -92,11 +92,13 @@ export function sourcesTable(costs: Record<string, CostSource>, primitives?: str
     .join('\n');
 }
 
+const cpusText = (n: number) => `${n} CPU${n === 1 ? '' : 's'}`;
+
 export function throughputSvg(r: CompareResult): string {
   const archs = [...new Set(r.points.map((p) => p.arch))];
   const wire = r.points[0]?.wireBps;
   return lineChartSvg({
-    title: `Aggregate ${r.setup.proto.toUpperCase()} throughput, guests ${r.setup.direction === 'tx' ? 'sending' : 'receiving'} (${r.setup.nics} × 1 Gb/s, ${r.setup.cpus} CPUs)`,
+    title: `Aggregate ${r.setup.proto.toUpperCase()} throughput, guests ${r.setup.direction === 'tx' ? 'sending' : 'receiving'} (${r.setup.nics} × 1 Gb/s, ${cpusText(r.setup.cpus)})`,
     xLabel: 'guests',
     yLabel: 'throughput (bit/s, modelled)',
     series: archs.map((a) => ({ name: a, points: r.points.filter((p) => p.arch === a).map((p) => ({ x: p.guests, y: p.throughputBps })) })),
@@ -106,7 +108,7 @@ export function throughputSvg(r: CompareResult): string {
 
 export function cpuSvg(r: CompareResult): string {
   return stackedBarSvg({
-    title: `CPU of the system under test (${r.setup.cpus} CPUs) per architecture and guest count`,
+    title: `CPU of the system under test (${cpusText(r.setup.cpus)}) per architecture and guest count`,
     yLabel: 'CPUs',
     // a group no point spent anything on (e.g. "other") stays out of the legend
     segments: CPU_GROUPS.filter((g) => r.points.some((p) => p.cpu[g] > 0)),

@@ -118,18 +118,27 @@ export function stackedBarSvg(c: BarChart): string {
   const totals = c.bars.map((b) => c.segments.reduce((t, s) => t + Math.max(0, b.segments[s] ?? 0), 0));
   const y = yAxis(niceTicks(c.yMax ?? Math.max(0, ...totals), 4), c.yLabel, body);
   const plotW = W - M.left - M.right;
-  const slot = plotW / Math.max(1, c.bars.length);
+  // bars of one group side by side, a gap between groups, the group's name centred under it
+  const GAP = 0.8;
+  const groupIndex: number[] = [];
+  c.bars.forEach((b, i) => groupIndex.push(i === 0 ? 0 : groupIndex[i - 1] + (b.group !== c.bars[i - 1].group ? 1 : 0)));
+  const units = c.bars.length + (groupIndex[groupIndex.length - 1] ?? 0) * GAP;
+  const slot = plotW / Math.max(1, units);
   const bw = Math.max(4, Math.min(48, slot * 0.7));
+  const centre = (i: number) => M.left + slot * (i + groupIndex[i] * GAP + 0.5);
   body.push(`<g class="x-axis">`);
   body.push(`<line x1="${M.left}" y1="${H - M.bottom}" x2="${W - M.right}" y2="${H - M.bottom}" stroke="black"/>`);
   c.bars.forEach((b, i) => {
-    const cx = M.left + slot * (i + 0.5);
-    body.push(`<text x="${n(cx)}" y="${H - M.bottom + 16}" text-anchor="middle">${escapeXml(b.label)}</text>`);
-    if (b.group && (i === 0 || c.bars[i - 1].group !== b.group)) body.push(`<text x="${n(cx)}" y="${H - M.bottom + 32}" text-anchor="middle" font-weight="bold">${escapeXml(b.group)}</text>`);
+    body.push(`<text x="${n(centre(i))}" y="${H - M.bottom + 16}" text-anchor="middle">${escapeXml(b.label)}</text>`);
+    if (b.group !== undefined && (i === 0 || c.bars[i - 1].group !== b.group)) {
+      let last = i;
+      while (last + 1 < c.bars.length && c.bars[last + 1].group === b.group) last++;
+      body.push(`<text x="${n((centre(i) + centre(last)) / 2)}" y="${H - M.bottom + 32}" text-anchor="middle" font-weight="bold">${escapeXml(b.group)}</text>`);
+    }
   });
   body.push(`</g>`);
   c.bars.forEach((b, i) => {
-    const x0 = M.left + slot * (i + 0.5) - bw / 2;
+    const x0 = centre(i) - bw / 2;
     let acc = 0;
     body.push(`<g class="bar" data-label="${escapeXml(`${b.group ?? ''} ${b.label}`.trim())}">`);
     for (const s of c.segments) {

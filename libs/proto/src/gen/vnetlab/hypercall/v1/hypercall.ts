@@ -150,6 +150,10 @@ export interface CdnaBuffer {
   offset: number;
   /** bytes (TX: of the frame; RX: room for one) */
   len: number;
+  /** a machine frame instead of gfn (a guest that knows machine addresses, as PV guests do) */
+  mfn: number;
+  /** use mfn rather than gfn */
+  byMfn: boolean;
 }
 
 /**
@@ -1202,7 +1206,7 @@ export const GrantMap: MessageFns<GrantMap> = {
 };
 
 function createBaseCdnaBuffer(): CdnaBuffer {
-  return { gfn: 0, offset: 0, len: 0 };
+  return { gfn: 0, offset: 0, len: 0, mfn: 0, byMfn: false };
 }
 
 export const CdnaBuffer: MessageFns<CdnaBuffer> = {
@@ -1215,6 +1219,12 @@ export const CdnaBuffer: MessageFns<CdnaBuffer> = {
     }
     if (message.len !== 0) {
       writer.uint32(24).uint32(message.len);
+    }
+    if (message.mfn !== 0) {
+      writer.uint32(32).uint32(message.mfn);
+    }
+    if (message.byMfn !== false) {
+      writer.uint32(40).bool(message.byMfn);
     }
     return writer;
   },
@@ -1256,6 +1266,22 @@ export const CdnaBuffer: MessageFns<CdnaBuffer> = {
             message.len = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.mfn = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.byMfn = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1273,6 +1299,12 @@ export const CdnaBuffer: MessageFns<CdnaBuffer> = {
       gfn: isSet(object.gfn) ? globalThis.Number(object.gfn) : 0,
       offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
       len: isSet(object.len) ? globalThis.Number(object.len) : 0,
+      mfn: isSet(object.mfn) ? globalThis.Number(object.mfn) : 0,
+      byMfn: isSet(object.byMfn)
+        ? globalThis.Boolean(object.byMfn)
+        : isSet(object.by_mfn)
+        ? globalThis.Boolean(object.by_mfn)
+        : false,
     };
   },
 
@@ -1287,6 +1319,12 @@ export const CdnaBuffer: MessageFns<CdnaBuffer> = {
     if (message.len !== 0) {
       obj.len = Math.round(message.len);
     }
+    if (message.mfn !== 0) {
+      obj.mfn = Math.round(message.mfn);
+    }
+    if (message.byMfn !== false) {
+      obj.byMfn = message.byMfn;
+    }
     return obj;
   },
 
@@ -1298,6 +1336,8 @@ export const CdnaBuffer: MessageFns<CdnaBuffer> = {
     message.gfn = object.gfn ?? 0;
     message.offset = object.offset ?? 0;
     message.len = object.len ?? 0;
+    message.mfn = object.mfn ?? 0;
+    message.byMfn = object.byMfn ?? false;
     return message;
   },
 };
