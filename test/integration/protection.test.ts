@@ -35,6 +35,9 @@ describe('hostile guests against the protection checks', () => {
     expect(r.outcome.refused).toBe(r.outcome.attempts);
     expect(r.violations).toBeGreaterThanOrEqual(r.outcome.attempts);
     expect(r.victimMemoryChanged).toBe(false);
+    const tx = await vnetlabJson<Report>(['attack', 'cdna-tx-foreign', '--attacker', 'cdna-a', '--victim', 'pv-a'], dir);
+    expect(tx.outcome.accepted).toBe(0);
+    expect(tx.verdict).toMatch(/^refused/);
   });
 
   it('with protection off, the same attacks hijack the victim\'s traffic and corrupt its memory', async () => {
@@ -47,6 +50,9 @@ describe('hostile guests against the protection checks', () => {
     expect(cdna.outcome.accepted).toBeGreaterThan(0);
     expect(cdna.victimMemoryChanged).toBe(true);
     expect(cdna.verdict).toMatch(/^corrupted/);
+    const tx = await vnetlabJson<Report>(['attack', 'cdna-tx-foreign', '--attacker', 'cdna-a', '--victim', 'pv-a'], dir);
+    expect(tx.outcome.accepted).toBeGreaterThan(0);
+    expect(tx.verdict).toMatch(/^leaked/);
   });
 
   it('an unknown attack is refused with the list of known ones', async () => {

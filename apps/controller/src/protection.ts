@@ -14,6 +14,7 @@ const fail = (cb: grpc.sendUnaryData<never>, e: unknown) => cb({ code: grpc.stat
 export const ATTACKS: Record<string, { help: string; sameHost: boolean }> = {
   'spoof-mac': { help: 'the attacker sends frames under the victim\'s MAC (gratuitous ARPs claiming its address)', sameHost: false },
   'cdna-rx-foreign': { help: 'a cdna attacker enqueues receive buffers in the victim\'s machine frames', sameHost: true },
+  'cdna-tx-foreign': { help: 'a cdna attacker enqueues transmit descriptors pointing into the victim\'s machine frames (its memory would leave on the wire)', sameHost: true },
 };
 
 export class ProtectionService {
@@ -102,7 +103,8 @@ export class ProtectionService {
     const violations = (await this.violations(a.host)) - vBefore;
     const changed = before.sha256 !== after.sha256;
     const on = this.protectionOn.get(a.host) ?? true;
-    const verdict = changed ? 'corrupted' : reached !== undefined && reached < 3 ? 'hijacked' : violations > 0 || outcome.refused > 0 ? 'refused' : 'no effect';
+    const leaked = r.kind === 'cdna-tx-foreign' && outcome.accepted > 0;
+    const verdict = changed ? 'corrupted' : leaked ? 'leaked' : reached !== undefined && reached < 3 ? 'hijacked' : violations > 0 || outcome.refused > 0 ? 'refused' : 'no effect';
     return {
       kind: r.kind,
       attacker: r.attacker,

@@ -283,8 +283,13 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
         const o = await ownNic.hostileRx(targets, kernel.now);
         return { attempts: o.attempts, accepted: o.accepted, refused: o.refused, detail: `asked the hypervisor to enqueue ${o.attempts} receive buffers in the victim's frames: ${o.accepted} accepted (status ${o.statuses})`, leaked: none };
       }
+      case 'cdna-tx-foreign': {
+        if (!ownNic || iface!.arch !== 'cdna') throw new Error(`${name} has no cdna queue set to attack from (arch ${iface!.arch})`);
+        const o = await ownNic.hostileTx(r.victimMfns.slice(0, 8), kernel.now);
+        return { attempts: o.attempts, accepted: o.accepted, refused: o.refused, detail: `asked the hypervisor to send ${o.attempts} frames straight out of the victim's frames: ${o.accepted} accepted (status ${o.statuses})`, leaked: none };
+      }
       default:
-        throw new Error(`unknown attack "${r.kind}" (known: spoof-mac, cdna-rx-foreign)`);
+        throw new Error(`unknown attack "${r.kind}" (known: spoof-mac, cdna-rx-foreign, cdna-tx-foreign)`);
     }
   }
   // captures of this guest's interface, traces, and the Probe API that sends a trace's frame

@@ -177,7 +177,7 @@ export class DirectNic implements GuestNic {
     await this.cdnaRun(async () => {
       const tx = await this.o.cdna!.complete(false, t);
       t = this.chargeHypercall(t, tx.charges);
-      for (const c of tx.completed) this.o.pages.give(c.gfn);
+      for (const c of tx.completed) if (c.gfn !== 0) this.o.pages.give(c.gfn); // gfn 0: a planted foreign buffer
       this.cdnaTxOutstanding -= tx.completed.length;
       // room on the ring again: waiting frames go with the next enqueue
       while (this.cdnaWaiting.length > 0 && this.unsent.length + this.cdnaTxOutstanding < CDNA_RING - 1) this.unsent.push(this.cdnaWaiting.shift()!);
@@ -212,6 +212,23 @@ export class DirectNic implements GuestNic {
       this.chargeHypercall(tNs, r.charges);
       out = { attempts: mfns.length, accepted: r.accepted, refused: mfns.length - r.accepted, statuses: r.status };
       if (r.accepted > 0) this.o.doorbell('rx', r.tail, tNs);
+    });
+    return out;
+  }
+
+  /**
+   * A hostile driver: a transmit descriptor pointing into machine frames it does not own, so
+   * that the NIC would send the victim's memory onto the wire.
+   */
+  async hostileTx(mfns: number[], tNs: number): Promise<{ attempts: number; accepted: number; refused: number; statuses: number }> {
+    if (this.o.mode !== 'cdna') throw new Error(`a foreign transmit buffer needs a cdna queue set, not ${this.o.mode}`);
+    let out = { attempts: mfns.length, accepted: 0, refused: 0, statuses: 0 };
+    await this.cdnaRun(async () => {
+      const r = await this.o.cdna!.enqueue(false, mfns.map((mfn) => ({ mfn, offset: 0, len: 1514 })), tNs);
+      this.chargeHypercall(tNs, r.charges);
+      this.cdnaTxOutstanding += r.accepted;
+      out = { attempts: mfns.length, accepted: r.accepted, refused: mfns.length - r.accepted, statuses: r.status };
+      if (r.accepted > 0) this.o.doorbell('tx', r.tail, tNs);
     });
     return out;
   }
