@@ -40,6 +40,13 @@ describe('hostile guests against the protection checks', () => {
     expect(tx.verdict).toMatch(/^refused/);
   });
 
+  it('a frontend that forges its ring\'s producer index has its vif shut down and counted; the victim is untouched', async () => {
+    const r = await vnetlabJson<Report>(['attack', 'ring-overflow', '--attacker', 'peer-b2', '--victim', 'peer-b1'], dir);
+    expect(r.violations).toBeGreaterThanOrEqual(1);
+    expect(r.victimMemoryChanged).toBe(false);
+    expect(r.verdict).toMatch(/^refused .*3 of 3 pings/);
+  });
+
   it('with protection off, the same attacks hijack the victim\'s traffic and corrupt its memory', async () => {
     expect((await vnetlab(['protection', 'host-a', 'off'], { labDir: dir })).code).toBe(0);
     const spoof = await vnetlabJson<Report>(['attack', 'spoof-mac', '--attacker', 'pv-a', '--victim', 'emu-a'], dir);

@@ -13,6 +13,7 @@ const fail = (cb: grpc.sendUnaryData<never>, e: unknown) => cb({ code: grpc.stat
 /** Attacks the lab knows, what they need and how their effect is judged. */
 export const ATTACKS: Record<string, { help: string; sameHost: boolean }> = {
   'spoof-mac': { help: 'the attacker sends frames under the victim\'s MAC (gratuitous ARPs claiming its address)', sameHost: false },
+  'ring-overflow': { help: 'a pv attacker writes a TX request producer index 1000 slots past its last request and notifies the backend', sameHost: false },
   'cdna-rx-foreign': { help: 'a cdna attacker enqueues receive buffers in the victim\'s machine frames', sameHost: true },
   'cdna-tx-foreign': { help: 'a cdna attacker enqueues transmit descriptors pointing into the victim\'s machine frames (its memory would leave on the wire)', sameHost: true },
 };

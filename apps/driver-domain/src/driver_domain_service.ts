@@ -197,7 +197,18 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   });
   const violations = svc.metrics.counter('vnetlab_protection_violations_total', 'Operations the driver domain refused, by kind and domain', ['kind', 'domain']);
   const counted = new Map<number, number>();
+  const overflowCounted = new Set<number>();
   setInterval(() => {
+    // a vif netback shut down for a hostile ring index is a refusal too
+    for (const d of all())
+      for (const v of d.vifStats()) {
+        if (!v.errors || overflowCounted.has(v.domid)) continue;
+        const n = (v.errors['tx_ring_overflow'] ?? 0) + (v.errors['rx_ring_overflow'] ?? 0);
+        if (n > 0) {
+          violations.inc({ kind: 'ring_overflow', domain: domains.find((x) => x.domid === v.domid)?.name ?? String(v.domid) }, n);
+          overflowCounted.add(v.domid);
+        }
+      }
     for (const d of all())
       for (const [domid, n] of d.spoofed) {
         const name = domains.find((x) => x.domid === domid)?.name ?? String(domid);

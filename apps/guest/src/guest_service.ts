@@ -79,6 +79,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   let kernel: GuestKernel;
   let irqPort: number;
   let ownNic: DirectNic | undefined; // the guest's own NIC driver (cdna, passthrough, native, emulated)
+  let pvFront: { netfront: Netfront; port: number } | undefined; // pv and multiqueue
 
   if (EMULATED) {
     // An unmodified e1000-style driver: its rings and buffers in the guest's memory by
@@ -180,6 +181,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     const ev = await hv.evtchnAllocUnbound(0, 0);
     if (ev.status < 0) throw new Error(`evtchn_alloc_unbound failed: ${ev.status}`);
     irqPort = ev.port;
+    pvFront = { netfront, port: ev.port };
     kernel = new GuestKernel({
       domain: name,
       mac: iface.mac,
@@ -283,13 +285,19 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
         const o = await ownNic.hostileRx(targets, kernel.now);
         return { attempts: o.attempts, accepted: o.accepted, refused: o.refused, detail: `asked the hypervisor to enqueue ${o.attempts} receive buffers in the victim's frames: ${o.accepted} accepted (status ${o.statuses})`, leaked: none };
       }
+      case 'ring-overflow': {
+        if (!pvFront) throw new Error(`${name} has no netfront ring to overrun (arch ${iface!.arch})`);
+        const forged = pvFront.netfront.hostileRequestProducer(1000);
+        await hv.evtchnSend(pvFront.port, kernel.now);
+        return { attempts: 1, accepted: 1, refused: 0, detail: `wrote req_prod = ${forged}, 1000 requests past the last real one, and notified the backend`, leaked: none };
+      }
       case 'cdna-tx-foreign': {
         if (!ownNic || iface!.arch !== 'cdna') throw new Error(`${name} has no cdna queue set to attack from (arch ${iface!.arch})`);
         const o = await ownNic.hostileTx(r.victimMfns.slice(0, 8), kernel.now);
         return { attempts: o.attempts, accepted: o.accepted, refused: o.refused, detail: `asked the hypervisor to send ${o.attempts} frames straight out of the victim's frames: ${o.accepted} accepted (status ${o.statuses})`, leaked: none };
       }
       default:
-        throw new Error(`unknown attack "${r.kind}" (known: spoof-mac, cdna-rx-foreign, cdna-tx-foreign)`);
+        throw new Error(`unknown attack "${r.kind}" (known: spoof-mac, ring-overflow, cdna-rx-foreign, cdna-tx-foreign)`);
     }
   }
   // captures of this guest's interface, traces, and the Probe API that sends a trace's frame

@@ -96,6 +96,7 @@ export class Netfront {
   private readonly txQueueLen: number;
 
   private tx?: FrontRing<NetifTxRequest, NetifTxResponse>;
+  private txPage?: ReturnType<typeof guestRingPage>;
   private rx?: FrontRing<NetifRxRequest, NetifRxResponse>;
   private readonly txSlots = new Map<number, TxSlot>();
   private readonly txFreeIds: number[] = [];
@@ -149,6 +150,21 @@ export class Netfront {
    * Allocates and grants the TX and RX ring pages (xennet's setup_netfront) and posts RX
    * buffers. The refs go to xenstore as tx-ring-ref / rx-ring-ref.
    */
+  /**
+   * A hostile frontend (the protection demonstrations): writes a TX request producer index
+   * `ahead` slots past the one it published, claiming requests that do not exist. The caller
+   * then notifies the backend, which must catch it.
+   */
+  hostileRequestProducer(ahead: number): number {
+    if (!this.txPage) throw new NetfrontError('not_connected', 'setup() first');
+    const reqProd = this.txPage.read(0, 4).readUInt32LE(0);
+    const forged = (reqProd + ahead) >>> 0;
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(forged, 0);
+    this.txPage.write(0, b);
+    return forged;
+  }
+
   setup(): { txRingRef: number; rxRingRef: number } {
     if (this.tx) throw new NetfrontError('already_connected', 'setup() was already called');
     const txGfn = this.takePage();
@@ -157,6 +173,7 @@ export class Netfront {
     const rxRingRef = this.takeGref();
     const txPage = guestRingPage(this.mem, txGfn);
     const rxPage = guestRingPage(this.mem, rxGfn);
+    this.txPage = txPage;
     initSharedRing(txPage);
     initSharedRing(rxPage);
     this.tx = new FrontRing(txPage, txRequestCodec, txResponseCodec);
