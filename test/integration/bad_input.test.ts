@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { eth, hypercall, netif, pcie } from '@vnetlab/proto';
-import { grpcClient } from '@vnetlab/runtime';
+import { DOMAIN_TOKEN_HEADER, grpcClient } from '@vnetlab/runtime';
+import { Metadata } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { example, metricValue, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
 
@@ -115,6 +116,29 @@ describe('malformed and hostile messages to a running lab', () => {
     client.close();
     expect(answers.map((a) => a.seq).sort()).toEqual([1, 2, 3]);
     expect(answers.every((a) => a.status < 0 && a.error.length > 0)).toBe(true);
+  });
+
+  it('a guest\'s hypercall stream is bound to its own domain: claiming to be dom0 is refused and counted', async () => {
+    const creds = JSON.parse(readFileSync(join(dir, 'credentials-host-a.json'), 'utf8')) as Record<string, string>;
+    const metrics = async () => metricValue(await (await fetch(svc('host-a/hypervisor').metricsUrl)).text(), 'vnetlab_protection_violations_total', { kind: 'forged_caller' }) || 0;
+    const before = await metrics();
+    const client = grpcClient(hypercall.HypervisorClient, svc('host-a/hypervisor').grpcAddr);
+    const md = new Metadata();
+    md.set(DOMAIN_TOKEN_HEADER, creds['vm-a1']!);
+    const stream = client.hypercalls(md);
+    const answers: hypercall.HypercallResponse[] = [];
+    stream.on('data', (r: hypercall.HypercallResponse) => answers.push(r));
+    stream.write({ seq: 1, caller: 0, tNs: 0, pcpu: 'cpu1', op: { $case: 'evtchnAllocUnbound', value: { remoteDomid: 1 } } });
+    stream.write({ seq: 2, caller: 1, tNs: 0, pcpu: 'cpu1', op: { $case: 'evtchnAllocUnbound', value: { remoteDomid: 0 } } });
+    for (let i = 0; i < 100 && answers.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    stream.end();
+    client.close();
+    const forged = answers.find((a) => a.seq === 1)!;
+    const own = answers.find((a) => a.seq === 2)!;
+    expect(forged.status).toBeLessThan(0);
+    expect(forged.error).toMatch(/belongs to domain 1/);
+    expect(own.status).toBeGreaterThanOrEqual(0);
+    expect(await metrics()).toBe(before + 1);
   });
 
   it('after all of that the lab still pings across hosts', async () => {

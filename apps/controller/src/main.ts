@@ -1,5 +1,6 @@
 // The controller: runs one lab. Starts a private nats-server and every service as a local
 // process, watches them, serves the operator API, and stops everything on Shutdown.
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -98,10 +99,23 @@ try {
   save();
 
   const common = { topologyFile, natsUrl: nats.url, labDir, peers: [] as string[] };
+  // The toolstack's credentials: one per domain, known to that domain and to its hypervisor,
+  // which binds each hypercall stream to the domain whose credential it presents.
+  const credentials = new Map<string, Record<string, string>>();
+  for (const h of topo.hosts) {
+    const c: Record<string, string> = { dom0: randomBytes(16).toString('hex') };
+    for (const g of h.guests) c[g.name] = randomBytes(16).toString('hex');
+    credentials.set(h.name, c);
+    writeFileSync(join(labDir, `credentials-${h.name}.json`), JSON.stringify(c), { mode: 0o600 });
+  }
   const withPeers = (s: ServiceState): ServiceState => {
     const extra = [...s.args];
     if (s.kind === 'hypervisor' || s.kind === 'nic') extra.push('--mem-dir', memDir);
-    if (s.kind === 'driver-domain' || s.kind === 'guest') extra.push('--hypervisor', hvAddr.get(s.host!)!);
+    if (s.kind === 'hypervisor') extra.push('--domain-tokens', join(labDir, `credentials-${s.host}.json`));
+    if (s.kind === 'driver-domain' || s.kind === 'guest') {
+      extra.push('--hypervisor', hvAddr.get(s.host!)!);
+      extra.push('--domain-token', credentials.get(s.host!)![s.kind === 'driver-domain' ? 'dom0' : s.name]!);
+    }
     return { ...s, args: extra };
   };
   const watch = (members: ServiceState[], p: ChildProcess, label: string) => {

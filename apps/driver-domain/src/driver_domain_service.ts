@@ -19,6 +19,7 @@ export const DRIVER_DOMAIN_SPEC: ServiceSpec = {
   options: {
     topology: { help: 'topology file of the lab' },
     hypervisor: { help: "address (host:port) of this host's hypervisor gRPC server" },
+    'domain-token': { help: "this domain's credential for its hypercall stream, issued by the toolstack" },
     'reserved-pages': { help: 'pages of dom0 kept for its kernel (not I/O buffers)', type: 'number', default: 16 },
   },
 };
@@ -31,7 +32,7 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   const m = svc.metrics;
   const pcpu = `cpu${host.driver_domain.cpus[0] ?? 0}`;
 
-  const hv = new HypercallClient(String(cfg.options.hypervisor), 0, pcpu);
+  const hv = new HypercallClient(String(cfg.options.hypervisor), 0, pcpu, String(cfg.options['domain-token'] ?? ''));
   svc.onShutdown(() => hv.close());
   await hv.waitReady();
   const info = await hv.domain('dom0');

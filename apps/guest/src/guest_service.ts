@@ -25,6 +25,7 @@ export const GUEST_SPEC: ServiceSpec = {
     topology: { help: 'topology file of the lab' },
     guest: { help: 'name of this guest in the topology' },
     hypervisor: { help: "address (host:port) of this host's hypervisor gRPC server" },
+    'domain-token': { help: "this domain's credential for its hypercall stream, issued by the toolstack" },
     'reserved-pages': { help: 'pages kept for the guest kernel itself (not I/O buffers)', type: 'number', default: 16 },
   },
 };
@@ -49,11 +50,11 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   const svc = await startService({ config: cfg, domain: name, handleSignals: shared.handleSignals });
   const pcpu = `cpu${spec.vcpus[0] ?? 0}`;
 
-  const bootHv = new HypercallClient(String(cfg.options.hypervisor), 0, pcpu);
+  const bootHv = new HypercallClient(String(cfg.options.hypervisor), 0, pcpu, String(cfg.options['domain-token'] ?? ''));
   await bootHv.waitReady();
   const info = await bootHv.domain(name);
   bootHv.close();
-  const hv = new HypercallClient(String(cfg.options.hypervisor), info.domid, pcpu);
+  const hv = new HypercallClient(String(cfg.options.hypervisor), info.domid, pcpu, String(cfg.options['domain-token'] ?? ''));
   svc.onShutdown(() => hv.close());
   const mem = shared.mem ?? new FileMachineMemory(info.memoryPath, info.memoryFrames);
   if (!shared.mem) svc.onShutdown(() => mem.close());

@@ -2,11 +2,12 @@
 // channels and interrupt routing; serves hypercalls over a gRPC stream per domain and
 // delivers virtual interrupts on NATS.
 import type * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
 import { CostTable } from '@vnetlab/cost';
 import { Hypervisor } from '@vnetlab/hypervisor';
 import { FileMachineMemory } from '@vnetlab/memory';
 import { hypercall, netif, pcie, protection, subjects } from '@vnetlab/proto';
-import { BadMessageError, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
+import { BadMessageError, DOMAIN_TOKEN_HEADER, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { domainPages, hostMemoryPath, hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
 import { MalformedHypercall, runHypercall } from './hypercalls.js';
 
@@ -17,6 +18,7 @@ export const HYPERVISOR_SPEC: ServiceSpec = {
     topology: { help: 'topology file of the lab' },
     'mem-dir': { help: 'directory of the machine-memory files (tmpfs)', default: '/dev/shm' },
     protection: { help: 'enforce grant/ownership checks (off only to demonstrate why they exist)', type: 'boolean', default: true },
+    'domain-tokens': { help: "JSON file {domain name: credential} written by the toolstack; a hypercall stream is bound to the domain whose credential it presents (none: no check)" },
   },
 };
 
@@ -38,6 +40,13 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
   hv.createDomain('dom0', domainPages(host.driver_domain.memory_mib));
   for (const g of host.guests) hv.createDomain(g.name, domainPages(g.memory_mib));
   const names = new Map(hv.domainIds().map((id) => [id, hv.domain(id)!.name]));
+  // credentials the toolstack issued: credential → domid
+  const tokens = cfg.options['domain-tokens'] ? (JSON.parse(readFileSync(String(cfg.options['domain-tokens']), 'utf8')) as Record<string, string>) : undefined;
+  const byToken = new Map<string, number>();
+  for (const [name, token] of Object.entries(tokens ?? {})) {
+    const id = hv.domainIds().find((d) => names.get(d) === name);
+    if (id !== undefined) byToken.set(token, id);
+  }
   // dom0 drives every physical NIC: NIC i raises irq i.
   // Each queue set has its own interrupt; its owner may bind it (dom0 any of dom0's).
   for (const q of queueSetPlan(host)) {
@@ -48,6 +57,7 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
   // its own pages; CDNA on rings in the hypervisor's frames, which only validated
   // descriptors reach. The NIC learns both from the hypervisor, never from the guest.
   const toNic: Array<() => Promise<void>> = [];
+  const cdnaReady = new Set<number>();
   for (const q of queueSetPlan(host)) {
     const domid = hv.domainIds().find((id) => names.get(id) === q.guest);
     if (domid === undefined) continue;
@@ -57,9 +67,11 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
       const msg = pcie.IommuContext.encode({ nic: q.nic, queueSet: q.qs, rootMfn }).finish();
       toNic.push(() => tellNic(subjects.nicIommu(host.name, q.nic), msg));
     } else if (q.arch === 'cdna') {
-      const info = hv.cdnaAttach(domid, { qs: queueSetIrq(q.nicIndex, q.qs) });
+      const id = queueSetIrq(q.nicIndex, q.qs);
+      const info = hv.cdnaAttach(domid, { qs: id });
       const msg = pcie.QueueSetConfig.encode({ nic: q.nic, queueSet: q.qs, txRingAddr: info.txRingAddr, rxRingAddr: info.rxRingAddr, size: info.size, macs: q.macs, promiscuous: false, ownerDomid: domid }).finish();
-      toNic.push(() => tellNic(subjects.nicConfig(host.name, q.nic), msg));
+      // the guest may only enqueue once the NIC knows where the rings are
+      toNic.push(() => tellNic(subjects.nicConfig(host.name, q.nic), msg).then(() => void cdnaReady.add(id)));
     }
   }
   let reportedViolations = 0;
@@ -86,8 +98,23 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
 
   const impl: hypercall.HypervisorServer = {
     hypercalls(call: grpc.ServerDuplexStream<hypercall.HypercallRequest, hypercall.HypercallResponse>) {
+      // The stream speaks for the domain whose credential it presented, and for no other.
+      const token = String(call.metadata.get(DOMAIN_TOKEN_HEADER)[0] ?? '');
+      const bound = tokens ? byToken.get(token) : undefined;
       call.on('data', (req: hypercall.HypercallRequest) => {
         try {
+          if (tokens && (bound === undefined || req?.caller !== bound)) {
+            const kind = bound === undefined ? 'bad_credential' : 'forged_caller';
+            violations.inc({ kind, domain: bound === undefined ? 'unknown' : names.get(bound) ?? String(bound) });
+            svc.log.warn('hypercall refused', { kind, caller: req?.caller, boundTo: bound });
+            call.write({ seq: req?.seq ?? 0, status: -1, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: bound === undefined ? 'no valid domain credential on this stream' : `this stream belongs to domain ${bound}, not ${req?.caller}`, target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [] });
+            return;
+          }
+          if (req.op?.$case === 'cdnaEnqueue' && !cdnaReady.has(req.op.value.queueSet)) {
+            // not refused, not yet: the NIC has not been told where this queue set's rings are
+            call.write({ seq: req.seq, status: -11, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: 'queue set not configured on its NIC yet (EAGAIN)', target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [] });
+            return;
+          }
           const out = runHypercall(hv, req);
           hypercalls.inc({ op: out.op, result: out.response.status >= 0 ? 'ok' : 'error' });
           if (out.event) deliver(out.event.domid, out.event.port, req.tNs);

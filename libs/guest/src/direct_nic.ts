@@ -67,9 +67,19 @@ export class DirectNic implements GuestNic {
     return this.txQueue.length + this.cdnaWaiting.length;
   }
 
-  /** Posts the first receive buffers (before the device is used). */
-  async start(tNs: number): Promise<number> {
-    return this.refillRx(tNs);
+  /**
+   * Posts the first receive buffers (before the device is used). A CDNA queue set may not
+   * be ready yet (the hypervisor is still programming the NIC): try again for a while.
+   */
+  async start(tNs: number, timeoutMs = 30_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let t = await this.refillRx(tNs);
+    while (this.rxPosted === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      t = await this.refillRx(t);
+    }
+    if (this.rxPosted === 0) throw new Error(`${this.o.domain}: the NIC queue set took no receive buffer in ${timeoutMs} ms`);
+    return t;
   }
 
   transmit(frame: Buffer, tNs: number): { notify: boolean; tNs: number; queued?: boolean; drop?: string } {

@@ -1,6 +1,6 @@
 // A domain's hypercall path: one gRPC stream to its host's hypervisor, many calls in flight.
 // Results come back with the cycles the hypervisor charged; the caller's CPU pays them.
-
+import * as grpc from '@grpc/grpc-js';
 import { isPrimitive, type Primitive } from '@vnetlab/cost';
 import { hypercall } from '@vnetlab/proto';
 import { StreamRpcClient, grpcClient, unary } from './stream_rpc_client.js';
@@ -9,6 +9,9 @@ export interface GrantPtrArg { gref?: number; gfn?: number; domid: number; offse
 export interface GrantCopyArg { source: GrantPtrArg; dest: GrantPtrArg; len: number }
 
 type Op = NonNullable<hypercall.HypercallRequest['op']>;
+
+/** The gRPC metadata key a domain's hypercall stream carries its credential in. */
+export const DOMAIN_TOKEN_HEADER = 'x-vnetlab-domain-token';
 
 /** What the hypervisor says a call's cycles are made of, as [primitive, count] pairs. */
 export type ChargeList = Array<[Primitive, number]>;
@@ -25,9 +28,17 @@ export class HypercallClient {
   private readonly client: hypercall.HypervisorClient;
   private readonly rpc: StreamRpcClient<hypercall.HypercallRequest, hypercall.HypercallResponse>;
 
-  constructor(addr: string, readonly domid: number, readonly pcpu: string) {
+  /**
+   * `token` is the domain's credential, handed to it by the toolstack: the hypervisor binds
+   * the stream to the domain it names, so a domain can only ever make its own hypercalls.
+   */
+  constructor(addr: string, readonly domid: number, readonly pcpu: string, private readonly token = process.env['VNETLAB_DOMAIN_TOKEN'] ?? '') {
     this.client = grpcClient(hypercall.HypervisorClient, addr);
-    this.rpc = new StreamRpcClient(() => this.client.hypercalls(), { timeoutMs: 30_000 });
+    this.rpc = new StreamRpcClient(() => {
+      const md = new grpc.Metadata();
+      if (this.token) md.set(DOMAIN_TOKEN_HEADER, this.token);
+      return this.client.hypercalls(md);
+    }, { timeoutMs: 30_000 });
   }
 
   /** Waits until the hypervisor's gRPC server answers (it may still be starting). */

@@ -12,7 +12,7 @@ export type { DuplexStream, StreamRpcClientOptions } from './stream_rpc_client.j
 export { startNatsServer, stopNatsServer, findNatsServer, freePort, NatsServerError } from './nats_server.js';
 export type { NatsServerOptions, NatsServerHandle } from './nats_server.js';
 export { KvStore, type StoreWatchEvent } from './kv_store.js';
-export { HypercallClient, type GrantCopyArg, type GrantPtrArg } from './hypercall_client.js';
+export { HypercallClient, DOMAIN_TOKEN_HEADER, type GrantCopyArg, type GrantPtrArg } from './hypercall_client.js';
 export { type ChargeList } from './hypercall_client.js';
 export type { HostShared } from './host_shared.js';
 export { Taps, type ActiveTrace, type CapturePoints, type HopFields } from './taps.js';
