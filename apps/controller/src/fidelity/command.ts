@@ -1,0 +1,48 @@
+// vnetlab fidelity: sets up the published configurations, runs them, and writes the report.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_COSTS } from '@vnetlab/cost';
+import type { FlagSpec } from '../args.js';
+import { cliLabDriver } from '../compare/command.js';
+import { runSweep, type SweepOptions } from '../compare/compare_sweep.js';
+import { labDir } from '../labfile.js';
+import { constantRows, fidelityMarkdown, nativeRow, notModelledRows, rixnerRows, type FidelityRow } from './fidelity_report.js';
+
+type Out = (s: string) => void;
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+
+export const FIDELITY_FLAGS: FlagSpec[] = [
+  { name: 'quick', type: 'boolean', help: 'small guest counts and transfers (a few minutes); the full run sweeps 1..24 guests' },
+  { name: 'out', type: 'string', help: 'where to write the report', default: join(repoRoot, 'docs', 'fidelity.md') },
+  { name: 'timeout', type: 'number', help: 'seconds to wait for each lab to come up', default: 180 },
+];
+
+export async function cmdFidelity(pos: string[], f: Record<string, unknown>, out: Out, err: Out): Promise<number> {
+  if (pos.length) throw new Error(`fidelity takes no positional arguments (got ${pos.join(' ')})`);
+  const quick = !!f.quick;
+  const lab = cliLabDriver(join(labDir(f['lab-dir'] as string), 'fidelity'), f.timeout as number);
+  const base: Omit<SweepOptions, 'archs' | 'guests' | 'nics'> = { cpus: 4, hz: 2.8e9, proto: 'udp', direction: 'tx', bytesPerGuest: quick ? 200_000 : 1_000_000, msgSize: 1472 };
+  const rows: FidelityRow[] = [];
+
+  err('fidelity: Rixner 2008 — Xen driver domain vs CDNA, two gigabit NICs');
+  const rixner = await runSweep({ ...base, archs: ['pv', 'cdna'], guests: quick ? [1, 2, 4] : [1, 2, 4, 8, 16, 24], nics: 2 }, lab, (l) => err(`  ${l}`));
+  rows.push(...rixnerRows(rixner.points.filter((p) => p.arch === 'pv'), rixner.points.filter((p) => p.arch === 'cdna')));
+  for (const s of rixner.skipped) err(`  skipped ${s.arch}${s.guests ? ` × ${s.guests}` : ''}: ${s.reason}`);
+
+  err('fidelity: Xen guest vs native');
+  const nat = await runSweep({ ...base, archs: ['pv', 'native'], guests: [1], nics: 1 }, lab, (l) => err(`  ${l}`));
+  const pv1 = nat.points.find((p) => p.arch === 'pv');
+  const n1 = nat.points.find((p) => p.arch === 'native');
+  if (pv1 && n1) rows.push(nativeRow(pv1, n1));
+
+  rows.push(...constantRows(DEFAULT_COSTS, 2.8e9), ...notModelledRows());
+  const md = fidelityMarkdown(rows, { generated: new Date().toISOString().slice(0, 10), command: `vnetlab fidelity${quick ? ' --quick' : ''}` });
+  const file = resolve(String(f.out));
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, md);
+  out(md);
+  err(`fidelity: wrote ${file}`);
+  return 0;
+}

@@ -1,0 +1,157 @@
+// The fidelity report: published figures from ../shared/design/fidelity.md beside the ones
+// the model produces, their ratio, and — where they differ — the operations that make the
+// difference. Pure functions of sweep results and the cost table: the report is generated,
+// never typed.
+import type { PointFigures } from '../compare/compare_figures.js';
+
+export interface FidelityRow {
+  experiment: string;
+  setup: string;
+  published: string;
+  modelled: string;
+  /** modelled ÷ published, when both are numbers */
+  ratio?: number;
+  /** which operations' counts or costs explain the gap (or why the row is not modelled yet) */
+  explanation: string;
+}
+
+const mbps = (b: number) => `${(b / 1e6).toFixed(0)} Mb/s`;
+const pctOf = (x: number) => `${(x * 100).toFixed(0)}%`;
+
+/** The primitives that account for most of the cycles per packet `a` spends beyond `b`. */
+export function gapExplanation(a: PointFigures, b: PointFigures, top = 3): string {
+  const per = (p: PointFigures) => {
+    const m = new Map<string, number>();
+    for (const x of p.breakdown) m.set(x.primitive, (m.get(x.primitive) ?? 0) + x.cyclesPerPacket);
+    return m;
+  };
+  const pa = per(a);
+  const pb = per(b);
+  const diffs = [...new Set([...pa.keys(), ...pb.keys()])]
+    .map((k) => ({ k, d: (pa.get(k) ?? 0) - (pb.get(k) ?? 0) }))
+    .filter((x) => x.d > 0)
+    .sort((x, y) => y.d - x.d)
+    .slice(0, top);
+  const total = a.cyclesPerPacket - b.cyclesPerPacket;
+  return `${a.arch} spends ${Math.round(a.cyclesPerPacket)} cycles/packet against ${Math.round(b.cyclesPerPacket)} for ${b.arch}; most of the ${Math.round(total)} more: ${diffs.map((x) => `${x.k} +${Math.round(x.d)}`).join(', ')}`;
+}
+
+/** Rixner (seed 001): Xen's driver domain vs CDNA on two gigabit NICs, 1..24 guests. */
+export function rixnerRows(pv: PointFigures[], cdna: PointFigures[]): FidelityRow[] {
+  const rows: FidelityRow[] = [];
+  const maxOf = (ps: PointFigures[]) => ps.reduce((m, p) => (p.guests > (m?.guests ?? 0) ? p : m), undefined as PointFigures | undefined);
+  const x = maxOf(pv);
+  const c = maxOf(cdna);
+  if (c) {
+    rows.push({
+      experiment: 'Rixner 2008: CDNA reaches the wire',
+      setup: `cdna, ${c.guests} guests, 2 × 1 Gb/s`,
+      published: 'reaches the 2 Gb/s of its two NICs',
+      modelled: `${mbps(c.throughputBps)} (${pctOf(c.throughputBps / c.wireBps)} of the wire's payload rate)`,
+      ratio: c.throughputBps / c.wireBps,
+      explanation: c.throughputBps / c.wireBps > 0.9 ? 'the wire is the bottleneck, as published' : `short of the wire: lost ${c.lost} packets, ${c.cpu.idle.toFixed(2)} CPUs idle`,
+    });
+    rows.push({
+      experiment: 'Rixner 2008: CDNA leaves idle CPU',
+      setup: `cdna, ${c.guests} guests`,
+      published: 'idle CPU remains at 2 Gb/s',
+      modelled: `${c.cpu.idle.toFixed(2)} of ${c.cpuCount} CPUs idle`,
+      explanation: c.cpu.idle > 0 ? 'as published: no per-packet work in the driver domain' : 'no idle CPU: see the cycles per packet',
+    });
+  }
+  if (x) {
+    rows.push({
+      experiment: 'Rixner 2008: Xen never has idle time',
+      setup: `pv, ${x.guests} guests, 2 × 1 Gb/s`,
+      published: 'no idle CPU',
+      modelled: `${x.cpu.idle.toFixed(2)} of ${x.cpuCount} CPUs idle; dom0 ${x.cpu.dom0.toFixed(2)}, xen ${x.cpu.xen.toFixed(2)}`,
+      explanation:
+        x.cpu.idle < 0.05 * x.cpuCount
+          ? 'as published: the driver domain and the hypervisor take the CPU'
+          : `the model leaves CPU idle: its per-packet costs (${Math.round(x.cyclesPerPacket)} cycles) let ${x.cpuCount} CPUs at this clock carry the wire; the papers' Xen spent more per packet (see the cost table's sources), or the guests' and dom0's CPUs were shared`,
+    });
+  }
+  if (x && c) {
+    rows.push({
+      experiment: 'Rixner 2008: CDNA above Xen',
+      setup: `${c.guests} guests`,
+      published: 'CDNA dramatically faster than Xen',
+      modelled: `cdna ${mbps(c.throughputBps)} vs pv ${mbps(x.throughputBps)}; ${Math.round(c.cyclesPerPacket)} vs ${Math.round(x.cyclesPerPacket)} cycles/packet`,
+      ratio: x.cyclesPerPacket / c.cyclesPerPacket,
+      explanation: gapExplanation(x, c),
+    });
+  }
+  return rows;
+}
+
+/** Willmann et al. (cited in seed 001): Linux inside Xen reaches about a third of native. */
+export function nativeRow(pv: PointFigures, native: PointFigures): FidelityRow {
+  const ratio = native.cyclesPerPacket / pv.cyclesPerPacket;
+  return {
+    experiment: 'Xen guest vs native (seed 001)',
+    setup: '1 guest, 1 × 1 Gb/s, CPU-bound throughput = cycles per packet',
+    published: 'about 1/3 of native',
+    modelled: `${ratio.toFixed(2)} of native (${Math.round(pv.cyclesPerPacket)} vs ${Math.round(native.cyclesPerPacket)} cycles/packet)`,
+    ratio: ratio / (1 / 3),
+    explanation: gapExplanation(pv, native),
+  };
+}
+
+/** Figures the cost table carries straight from a source (fidelity.md's last rows). */
+export function constantRows(costs: Record<string, { cycles: number; source: string }>, hz: number): FidelityRow[] {
+  const ds = costs['domain_switch'];
+  const vx = costs['vm_exit'];
+  const rows: FidelityRow[] = [];
+  if (ds)
+    rows.push({
+      experiment: 'Context switch (seed 004)',
+      setup: `domain_switch at ${(hz / 1e9).toFixed(1)} GHz`,
+      published: '995 ns on a 2.8 GHz Pentium 4 (the seed also says 2,598 cycles)',
+      modelled: `${ds.cycles} cycles = ${((ds.cycles / hz) * 1e9).toFixed(0)} ns`,
+      ratio: (ds.cycles / hz) * 1e9 / 995,
+      explanation: 'the table keeps the measured time: 995 ns at 2.8 GHz is 2,786 cycles (2,598 cycles would be 928 ns)',
+    });
+  if (vx)
+    rows.push({
+      experiment: 'VM exit (Landau et al., SplitX)',
+      setup: 'vm_exit',
+      published: '≈ 2,000 cycles (Xeon X5570 2.93 GHz)',
+      modelled: `${vx.cycles} cycles`,
+      ratio: vx.cycles / 2000,
+      explanation: 'taken from the source',
+    });
+  return rows;
+}
+
+export function notModelledRows(): FidelityRow[] {
+  return [
+    {
+      experiment: 'Menon 2006: guest transmit ×4.4, driver-domain receive +35%, guest receive +18% (seed 003)',
+      setup: 'virtual offloads, TX without remapping, RX copy vs flip, superpages — each alone and together',
+      published: '×4.4 / +35% / +18%; guest receive 61% below native',
+      modelled: 'not modelled yet',
+      explanation: 'the pv variants (checksum/TSO offload in the virtual interface, TX without remapping, superpages) are not in the lab yet; RX copy vs flip is (rx_mode)',
+    },
+    {
+      experiment: 'Emmerich 2014 Table I: single-core forwarding, Open vSwitch vs Linux bridge (seed 002)',
+      setup: 'pNIC→pNIC, pNIC→vNIC, pNIC→vNIC→pNIC, pNIC→vNIC→vNIC; small packets; one core',
+      published: 'OvS 1.88 / 0.85 / 0.3 / 0.27 Mpps; bridge 1.11 / 0.74 / 0.2 / 0.19 Mpps',
+      modelled: 'not modelled yet',
+      explanation: 'needs driver-domain forwarding between two NICs and a small-packet generator on one core',
+    },
+  ];
+}
+
+export function fidelityMarkdown(rows: FidelityRow[], meta: { generated: string; command: string }): string {
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  return [
+    '# Fidelity: the model held against published results',
+    '',
+    `Generated by \`${meta.command}\` on ${meta.generated}. Nothing here is typed by hand: each modelled figure comes from a lab the command ran, each published one from ../shared/design/fidelity.md. A mismatch is information: the last column says which operations' counts or costs explain it; no per-architecture correction is ever applied.`,
+    '',
+    '| experiment | setup | published | modelled | modelled ÷ published | why |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${cell(r.experiment)} | ${cell(r.setup)} | ${cell(r.published)} | ${cell(r.modelled)} | ${r.ratio === undefined ? '–' : r.ratio.toFixed(2)} | ${cell(r.explanation)} |`),
+    '',
+  ].join('\n');
+}
