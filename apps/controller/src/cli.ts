@@ -15,6 +15,7 @@ import { cmdRender } from './render/command.js';
 import { COMPARE_FLAGS, EXPLAIN_FLAGS, cmdCompare, cmdExplain } from './compare/command.js';
 import { inspectCommands } from './inspect_commands.js';
 import { protectionCommands } from './protection_commands.js';
+import { faultCommands } from './fault_commands.js';
 import { FIDELITY_FLAGS, cmdFidelity } from './fidelity/command.js';
 
 const common: FlagSpec[] = [
@@ -98,6 +99,7 @@ const commands: Record<string, Command> = {
   // flows, capture, trace, graph
   ...inspectCommands((s) => out(s), json),
   ...protectionCommands((s) => out(s), json),
+  ...faultCommands((s) => out(s), json),
   fidelity: {
     synopsis: 'vnetlab fidelity [--quick] [--out FILE]',
     help: 'Sets up the published configurations (Rixner\'s Xen vs CDNA on two gigabit NICs, Xen guest vs native, the cost table\'s measured constants), runs them, and writes docs/fidelity.md: each published figure beside the modelled one, their ratio, and the operations that explain a gap.',

@@ -4,13 +4,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { control, inspect, protection } from '@vnetlab/proto';
+import { control, fault, inspect, protection } from '@vnetlab/proto';
 import { ConfigError, parseServiceArgs, startNatsServer, startService, stopNatsServer, type NatsServerHandle } from '@vnetlab/runtime';
 import { loadTopology } from '@vnetlab/topology';
 import { writeLab, type LabState, type ServiceState } from './labfile.js';
 import { freePorts, serviceArgs, spawnHost, spawnService, stopPids, waitHealthy } from './launcher.js';
 import { Operator } from './operator.js';
 import { ProtectionService } from './protection.js';
+import { FaultService } from './faults.js';
 import { InspectApi } from './inspect_api.js';
 import { planLab, type ServiceKind } from './plan.js';
 import { startPrometheus, writePrometheusFiles } from './prometheus.js';
@@ -180,6 +181,7 @@ try {
   // flows, captures and traces (vnetlab flows|capture|trace), on the operator's address
   svc.addGrpc(inspect.InspectService, new InspectApi(topo, state, svc).impl());
   svc.addGrpc(protection.ProtectionService, new ProtectionService(topo, state, () => svc.nc).impl());
+  svc.addGrpc(fault.FaultsService, new FaultService(topo, () => svc.nc).impl());
   await svc.listen();
   svc.ready();
   state.operatorAddr = `127.0.0.1:${operatorPort}`;

@@ -2,7 +2,7 @@
 // bridge, and the driver of the host's NIC. Event-channel upcalls arrive on NATS, hypercalls
 // go to the hypervisor over gRPC, doorbells go to the NIC on NATS.
 import { CostTable, Cpu, Ledger } from '@vnetlab/cost';
-import { DriverDomain, EmulatedNicModel, nicUplink } from '@vnetlab/driver-domain';
+import { DriverDomain, EmulatedNicError, EmulatedNicModel, nicUplink } from '@vnetlab/driver-domain';
 import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
 import { mergeFlowCounts } from '@vnetlab/flows';
 import { NicDriver, QueueSetDriver } from '@vnetlab/nic';
@@ -124,7 +124,9 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     sw.addEmulatedPort(name, model);
     svc.subscribe(subjects.ioreq(host.name, d.domid), pcie.IoReq.decode, async (r) => {
       if (!Number.isFinite(r.tNs) || r.tNs < 0) throw new BadMessageError('bad_time', `ioreq at modelled time ${r.tNs}`);
-      await sw.onIoreq(name, r.reg, r.value, r.write, r.tNs);
+      await sw.onIoreq(name, r.reg, r.value, r.write, r.tNs).catch((e: unknown) => {
+        throw e instanceof EmulatedNicError ? new BadMessageError(e.reason, e.message) : e;
+      });
     });
     void (async () => {
       const key = `${frontendDir(host.name, d.domid).replace('.vif.', '.ioemu.')}.event-channel`;

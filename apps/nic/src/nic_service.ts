@@ -116,6 +116,19 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
     m.setModelledTime(now);
   });
 
+  // Fault injection: the operator fails or repairs the NIC. Its link goes down: frames it
+  // would send or receive are dropped with reason link_down; it says so on its link subject,
+  // where the driver domain's fault agent can notice.
+  const linkDowns = m.counter('vnetlab_nic_link_changes_total', 'Times the NIC\'s link went down or up', ['nic', 'state']);
+  svc.subscribe(subjects.nicFault(host.name, spec.name), pcie.NicFault.decode, (f) => {
+    if (f.nic && f.nic !== spec.name) throw new BadMessageError('wrong_nic', `fault for ${f.nic} sent to ${spec.name}`);
+    nic.setLink(!f.fail, now);
+    linkDowns.inc({ nic: spec.name, state: f.fail ? 'down' : 'up' });
+    svc.publish(subjects.nicLink(host.name, spec.name), pcie.LinkState.encode({ nic: spec.name, up: !f.fail, tNs: now }).finish());
+    svc.event(f.fail ? 'nic-failed' : 'nic-repaired', `${host.name}/${spec.name} link ${f.fail ? 'down' : 'up'}`, { tNs: now, nic: spec.name });
+    svc.log.warn(f.fail ? 'NIC failed: link down' : 'NIC repaired: link up', { tNs: now });
+  });
+
   svc.setFlowSource(() => flows.snapshot());
   await svc.listen();
   svc.ready();

@@ -39,6 +39,17 @@ export interface ModelResult {
   drops: Record<string, number>;
 }
 
+/** A register write the device refuses: out of the register's range, or a ring outside the guest. */
+export class EmulatedNicError extends Error {
+  constructor(
+    readonly reason: 'bad_register_value',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EmulatedNicError';
+  }
+}
+
 export class EmulatedNicModel {
   private tx: Ring = { base: 0, size: 0, head: 0, tail: 0 };
   private rx: Ring = { base: 0, size: 0, head: 0, tail: 0 };
@@ -56,6 +67,7 @@ export class EmulatedNicModel {
     let t = this.o.cpu.run(tNs, this.domain, [['device_emulation', 1]]);
     const out: ModelResult = { skbs: [], interrupt: false, tNs: t, drops: {} };
     if (!write) return out; // ICR read: the model's work is the emulation itself
+    this.checkWrite(reg, value);
     switch (reg) {
       case E1000.TDBAL:
         this.tx = { ...this.tx, base: value, head: 0, tail: 0 };
@@ -149,6 +161,35 @@ export class EmulatedNicModel {
       out.interrupt = true;
     }
     return t;
+  }
+
+  /**
+   * e1000 registers are 32 bits; a ring must lie in the guest's memory and a tail index inside
+   * its ring. Anything else is refused before it changes the device (a tail taken modulo the
+   * ring, or a base past the guest's memory, would leave the rings unusable).
+   */
+  private checkWrite(reg: number, value: number): void {
+    const bad = (why: string) => new EmulatedNicError('bad_register_value', `register 0x${reg.toString(16)} = ${value}: ${why}`);
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw bad('not a 32-bit value');
+    const memBytes = this.o.guest.pages * PAGE;
+    switch (reg) {
+      case E1000.TDBAL:
+      case E1000.RDBAL:
+        if (value % DESC_SIZE !== 0 || value >= memBytes) throw bad(`a ring base must be descriptor-aligned and inside the guest's ${memBytes} bytes`);
+        break;
+      case E1000.TDLEN:
+      case E1000.RDLEN: {
+        const base = reg === E1000.TDLEN ? this.tx.base : this.rx.base;
+        if (value % DESC_SIZE !== 0 || base + value > memBytes) throw bad(`a ring length must be a multiple of ${DESC_SIZE} and end inside the guest's memory`);
+        break;
+      }
+      case E1000.TDT:
+      case E1000.RDT: {
+        const size = reg === E1000.TDT ? this.tx.size : this.rx.size;
+        if (value >= Math.max(1, size)) throw bad(`a tail must be a descriptor index below the ring's ${size}`);
+        break;
+      }
+    }
   }
 
   private slot(r: Ring, i: number): { gfn: number; off: number } {

@@ -126,6 +126,10 @@ export class Hypervisor {
   /** Builds a domain with `pages` zeroed frames and its grant-table frames. dom0 comes first. */
   createDomain(name: string, pages: number): DomainInfo {
     if (!isInt(pages) || pages < 0) throw new HypervisorError('bad_argument', `pages ${pages} is not a non-negative integer`);
+    // the toolstack names every domain, uniquely on its host (GetDomain looks them up by name)
+    if (typeof name !== 'string' || name.length === 0) throw new HypervisorError('bad_argument', 'a domain needs a name');
+    if ([...this.domains.values()].some((d) => d.name === name)) throw new HypervisorError('bad_argument', `a domain named '${name}' already exists`);
+    if (pages === 0) throw new HypervisorError('bad_argument', `domain '${name}' needs at least one page of memory`);
     if (this.nextDomid >= DOMID_FIRST_RESERVED) throw new HypervisorError('bad_domain', 'no domain ids left');
     const need = pages + GRANT_FRAMES_PER_DOMAIN;
     if (need > this.frameTable.freeFrames) {

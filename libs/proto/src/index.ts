@@ -6,6 +6,7 @@ export * as pcie from './gen/vnetlab/pcie/v1/pcie.js';
 export * as eth from './gen/vnetlab/eth/v1/eth.js';
 export * as control from './gen/vnetlab/control/v1/control.js';
 export * as protection from './gen/vnetlab/protection/v1/protection.js';
+export * as fault from './gen/vnetlab/fault/v1/fault.js';
 export * as inspect from './gen/vnetlab/inspect/v1/inspect.js';
 export * from './subjects.js';
 export * from './xenstore.js';

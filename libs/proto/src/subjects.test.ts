@@ -57,6 +57,8 @@ describe('subject catalogue', () => {
       subjects.nicIommu('h1', 'eth0'),
       subjects.ioreq('h1', 2),
       subjects.protection('h1'),
+      subjects.nicFault('h1', 'eth0'),
+      subjects.linkFault(),
       subjects.fabricTx('h1', 'eth0'),
       subjects.labEvents(),
       subjects.capture('c1'),

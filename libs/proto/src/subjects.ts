@@ -51,6 +51,10 @@ export const subjects = {
   nicDma: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.dma`,
   /** A guest's trapped access to an emulated device register, to the device model (IoReq). */
   ioreq: (host: string, domid: number | typeof ANY): string => `ioreq.${token(host)}.${tokenOrAny(domid)}`,
+  /** The operator fails or repairs a NIC (NicFault). */
+  nicFault: (host: string, nic: string): string => `nic.${token(host)}.${tokenOrAny(nic)}.fault`,
+  /** The operator changes a link's loss (LinkFault). */
+  linkFault: (): string => 'fabric.fault',
   /** The operator turns a host's protection on or off (ProtectionSetting). */
   protection: (host: string): string => `protection.${token(host)}`,
   /** The hypervisor programs a queue set's IOMMU context (IommuContext, request/reply). */
@@ -169,6 +173,22 @@ export const SUBJECT_CATALOGUE: readonly SubjectEntry[] = [
     signal: 'a trapped access to an emulated device register, forwarded to the device model (ioreq)',
     publisher: 'guest (through the hypervisor trap)',
     subscriber: 'driver-domain (device model)',
+  },
+  {
+    pattern: 'nic.<host>.<nic>.fault',
+    payload: 'vnetlab.pcie.v1.NicFault',
+    encoding: 'protobuf',
+    signal: 'fault injection: the operator fails (link down) or repairs a NIC',
+    publisher: 'controller',
+    subscriber: 'nic',
+  },
+  {
+    pattern: 'fabric.fault',
+    payload: 'vnetlab.eth.v1.LinkFault',
+    encoding: 'protobuf',
+    signal: 'fault injection: the operator changes a link\'s loss',
+    publisher: 'controller',
+    subscriber: 'fabric',
   },
   {
     pattern: 'protection.<host>',

@@ -6,6 +6,7 @@ export { createLogger } from './logger.js';
 export type { Logger, LogLevel, LogFields, LoggerOptions } from './logger.js';
 export { ServiceMetrics } from './service_metrics.js';
 export { startService, Service, BadMessageError, ServiceStateError } from './service.js';
+export { MAX_MODELLED_NS, isModelledTime, checkModelledTime } from './modelled_time.js';
 export type { StartServiceOptions, SubscribeOptions, LedgerSource, LedgerSourceRow, FlowSource, FlowSourceRow } from './service.js';
 export { StreamRpcClient, StreamRpcError, grpcClient, unary } from './stream_rpc_client.js';
 export type { DuplexStream, StreamRpcClientOptions } from './stream_rpc_client.js';

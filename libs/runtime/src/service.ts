@@ -87,6 +87,37 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
+/** Longest error detail a gRPC answer carries (it travels in a header: grpc-message). */
+export const MAX_ERROR_DETAILS = 2000;
+
+function clipped(text: string): string {
+  return text.length <= MAX_ERROR_DETAILS ? text : `${text.slice(0, MAX_ERROR_DETAILS)}…(${text.length} characters)`;
+}
+
+/**
+ * Wraps every unary and client-streaming handler so that an error's details are at most
+ * MAX_ERROR_DETAILS characters. Errors often quote the request ("no guest \"…\""), and a
+ * detail of a few hundred kilobytes does not fit the response headers: the call then never
+ * completes, and the client waits for its deadline, or forever.
+ */
+export function boundedErrors<I extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition<I>, impl: I): I {
+  const out: grpc.UntypedServiceImplementation = { ...impl };
+  for (const [name, method] of Object.entries(definition)) {
+    const handler = impl[name];
+    if (method.responseStream || typeof handler !== 'function') continue;
+    out[name] = ((call: unknown, cb: grpc.sendUnaryData<unknown>) =>
+      (handler as (c: unknown, cb: grpc.sendUnaryData<unknown>) => void)(call, (err, value, trailer, flags) => {
+        if (err && typeof err === 'object') {
+          const e = err as Partial<grpc.ServiceError>;
+          const details = e.details ?? e.message ?? '';
+          if (details.length > MAX_ERROR_DETAILS) err = { code: e.code ?? grpc.status.UNKNOWN, details: clipped(details), metadata: e.metadata } as Partial<grpc.StatusObject>;
+        }
+        cb(err, value, trailer, flags);
+      })) as grpc.UntypedHandleCall;
+  }
+  return out as I;
+}
+
 export class Service {
   readonly config: ServiceConfig;
   readonly log: Logger;
@@ -236,9 +267,9 @@ export class Service {
     })().catch(() => undefined);
   }
 
-  /** Adds a gRPC service of the app (before listen()). */
+  /** Adds a gRPC service of the app (before listen()); error details are bounded (boundedErrors). */
   addGrpc<I extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition<I>, impl: I): void {
-    this.grpcServer.addService(definition, impl);
+    this.grpcServer.addService(definition, boundedErrors(definition, impl));
   }
 
   /** Supplies the ledger the Admin service reports. */

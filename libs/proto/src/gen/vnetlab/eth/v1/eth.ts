@@ -31,6 +31,14 @@ export interface FrameBurst {
   frames: Frame[];
 }
 
+/** The operator changes a link's loss (fault injection on the fabric). */
+export interface LinkFault {
+  /** "host-a/eth0" names the link that end belongs to */
+  link: string;
+  /** fraction of frames lost in each direction, 0..1 */
+  loss: number;
+}
+
 function createBaseFrame(): Frame {
   return { data: Buffer.alloc(0), tNs: 0 };
 }
@@ -213,6 +221,91 @@ export const FrameBurst: MessageFns<FrameBurst> = {
     message.link = object.link ?? "";
     message.from = object.from ?? "";
     message.frames = object.frames?.map((e) => Frame.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseLinkFault(): LinkFault {
+  return { link: "", loss: 0 };
+}
+
+export const LinkFault: MessageFns<LinkFault> = {
+  encode(message: LinkFault, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.link !== "") {
+      writer.uint32(10).string(message.link);
+    }
+    if (message.loss !== 0) {
+      writer.uint32(17).double(message.loss);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LinkFault {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLinkFault();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.link = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.loss = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LinkFault {
+    return {
+      link: isSet(object.link) ? globalThis.String(object.link) : "",
+      loss: isSet(object.loss) ? globalThis.Number(object.loss) : 0,
+    };
+  },
+
+  toJSON(message: LinkFault): unknown {
+    const obj: any = {};
+    if (message.link !== "") {
+      obj.link = message.link;
+    }
+    if (message.loss !== 0) {
+      obj.loss = floatToJson(message.loss);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LinkFault>, I>>(base?: I): LinkFault {
+    return LinkFault.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LinkFault>, I>>(object: I): LinkFault {
+    const message = createBaseLinkFault();
+    message.link = object.link ?? "";
+    message.loss = object.loss ?? 0;
     return message;
   },
 };

@@ -165,6 +165,17 @@ export interface IoReq {
   tNs: number;
 }
 
+/**
+ * The operator breaks or repairs a NIC (fault injection): the NIC takes its link down or up
+ * and says so on nic.<host>.<nic>.link.
+ */
+export interface NicFault {
+  /** NIC name on its host */
+  nic: string;
+  /** true: fail (link down); false: repair (link up) */
+  fail: boolean;
+}
+
 function createBaseDoorbell(): Doorbell {
   return { nic: "", queueSet: 0, ring: 0, tail: 0, tNs: 0 };
 }
@@ -1110,6 +1121,91 @@ export const IoReq: MessageFns<IoReq> = {
     message.value = object.value ?? 0;
     message.write = object.write ?? false;
     message.tNs = object.tNs ?? 0;
+    return message;
+  },
+};
+
+function createBaseNicFault(): NicFault {
+  return { nic: "", fail: false };
+}
+
+export const NicFault: MessageFns<NicFault> = {
+  encode(message: NicFault, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nic !== "") {
+      writer.uint32(10).string(message.nic);
+    }
+    if (message.fail !== false) {
+      writer.uint32(16).bool(message.fail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NicFault {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNicFault();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nic = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.fail = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NicFault {
+    return {
+      nic: isSet(object.nic) ? globalThis.String(object.nic) : "",
+      fail: isSet(object.fail) ? globalThis.Boolean(object.fail) : false,
+    };
+  },
+
+  toJSON(message: NicFault): unknown {
+    const obj: any = {};
+    if (message.nic !== "") {
+      obj.nic = message.nic;
+    }
+    if (message.fail !== false) {
+      obj.fail = message.fail;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NicFault>, I>>(base?: I): NicFault {
+    return NicFault.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NicFault>, I>>(object: I): NicFault {
+    const message = createBaseNicFault();
+    message.nic = object.nic ?? "";
+    message.fail = object.fail ?? false;
     return message;
   },
 };

@@ -1,0 +1,408 @@
+// The fuzzer: throws malformed and hostile messages at every NATS subject and every gRPC method
+// of a running lab, then checks that every service survived, counted the garbage, and that the
+// lab still moves traffic. Seeded: the seed is printed, and the same seed sends the same
+// sequence (the replayed captures aside, which come from the lab's own traffic).
+import * as grpc from '@grpc/grpc-js';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { badMessages, domainCounts, health, ping, pingPairs, protectionOn, udpBulk, alive, type PingPair } from './lab_checks.js';
+import { discoverLab, type LabView } from './lab_view.js';
+import { bitflip, mutateMessage, oversized, randomBytes, truncate, type HostilePools } from './mutate.js';
+import { decodeFor, encodeFor, subjectTargets, type SubjectTarget } from './nats_targets.js';
+import { grpcTargets, type GrpcTarget, type MethodDef } from './grpc_targets.js';
+import { newSeed, Prng } from './prng.js';
+
+export type Mutation = 'random' | 'truncated' | 'bitflip' | 'oversized' | 'hostile' | 'replay';
+const GARBAGE: ReadonlySet<Mutation> = new Set(['random', 'truncated', 'bitflip', 'oversized']);
+
+export interface FuzzOptions {
+  iterations: number;
+  seed?: number;
+  /** Called with a one-line summary every `progressEvery` iterations. */
+  onProgress?: (line: string) => void;
+  progressEvery?: number;
+  /** Deadline of every gRPC call; a call that reaches it is reported (a handler that hangs). */
+  grpcDeadlineMs?: number;
+  /** gRPC calls in flight at once. */
+  concurrency?: number;
+  log?: (line: string) => void;
+}
+
+interface Sent {
+  i: number;
+  to: string;
+  kind: Mutation;
+  bytes: number;
+  steered: boolean;
+  note?: string;
+}
+
+export interface FuzzReport {
+  seed: number;
+  iterations: number;
+  elapsedMs: number;
+  subjects: number;
+  methods: number;
+  nats: { sent: number; steered: number; refusedByClient: number; byKind: Record<string, number> };
+  grpc: { calls: number; steered: number; notEncodable: number; byKind: Record<string, number>; byStatus: Record<string, number>; odd: Record<string, Record<string, number>> };
+  /** Garbage messages sent to the subjects each service listens on. */
+  garbageTo: Record<string, number>;
+  /** vnetlab_bad_messages_total growth per service. */
+  badMessagesGrowth: Record<string, number>;
+  /** gRPC calls that hit their deadline, by method (first few requests kept). */
+  hung: Array<{ path: string; service: string; kind: Mutation; request: string }>;
+  /** Everything that says the lab did not survive; empty when it did. */
+  problems: string[];
+  checks: string[];
+}
+
+/** Statuses that say something other than "refused": worth a look in the report. */
+const ODD = new Set(['UNAVAILABLE', 'UNKNOWN', 'CANCELLED', 'DEADLINE_EXCEEDED', 'DATA_LOSS']);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const identity = (b: Buffer) => b;
+
+/** A printable summary of a request (long strings and arrays shortened). */
+function summary(v: unknown): string {
+  const s = JSON.stringify(v, (_k, x: unknown) => {
+    if (typeof x === 'number' && !Number.isFinite(x)) return String(x);
+    if (typeof x === 'string' && x.length > 40) return `${x.slice(0, 20)}…(${x.length} chars)`;
+    if (x instanceof Uint8Array || (x && typeof x === 'object' && (x as { type?: string }).type === 'Buffer')) return `<${(x as Uint8Array).length ?? '?'} bytes>`;
+    if (Array.isArray(x) && x.length > 4) return [...x.slice(0, 3), `…(${x.length} items)`];
+    return x;
+  });
+  return s && s.length > 400 ? s.slice(0, 400) + '…' : s ?? String(v);
+}
+
+/** gRPC clients of one method each: raw (identity serializers, bytes go as they are) or typed. */
+class GrpcClients {
+  private readonly clients = new Map<string, grpc.Client>();
+
+  private forPath(t: GrpcTarget, raw: boolean): Record<string, (...a: unknown[]) => unknown> {
+    const k = `${raw ? 'raw' : 'typed'}|${t.service.grpcAddr}|${t.path}`;
+    let c = this.clients.get(k);
+    if (!c) {
+      const m: MethodDef = raw ? { ...t.def, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } : t.def;
+      const Ctor = grpc.makeGenericClientConstructor({ call: m } as unknown as grpc.ServiceDefinition, 'Fuzz');
+      c = new Ctor(t.service.grpcAddr, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 8 << 20, 'grpc.max_receive_message_length': 8 << 20 });
+      this.clients.set(k, c);
+    }
+    return c as unknown as Record<string, (...a: unknown[]) => unknown>;
+  }
+
+  /** A unary call; resolves with the status code's name. */
+  unary(t: GrpcTarget, req: unknown, raw: boolean, md: grpc.Metadata, deadlineMs: number): Promise<string> {
+    const c = this.forPath(t, raw);
+    return new Promise((resolve) => {
+      c.call!(req, md, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null) => resolve(err ? grpc.status[err.code] ?? String(err.code) : 'OK'));
+    });
+  }
+
+  /** A bidi stream: writes every request, ends, waits for the status. */
+  stream(t: GrpcTarget, reqs: unknown[], raw: boolean, md: grpc.Metadata, deadlineMs: number): Promise<string> {
+    const c = this.forPath(t, raw);
+    return new Promise((resolve) => {
+      const call = c.call!(md, { deadline: Date.now() + deadlineMs }) as grpc.ClientDuplexStream<unknown, unknown>;
+      let done = false;
+      const finish = (s: string) => {
+        if (!done) {
+          done = true;
+          resolve(s);
+        }
+      };
+      call.on('data', () => undefined);
+      call.on('error', (e: grpc.ServiceError) => finish(grpc.status[e.code] ?? String(e.code)));
+      call.on('status', (s: grpc.StatusObject) => finish(grpc.status[s.code] ?? String(s.code)));
+      for (const r of reqs) call.write(r);
+      call.end();
+    });
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+  }
+}
+
+/** Messages the lab's own traffic carries, by subject, captured during pings. */
+async function captureTraffic(view: LabView, nc: NatsConnection, pairs: PingPair[]): Promise<Map<string, Uint8Array[]>> {
+  const got = new Map<string, Uint8Array[]>();
+  const sub = nc.subscribe('>', {
+    callback: (err, m) => {
+      if (err || m.subject.startsWith('_INBOX') || m.subject.startsWith('$')) return;
+      const list = got.get(m.subject) ?? [];
+      if (list.length < 64) list.push(new Uint8Array(m.data));
+      got.set(m.subject, list);
+    },
+  });
+  const within = pairs.find((p) => !p.across);
+  const across = pairs.find((p) => p.across);
+  await Promise.all([within, across].filter((p): p is PingPair => !!p).map((p) => ping(view, p, 2)));
+  await sleep(300);
+  sub.unsubscribe();
+  return got;
+}
+
+export interface Barrage {
+  view: LabView;
+  pairs: PingPair[];
+}
+
+/** Discovers the lab and checks it works before anything is thrown at it. */
+export async function prepare(dir: string, log: (l: string) => void = () => undefined): Promise<Barrage & { problems: string[] }> {
+  const view = await discoverLab(dir);
+  const problems: string[] = [];
+  const pairs: PingPair[] = [];
+  for (const p of pingPairs(view)) {
+    if ((await ping(view, p, 1)) === 1) pairs.push(p);
+    else log(`baseline: ${p.src} → ${p.dst} does not answer before the barrage; not checked after it`);
+  }
+  if (!pairs.some((p) => p.across)) problems.push('before the barrage: no ping across hosts answers');
+  if (!pairs.some((p) => !p.across)) problems.push('before the barrage: no ping within a host answers');
+  return { view, pairs, problems };
+}
+
+export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzReport> {
+  const log = opts.log ?? (() => undefined);
+  const seed = opts.seed ?? newSeed();
+  const rng = new Prng(seed);
+  const t0 = Date.now();
+  const deadlineMs = opts.grpcDeadlineMs ?? 8000;
+  const concurrency = opts.concurrency ?? 8;
+  const progressEvery = opts.progressEvery ?? 1000;
+
+  const { view, pairs, problems } = await prepare(dir, log);
+  const subjects = subjectTargets(view);
+  const methods = grpcTargets(view);
+  const report: FuzzReport = {
+    seed,
+    iterations: 0,
+    elapsedMs: 0,
+    subjects: subjects.length,
+    methods: methods.length,
+    nats: { sent: 0, steered: 0, refusedByClient: 0, byKind: {} },
+    grpc: { calls: 0, steered: 0, notEncodable: 0, byKind: {}, byStatus: {}, odd: {} },
+    garbageTo: {},
+    badMessagesGrowth: {},
+    hung: [],
+    problems,
+    checks: [],
+  };
+  if (problems.length > 0) return report;
+
+  const nc = await connect({ servers: view.lab.natsUrl, name: 'fuzzer' });
+  const clients = new GrpcClients();
+  const domainsBefore = await domainCounts(view);
+  const badBefore = await badMessages(view.lab.services);
+  try {
+    const captured = await captureTraffic(view, nc, pairs);
+    const byPayload = new Map<string, Array<{ subject: string; data: Uint8Array }>>();
+    for (const t of subjects) for (const d of captured.get(t.subject) ?? []) byPayload.set(t.entry.payload, [...(byPayload.get(t.entry.payload) ?? []), { subject: t.subject, data: d }]);
+    const maxPayload = nc.info?.max_payload ?? 1 << 20;
+    const pools: HostilePools = {
+      names: [...view.topo.hosts.flatMap((h) => [h.name, ...h.nics.map((n) => n.name), ...h.nics.map((n) => `${h.name}/${n.name}`)]), ...view.guests.flatMap((g) => [g.name, g.ip, g.mac]), ...view.topo.links.map((l) => l.name), 'dom0', 'udp', 'tcp', 'icmp', 'nic0'],
+      numbers: [...[...view.domains.values()].flatMap((ds) => ds.map((d) => d.domid + 1000)), Math.max(0, ...[...view.domains.values()].flatMap((ds) => ds.map((d) => d.domid))) + 1, 4096, 1 << 20],
+    };
+    log(`fuzz: seed ${seed}, ${subjects.length} subjects, ${methods.length} gRPC methods, ${opts.iterations} iterations, ${[...captured.values()].reduce((n, l) => n + l.length, 0)} captured messages to replay`);
+
+    const history: Sent[] = [];
+    const note = (s: Sent) => {
+      history.push(s);
+      if (history.length > 40) history.shift();
+    };
+    const inflight = new Set<Promise<void>>();
+
+    const pickKind = (replayable: boolean): Mutation =>
+      rng.weighted<Mutation>([
+        [3, 'random'],
+        [2, 'truncated'],
+        [2, 'bitflip'],
+        [0.4, 'oversized'],
+        [4, 'hostile'],
+        [replayable ? 1.5 : 0, 'replay'],
+      ]);
+
+    const natsOne = (i: number) => {
+      const t = rng.pick(subjects);
+      const replays = captured.get(t.subject) ?? [];
+      const misdirected = byPayload.get(t.entry.payload) ?? [];
+      const kind = pickKind(replays.length + misdirected.length > 0);
+      let data: Uint8Array;
+      const valid = () => encodeFor(t, t.sample(rng));
+      try {
+        switch (kind) {
+          case 'random': data = randomBytes(rng); break;
+          case 'truncated': data = truncate(rng.chance(0.5) && replays.length ? rng.pick(replays) : valid(), rng); break;
+          case 'bitflip': data = bitflip(rng.chance(0.5) && replays.length ? rng.pick(replays) : valid(), rng); break;
+          case 'oversized': data = oversized(valid(), maxPayload, rng); break;
+          case 'hostile': data = encodeFor(t, mutateMessage(t.sample(rng), rng, pools)); break;
+          case 'replay': data = replays.length && (rng.chance(0.7) || misdirected.length === 0) ? rng.pick(replays) : rng.pick(misdirected).data; break;
+        }
+      } catch {
+        data = randomBytes(rng); // a hostile value the encoder itself refuses: send noise instead
+      }
+      let steered = false;
+      if (t.steer) {
+        const decoded = decodeFor(t, data);
+        const s = decoded === undefined ? undefined : t.steer(decoded, rng);
+        if (s !== undefined) {
+          try {
+            data = encodeFor(t, s);
+            steered = true;
+          } catch {
+            return;
+          }
+        }
+      }
+      if (data.length > maxPayload) data = data.subarray(0, maxPayload);
+      try {
+        nc.publish(t.subject, data);
+      } catch {
+        report.nats.refusedByClient++;
+        return;
+      }
+      report.nats.sent++;
+      report.nats.byKind[kind] = (report.nats.byKind[kind] ?? 0) + 1;
+      if (steered) report.nats.steered++;
+      if (GARBAGE.has(kind) && !steered) for (const l of t.listeners) report.garbageTo[l] = (report.garbageTo[l] ?? 0) + 1;
+      note({ i, to: t.subject, kind, bytes: data.length, steered });
+    };
+
+    const grpcOne = (i: number): Promise<void> => {
+      const t = rng.pick(methods);
+      const kind = pickKind(false);
+      const grpcLimit = 4 << 20;
+      let raw: Buffer | undefined;
+      let typed: unknown;
+      const valid = () => t.def.requestSerialize(t.sample(rng));
+      try {
+        switch (kind) {
+          case 'random': raw = randomBytes(rng); break;
+          case 'truncated': raw = truncate(valid(), rng); break;
+          case 'bitflip': raw = bitflip(valid(), rng); break;
+          case 'oversized': raw = oversized(valid(), grpcLimit + (rng.chance(0.2) ? 1024 : 0), rng); break;
+          default: typed = mutateMessage(t.sample(rng), rng, pools);
+        }
+      } catch {
+        raw = randomBytes(rng);
+      }
+      let steered = false;
+      if (t.steer) {
+        let decoded: unknown = typed;
+        if (raw) {
+          try {
+            decoded = t.def.requestDeserialize(raw);
+          } catch {
+            decoded = undefined;
+          }
+        }
+        const s = decoded === undefined ? undefined : t.steer(decoded, rng);
+        if (s !== undefined) {
+          steered = true;
+          raw = undefined;
+          typed = s;
+        }
+      }
+      if (typed !== undefined) {
+        try {
+          t.def.requestSerialize(typed);
+        } catch {
+          report.grpc.notEncodable++;
+          return Promise.resolve();
+        }
+      }
+      const req = raw ?? typed;
+      const md = new grpc.Metadata();
+      let decodedForMd: unknown = typed;
+      if (raw && t.metadata) {
+        try {
+          decodedForMd = t.def.requestDeserialize(raw);
+        } catch {
+          decodedForMd = undefined;
+        }
+      }
+      for (const [k, v] of Object.entries(t.metadata?.(rng, decodedForMd) ?? {})) md.set(k, v);
+      // a hypercall stream carries a few requests, like a domain's
+      const streamReqs = t.def.requestStream ? [req, ...Array.from({ length: rng.int(3) }, () => (raw ? randomBytes(rng) : t.steer?.(mutateMessage(t.sample(rng), rng, pools), rng) ?? t.sample(rng)))] : [];
+      note({ i, to: `${t.service.name} ${t.path}`, kind, bytes: raw?.length ?? -1, steered });
+      report.grpc.calls++;
+      report.grpc.byKind[kind] = (report.grpc.byKind[kind] ?? 0) + 1;
+      if (steered) report.grpc.steered++;
+      const call = t.def.requestStream ? clients.stream(t, streamReqs, !!raw, md, deadlineMs) : clients.unary(t, req, !!raw, md, deadlineMs);
+      return call.then((status) => {
+        report.grpc.byStatus[status] = (report.grpc.byStatus[status] ?? 0) + 1;
+        if (ODD.has(status)) {
+          const o = (report.grpc.odd[`${t.service.kind} ${t.path}`] ??= {});
+          o[`${kind} ${status}`] = (o[`${kind} ${status}`] ?? 0) + 1;
+        }
+        if (status === 'DEADLINE_EXCEEDED' && report.hung.length < 50) report.hung.push({ path: t.path, service: t.service.name, kind, request: raw ? `<${raw.length} raw bytes>` : summary(typed) });
+      });
+    };
+
+    const pids = view.lab.services.map((s) => ({ name: s.name, pid: s.pid })).concat([{ name: 'controller', pid: view.lab.controllerPid }]);
+    for (let i = 0; i < opts.iterations; i++) {
+      report.iterations = i + 1;
+      if (rng.chance(0.55)) {
+        natsOne(i);
+        if (i % 25 === 0) await nc.flush();
+      } else {
+        while (inflight.size >= concurrency) await Promise.race(inflight);
+        const p: Promise<void> = grpcOne(i).finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+      if ((i + 1) % 200 === 0) {
+        await nc.flush();
+        const dead = pids.filter((p) => !alive(p.pid));
+        if (dead.length > 0) {
+          problems.push(`after iteration ${i + 1}: ${dead.map((d) => d.name).join(', ')} died; last messages sent:\n  ${history.map((h) => JSON.stringify(h)).join('\n  ')}`);
+          break;
+        }
+      }
+      if ((i + 1) % progressEvery === 0) {
+        const s = (Date.now() - t0) / 1000;
+        opts.onProgress?.(`fuzz ${i + 1}/${opts.iterations} seed=${seed} nats=${report.nats.sent} grpc=${report.grpc.calls} steered=${report.nats.steered + report.grpc.steered} hung=${report.hung.length} ${s.toFixed(0)}s`);
+      }
+    }
+    await Promise.all(inflight);
+    await nc.flush();
+    // let the services drain what is queued before judging them
+    await sleep(1500);
+
+    // ---- did the lab survive? ----
+    for (const h of await health(view)) problems.push(`${h.service}: ${h.problem}`);
+    if (report.hung.length > 0) problems.push(`${report.hung.length} gRPC calls hung until their deadline: ${report.hung.slice(0, 5).map((h) => `${h.service} ${h.path} ${h.request}`).join('; ')}`);
+    const badAfter = await badMessages(view.lab.services);
+    for (const s of view.lab.services) report.badMessagesGrowth[s.name] = (badAfter.get(s.name) ?? 0) - (badBefore.get(s.name) ?? 0);
+    for (const [name, n] of Object.entries(report.garbageTo)) {
+      if (n >= 5 && !(report.badMessagesGrowth[name]! > 0)) problems.push(`${name} got ${n} garbage messages but vnetlab_bad_messages_total did not grow`);
+    }
+    const domainsAfter = await domainCounts(view);
+    for (const [h, n] of domainsAfter) if (n !== domainsBefore.get(h)) problems.push(`${h}: ${n - (domainsBefore.get(h) ?? 0)} domains appeared during the barrage`);
+    await protectionOn(view);
+    for (const p of pairs) {
+      const got = await ping(view, p, 2);
+      report.checks.push(`ping ${p.src} → ${p.dst} (${p.across ? 'across hosts' : 'within a host'}): ${got}/2`);
+      if (got !== 2) problems.push(`after the barrage ${p.src} → ${p.dst} (${p.across ? 'across hosts' : 'within a host'}) answered ${got} of 2 pings`);
+    }
+    const bulkPair = pairs.find((p) => p.across)!;
+    const bulk = await udpBulk(view, bulkPair, 100_000);
+    report.checks.push(`udp bulk ${bulk.detail}`);
+    if (!bulk.ok) problems.push(`after the barrage the UDP bulk does not balance: ${bulk.detail}`);
+  } finally {
+    clients.close();
+    await nc.close();
+    report.elapsedMs = Date.now() - t0;
+  }
+  return report;
+}
+
+/** The report as lines for a person. */
+export function formatReport(r: FuzzReport): string {
+  const kv = (o: Record<string, number>) => Object.entries(o).sort().map(([k, v]) => `${k} ${v}`).join(', ');
+  return [
+    `fuzz: seed ${r.seed} (VNETLAB_FUZZ_SEED=${r.seed} repeats it), ${r.iterations} iterations in ${(r.elapsedMs / 1000).toFixed(1)} s`,
+    `  NATS: ${r.subjects} subjects, ${r.nats.sent} messages (${kv(r.nats.byKind)}), ${r.nats.steered} steered out of range, ${r.nats.refusedByClient} refused by the client`,
+    `  gRPC: ${r.methods} (service, method) pairs, ${r.grpc.calls} calls (${kv(r.grpc.byKind)}), ${r.grpc.steered} steered, ${r.grpc.notEncodable} not encodable; statuses: ${kv(r.grpc.byStatus)}`,
+    `  bad messages counted: ${kv(Object.fromEntries(Object.entries(r.badMessagesGrowth).filter(([, v]) => v > 0)))}`,
+    ...Object.entries(r.grpc.odd).map(([k, v]) => `  ${k}: ${Object.entries(v).map(([s, n]) => `${s} ${n}`).join(', ')}`),
+    ...r.checks.map((c) => `  ${c}`),
+    r.problems.length === 0 ? '  the lab survived' : `  PROBLEMS:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`,
+  ].join('\n');
+}
