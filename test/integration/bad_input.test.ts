@@ -8,7 +8,7 @@ import { eth, hypercall, netif, pcie } from '@vnetlab/proto';
 import { DOMAIN_TOKEN_HEADER, grpcClient } from '@vnetlab/runtime';
 import { Metadata } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { example, metricValue, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
+import { example, metricValue, natsCredentials, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vnetlab-topo-'));
 function topoFile(name: string, text: string): string {
@@ -56,7 +56,7 @@ describe('malformed and hostile messages to a running lab', () => {
 
   beforeAll(async () => {
     ({ lab, dir, down } = await startLab(example('two-hosts.yaml')));
-    nc = await connect({ servers: lab.natsUrl });
+    nc = await connect({ servers: lab.natsUrl, ...natsCredentials(dir) });
   });
 
   afterAll(async () => {
@@ -139,6 +139,26 @@ describe('malformed and hostile messages to a running lab', () => {
     expect(forged.error).toMatch(/belongs to domain 1/);
     expect(own.status).toBeGreaterThanOrEqual(0);
     expect(await metrics()).toBe(before + 1);
+  });
+
+  it('a guest\'s NATS user may not publish another domain\'s signals, nor listen to them', async () => {
+    const guest = await connect({ servers: lab.natsUrl, ...natsCredentials(dir, 'vm-a1') });
+    const errors: string[] = [];
+    void (async () => {
+      for await (const st of guest.status()) if (st.type === 'error') errors.push(String(st.error));
+    })();
+    const heard: string[] = [];
+    nc.subscribe('evtchn.host-a.2', { callback: (_e, m) => void heard.push(m.subject) });
+    nc.subscribe('pirq.host-a', { callback: (_e, m) => void heard.push(m.subject) });
+    await nc.flush();
+    guest.publish('evtchn.host-a.2', netif.EventBatch.encode({ events: [{ domid: 2, port: 1, tNs: 1 }] }).finish());
+    guest.publish('pirq.host-a', pcie.Interrupt.encode({ nic: 'eth0', vector: 0, bitVector: 1, tNs: 1 }).finish());
+    guest.subscribe('evtchn.host-a.2');
+    await guest.flush().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    await guest.close().catch(() => undefined);
+    expect(heard).toEqual([]);
+    expect(errors.join(' ')).toMatch(/[Pp]ermissions [Vv]iolation/);
   });
 
   it('after all of that the lab still pings across hosts', async () => {

@@ -93,3 +93,11 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   }
   return found ? sum : NaN;
 }
+
+/** A NATS user's name and password from the lab's nats-server configuration (the controller's by default). */
+export function natsCredentials(dir: string, user = 'controller'): { user: string; pass: string } {
+  const conf = readFileSync(join(dir, 'nats.conf'), 'utf8');
+  const m = new RegExp(`user: ${JSON.stringify(user).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, password: "([0-9a-f]+)"`).exec(conf);
+  if (!m) throw new Error(`no NATS user ${user} in ${join(dir, 'nats.conf')}`);
+  return { user, pass: m[1]! };
+}

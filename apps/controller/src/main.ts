@@ -4,12 +4,15 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { control, fault, inspect, protection } from '@vnetlab/proto';
+import { control, fault, inspect, protection, XENSTORE_BUCKET, TAPS_BUCKET } from '@vnetlab/proto';
 import { ConfigError, parseServiceArgs, startNatsServer, startService, stopNatsServer, type NatsServerHandle } from '@vnetlab/runtime';
 import { loadTopology } from '@vnetlab/topology';
 import { writeLab, type LabState, type ServiceState } from './labfile.js';
 import { freePorts, serviceArgs, spawnHost, spawnService, stopPids, waitHealthy } from './launcher.js';
 import { Operator } from './operator.js';
+import { natsConfig, natsUserName, natsUsers } from './nats_auth.js';
+import { connect } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
 import { ProtectionService } from './protection.js';
 import { FaultService } from './faults.js';
 import { InspectApi } from './inspect_api.js';
@@ -83,12 +86,27 @@ process.on('SIGTERM', () => void shutdown(0));
 process.on('SIGINT', () => void shutdown(0));
 
 try {
-  nats = await startNatsServer({ storeDir: join(labDir, 'jetstream') });
+  const plan = planLab(topo);
+  // One NATS user per service with exactly its subjects; the controller may do anything.
+  // Domain ids are the hypervisor's: dom0 is 0, a host's guests follow in topology order.
+  const domidOf = (h: string, name: string) => (topo.hosts.find((x) => x.name === h)?.guests.findIndex((g) => g.name === name) ?? -1) + 1;
+  const natsUsersList = natsUsers(topo, plan.services, domidOf);
+  const controllerUser = { user: 'controller', password: randomBytes(12).toString('hex') };
+  const natsConf = join(labDir, 'nats.conf');
+  writeFileSync(natsConf, natsConfig(natsUsersList, controllerUser), { mode: 0o600 });
+  nats = await startNatsServer({ storeDir: join(labDir, 'jetstream'), configFile: natsConf });
   state.natsUrl = nats.url;
   state.natsPid = nats.pid;
   save();
-
-  const plan = planLab(topo);
+  // The buckets exist before any service opens them: services may read and write keys, never create streams.
+  {
+    const nc = await connect({ servers: nats.url, user: controllerUser.user, pass: controllerUser.password });
+    const kvm = new Kvm(nc);
+    await kvm.create(XENSTORE_BUCKET);
+    await kvm.create(TAPS_BUCKET);
+    await nc.close();
+  }
+  const credentialsOf = new Map(natsUsersList.map((u) => [u.user, u]));
   // real ports, allocated up front so every service knows its peers' addresses
   const ports = await freePorts(plan.services.length * 2 + 3);
   plan.services.forEach((s, i) => {
@@ -111,6 +129,8 @@ try {
   }
   const withPeers = (s: ServiceState): ServiceState => {
     const extra = [...s.args];
+    const nu = credentialsOf.get(natsUserName(s.name));
+    if (nu) extra.push('--nats-user', nu.user, '--nats-password', nu.password);
     if (s.kind === 'hypervisor' || s.kind === 'nic') extra.push('--mem-dir', memDir);
     if (s.kind === 'hypervisor') extra.push('--domain-tokens', join(labDir, `credentials-${s.host}.json`));
     if (s.kind === 'driver-domain' || s.kind === 'guest') {
@@ -141,7 +161,7 @@ try {
   if (String(cfg.options.mode) === 'host') {
     // one process per host; inside it the services start in order and share memory and cores
     const fabric = state.services.filter((s) => s.kind === 'fabric');
-    for (const s of fabric) watch([s], spawnService(s, common), s.name);
+    for (const s of fabric) watch([s], spawnService(withPeers(s), common), s.name);
     await stage(fabric);
     const hosts = state.services.filter((s) => s.kind !== 'fabric');
     for (const h of topo.hosts) {
@@ -173,7 +193,7 @@ try {
     save();
   }
   const svc = await startService({
-    config: { kind: 'controller', name: 'controller', host: 'lab', natsUrl: nats.url, httpPort, grpcPort: operatorPort, bindAddress: '127.0.0.1', labDir, options: {} },
+    config: { kind: 'controller', name: 'controller', host: 'lab', natsUrl: nats.url, natsUser: controllerUser.user, natsPassword: controllerUser.password, httpPort, grpcPort: operatorPort, bindAddress: '127.0.0.1', labDir, options: {} },
     handleSignals: false,
   });
   const op = new Operator(topo, state, () => void shutdown(0));

@@ -252,7 +252,9 @@ export class Service {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       waitOnFirstConnect: true,
-      ...(this.config.natsUser !== undefined ? { user: this.config.natsUser, pass: this.config.natsPassword ?? '' } : {}),
+      // a service with its own user gets its own inbox prefix: the server lets it hear only
+      // replies addressed to it
+      ...(this.config.natsUser !== undefined ? { user: this.config.natsUser, pass: this.config.natsPassword ?? '', inboxPrefix: `_INBOX_${this.config.natsUser}` } : {}),
     });
     this.natsConn = nc;
     const reconnects = this.metrics.counter('vnetlab_nats_reconnects_total', 'Reconnections to the NATS server');
