@@ -5,12 +5,12 @@
 //    on the other host, and the real-time factor (modelled seconds per wall second);
 //  - the same for TCP.
 // Prints the figures and writes docs/benchmarks.md.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { startNatsServer, stopNatsServer } from '@vnetlab/runtime';
-import { example, repoRoot, startLab, vnetlabJson } from '../src/lab_kit.js';
+import { example, repoRoot, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
 
 const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
@@ -43,6 +43,48 @@ async function rawNats(messages: number, size: number): Promise<{ msgsPerSec: nu
 
 interface BulkJson { bytesSent: number; bytesDelivered: number; startNs: number; endNs: number; throughputBps: number; flows: Array<{ sentFrames: number; deliveredFrames: number }> }
 
+/** 4 hosts × 16 guests of mixed architectures on one L2 segment. */
+function scaleTopology(): string {
+  const archs = ['pv', 'pv', 'multiqueue', 'cdna'];
+  const hosts = [0, 1, 2, 3].map((h) => {
+    const guests = Array.from({ length: 16 }, (_, g) => {
+      const n = h * 16 + g + 1;
+      return `      - { name: g${n}, memory_mib: 8, vcpus: [${1 + (g % 3)}], interfaces: [{ arch: ${archs[g % 4]}, ip: 10.1.${h}.${g + 1}, mac: "00:16:3e:01:${h.toString(16).padStart(2, '0')}:${(g + 1).toString(16).padStart(2, '0')}", nic: eth0 }] }`;
+    });
+    return [`  - name: h${h}`, '    cpus: { count: 4, hz: 2.8e9 }', '    memory_mib: 512', '    driver_domain: { cpus: [0], memory_mib: 64 }', '    nics:', '      - { name: eth0, rate_bps: 1e9, queue_sets: 16 }', '    guests:', ...guests].join('\n');
+  });
+  return ['name: scale', 'hosts:', ...hosts, 'links:', '  - { name: lan, ends: [h0/eth0, h1/eth0, h2/eth0, h3/eth0], rate_bps: 1e9, latency_ns: 50000 }', ''].join('\n');
+}
+
+/** Brings up 64 guests in host mode and pings every one; returns the timings and memory. */
+async function scale(): Promise<{ upS: number; allPingedS: number; answered: number; rssMb: number[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'vnetlab-bench-scale-'));
+  const file = join(dir, 'scale.yaml');
+  writeFileSync(file, scaleTopology());
+  const t0 = Date.now();
+  const up = await vnetlab(['up', file, '--mode', 'host', '--timeout', '300'], { labDir: dir, timeoutMs: 320_000 });
+  if (up.code !== 0) throw new Error(`scale lab did not come up: ${up.stderr}`);
+  const upS = (Date.now() - t0) / 1000;
+  let answered = 0;
+  const targets = Array.from({ length: 63 }, (_, i) => `g${i + 2}`);
+  for (let i = 0; i < targets.length; i += 8) {
+    const batch = await Promise.all(targets.slice(i, i + 8).map((g) => vnetlabJson<{ received: number }>(['ping', 'g1', g, '--count', '1'], dir).catch(() => ({ received: 0 }))));
+    answered += batch.filter((r) => r.received === 1).length;
+  }
+  const allPingedS = (Date.now() - t0) / 1000;
+  const lab = JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')) as { services: Array<{ kind: string; pid?: number }> };
+  const pids = [...new Set(lab.services.filter((s) => s.kind !== 'fabric').map((s) => s.pid!))];
+  const rssMb = pids.map((pid) => {
+    try {
+      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+    } catch {
+      return 0;
+    }
+  });
+  await vnetlab(['down'], { labDir: dir, timeoutMs: 120_000 });
+  return { upS, allPingedS, answered, rssMb };
+}
+
 async function main(): Promise<void> {
   const bytes = Number(process.env.VNETLAB_BENCH_BYTES ?? 20_000_000);
   progress('raw NATS, 1500-byte messages');
@@ -72,6 +114,8 @@ async function main(): Promise<void> {
       return { proto, frames, wallS, framesPerWallS: frames / wallS, modelledS, rtf: modelledS / wallS, modelledBps: r.throughputBps };
     });
     const udp = rows[0]!;
+    progress('scale: 4 hosts × 16 guests (pv, multiqueue, cdna), host mode');
+    const sc = await scale();
     const lines = [
       '# Benchmarks',
       '',
@@ -87,6 +131,9 @@ async function main(): Promise<void> {
         `| ${x.proto.toUpperCase()} real-time factor (modelled s per wall s) | ${x.rtf.toFixed(4)} (modelled ${(x.modelledS * 1e3).toFixed(1)} ms, ${(x.modelledBps / 1e6).toFixed(1)} Mb/s modelled) |`,
       ]),
       `| PV path frames/s ÷ raw NATS msg/s | ${(udp.framesPerWallS / nats.msgsPerSec).toFixed(4)} |`,
+      `| scale: 4 hosts, 64 guests (host mode) — \`vnetlab up\` until ready | ${sc.upS.toFixed(1)} s |`,
+      `| scale: every guest answered a ping, from \`vnetlab up\` | ${sc.answered} of 63 in ${sc.allPingedS.toFixed(1)} s |`,
+      `| scale: resident memory per host process (16 guests + dom0 + hypervisor + NIC each) | ${sc.rssMb.map((m) => m.toFixed(0)).join(', ')} MB (${(Math.max(...sc.rssMb) / 19).toFixed(1)} MB per service) |`,
       '',
     ];
     const md = lines.join('\n');
