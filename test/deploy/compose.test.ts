@@ -23,8 +23,10 @@ describe('docker compose (deploy/compose)', () => {
     expect(r.code).toBe(0);
   });
 
-  it('NATS runs with JetStream, next to Prometheus and Grafana', () => {
+  it('NATS runs with JetStream and the rendered users, next to Prometheus and Grafana', () => {
     expect(compose.services.nats.command).toContain('-js');
+    expect(compose.services.nats.command!.slice(0, 2)).toEqual(['-c', '/etc/nats/nats.conf']);
+    expect(compose.services.nats.volumes).toContain('./nats/nats.conf:/etc/nats/nats.conf:ro');
     expect(compose.services.prometheus).toBeDefined();
     expect(compose.services.grafana).toBeDefined();
   });
@@ -56,5 +58,17 @@ describe('docker compose (deploy/compose)', () => {
     const want = Object.entries(compose.services).filter(([, s]) => s.environment?.VNETLAB_HTTP_PORT).map(([id, s]) => `${id}:${s.environment!.VNETLAB_HTTP_PORT}`).sort();
     expect(targets).toEqual(want);
     expect(targets).toHaveLength(11);
+  });
+  it('every vnetlab service waits for the one-shot nats-buckets container and has its own NATS user', () => {
+    expect(compose.services['nats-buckets'].command).toEqual(['vnetlab', 'nats-buckets']);
+    const vnetlabServices = Object.entries(compose.services).filter(([, s]) => s.environment?.VNETLAB_HTTP_PORT);
+    expect(vnetlabServices).toHaveLength(11);
+    const users = new Set<string>();
+    for (const [id, s] of vnetlabServices) {
+      expect(s.depends_on!['nats-buckets'], id).toEqual({ condition: 'service_completed_successfully' });
+      users.add(s.environment!.VNETLAB_NATS_USER);
+      expect(s.environment!.VNETLAB_NATS_PASSWORD, id).toMatch(/^[0-9a-f]{24}$/);
+    }
+    expect(users.size).toBe(11);
   });
 });

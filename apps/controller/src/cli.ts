@@ -17,6 +17,7 @@ import { inspectCommands } from './inspect_commands.js';
 import { protectionCommands } from './protection_commands.js';
 import { faultCommands } from './fault_commands.js';
 import { FIDELITY_FLAGS, cmdFidelity } from './fidelity/command.js';
+import { NATS_BUCKETS_FLAGS, cmdNatsBuckets } from './nats_buckets.js';
 
 const common: FlagSpec[] = [
   { name: 'lab-dir', type: 'string', help: 'where the running lab keeps its state (env VNETLAB_HOME)', default: '.vnetlab' },
@@ -73,10 +74,14 @@ const commands: Record<string, Command> = {
     run: cmdBulk,
   },
   render: {
-    synopsis: 'vnetlab render compose|k8s FILE [-o DIR] [--image IMAGE]',
-    help: 'Writes the files that run the lab of topology FILE under docker compose (default DIR deploy/compose) or on Kubernetes as a kustomize base and overlay (default DIR deploy/kubernetes), with NATS, Prometheus and Grafana.',
-    flags: [{ name: 'out', type: 'string', help: 'output directory (also -o DIR)' }, { name: 'image', type: 'string', help: 'image of the vnetlab services', default: 'vnetlab:latest' }],
-    run: (pos, f) => cmdRender(pos, f, out),
+    synopsis: 'vnetlab render compose|k8s FILE [-o DIR] [--image IMAGE] [--secret S]',
+    help: 'Writes the files that run the lab of topology FILE under docker compose (default DIR deploy/compose) or on Kubernetes as a kustomize base and overlay (default DIR deploy/kubernetes), with NATS (one user per service, as in a local lab), Prometheus and Grafana. Every NATS password and domain token is derived from the secret, so rendering again gives the same files.',
+    flags: [
+      { name: 'out', type: 'string', help: 'output directory (also -o DIR)' },
+      { name: 'image', type: 'string', help: 'image of the vnetlab services', default: 'vnetlab:latest' },
+      { name: 'secret', type: 'string', help: 'secret the NATS passwords and domain tokens are derived from (env VNETLAB_RENDER_SECRET; neither: a public development secret, with a warning)' },
+    ],
+    run: (pos, f) => cmdRender(pos, f, out, err),
   },
   compare: {
     synopsis: 'vnetlab compare --arch pv,multiqueue[,cdna,...] --guests 1,2,4,8 [--nics N] [--cpus N] [--proto udp|tcp] [--direction tx|rx] [--bytes-per-guest N] [--msg-size B] [--out DIR] [--json]',
@@ -89,6 +94,12 @@ const commands: Record<string, Command> = {
     help: 'Explains a compare run (DIR/compare.json, default compare-out): the cycles the system under test spent per delivered packet, broken down by primitive operation and by who paid them (dom0, xen, guests), per architecture. --sources adds each primitive\'s cost and its published source.',
     flags: EXPLAIN_FLAGS,
     run: (pos, f) => cmdExplain(pos, f, out),
+  },
+  'nats-buckets': {
+    synopsis: 'vnetlab nats-buckets [--nats-url URL] [--nats-user USER] [--wait S]',
+    help: 'Creates the lab\'s NATS KV buckets (xenstore, vnetlab-taps) that services may use but not create; run by the compose and Kubernetes deployments before any service starts. Waits for the server, reads the password from VNETLAB_NATS_PASSWORD.',
+    flags: NATS_BUCKETS_FLAGS,
+    run: (pos, f) => cmdNatsBuckets(pos, f, out),
   },
   validate: {
     synopsis: 'vnetlab validate FILE',

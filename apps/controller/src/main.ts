@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { control, fault, inspect, protection, XENSTORE_BUCKET, TAPS_BUCKET } from '@vnetlab/proto';
+import { control, fault, inspect, protection } from '@vnetlab/proto';
 import { ConfigError, parseServiceArgs, startNatsServer, startService, stopNatsServer, type NatsServerHandle } from '@vnetlab/runtime';
 import { loadTopology } from '@vnetlab/topology';
 import { writeLab, type LabState, type ServiceState } from './labfile.js';
@@ -12,7 +12,7 @@ import { freePorts, serviceArgs, spawnHost, spawnService, stopPids, waitHealthy 
 import { Operator } from './operator.js';
 import { natsConfig, natsUserName, natsUsers } from './nats_auth.js';
 import { connect } from '@nats-io/transport-node';
-import { Kvm } from '@nats-io/kv';
+import { createLabBuckets } from './nats_buckets.js';
 import { ProtectionService } from './protection.js';
 import { FaultService } from './faults.js';
 import { InspectApi } from './inspect_api.js';
@@ -101,9 +101,7 @@ try {
   // The buckets exist before any service opens them: services may read and write keys, never create streams.
   {
     const nc = await connect({ servers: nats.url, user: controllerUser.user, pass: controllerUser.password });
-    const kvm = new Kvm(nc);
-    await kvm.create(XENSTORE_BUCKET);
-    await kvm.create(TAPS_BUCKET);
+    await createLabBuckets(nc);
     await nc.close();
   }
   const credentialsOf = new Map(natsUsersList.map((u) => [u.user, u]));

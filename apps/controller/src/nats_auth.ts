@@ -37,8 +37,24 @@ const kvWrite = (bucket: string, prefixes: string[]) => prefixes.map((p) => `$KV
 /** A user name that is also a valid inbox token (inbox prefixes keep replies private). */
 export const natsUserName = (service: string) => service.replace(/[^A-Za-z0-9_-]/g, '_');
 
-/** Every service's permissions; `domid` gives the lab's domain ids by host and domain name. */
-export function natsUsers(topo: Topology, services: ServicePlan[], domid: (host: string, name: string) => number): NatsUser[] {
+/** The hypervisor's domain ids: dom0 is 0, a host's guests follow in topology order (-1: not a guest of that host). */
+export function domidInTopology(topo: Topology): (host: string, name: string) => number {
+  return (h, name) => (topo.hosts.find((x) => x.name === h)?.guests.findIndex((g) => g.name === name) ?? -1) + 1;
+}
+
+/** A fresh random password (the local lab's: a new one for every lab). */
+export const randomPassword = (): string => randomBytes(12).toString('hex');
+
+/**
+ * Every service's permissions; `domid` gives the lab's domain ids by host and domain name,
+ * `password(user)` each user's password (random unless a renderer derives them from its secret).
+ */
+export function natsUsers(
+  topo: Topology,
+  services: ServicePlan[],
+  domid: (host: string, name: string) => number = domidInTopology(topo),
+  password: (user: string) => string = randomPassword,
+): NatsUser[] {
   const common = (user: string) => ({
     pub: ['lab.events', 'capture.>', 'trace.>', ...kvRead(TAPS, ['>'])],
     sub: [`_INBOX_${user}.>`],
@@ -88,7 +104,7 @@ export function natsUsers(topo: Topology, services: ServicePlan[], domid: (host:
         break;
       }
     }
-    users.push({ user, password: randomBytes(12).toString('hex'), publish: [...pub, ...c.pub], subscribe: [...sub, ...c.sub] });
+    users.push({ user, password: password(user), publish: [...pub, ...c.pub], subscribe: [...sub, ...c.sub] });
   }
   return users;
 }

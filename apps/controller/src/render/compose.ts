@@ -1,8 +1,11 @@
 // `vnetlab render compose`: a lab as a docker compose project — NATS with JetStream, one
 // container per service (the same image, the service kind as its command), one tmpfs volume
 // per host holding that host's machine memory, Prometheus scraping every service, and
-// Grafana with the data source and dashboards provisioned.
+// Grafana with the data source and dashboards provisioned. NATS has one user per service
+// with exactly its subjects (nats/nats.conf), and a one-shot `nats-buckets` container
+// creates the KV buckets before any service starts.
 import type { Topology } from '@vnetlab/topology';
+import { CONTROLLER_USER, DOMAIN_TOKENS_PATH, devSecretComment, domainTokenOf, domainTokensJson, labCredentials, natsUserOf } from './lab_credentials.js';
 import { LAB_DIR, MEM_DIR, NATS_PORT, TOPOLOGY_PATH, containerServices, dnsLabel, healthCommand, serviceEnv, type ContainerService } from './container_layout.js';
 import { dashboardJson, dashboards } from './dashboards.js';
 import { grafanaDashboardProvider, grafanaDatasource } from './grafana_provisioning.js';
@@ -12,6 +15,8 @@ import { toYaml } from './yaml_text.js';
 export interface RenderOptions {
   /** The image every vnetlab service runs (built from the repository's Dockerfile). */
   image?: string;
+  /** The secret every password and domain token is derived from (none: the development secret). */
+  secret?: string;
 }
 
 export const DEFAULT_IMAGE = 'vnetlab:latest';
@@ -23,9 +28,12 @@ export const GRAFANA_IMAGE = 'grafana/grafana:10.4.2';
 export type RenderedFiles = Record<string, string>;
 
 export const memVolume = (host: string) => `mem-${dnsLabel(host)}`;
+/** The one-shot container that creates the KV buckets (services may not). */
+export const BUCKETS_SERVICE = 'nats-buckets';
+export const NATS_CONF_PATH = '/etc/nats/nats.conf';
 
 function dependsOn(s: ContainerService, all: ContainerService[]): Record<string, { condition: string }> {
-  const deps: Record<string, { condition: string }> = { nats: { condition: 'service_started' } };
+  const deps: Record<string, { condition: string }> = { nats: { condition: 'service_started' }, [BUCKETS_SERVICE]: { condition: 'service_completed_successfully' } };
   // The local launcher's start order (plan.ts): a driver domain after its host's hypervisor and
   // NICs, a guest after its driver domain.
   const before = s.kind === 'driver-domain' ? ['hypervisor', 'nic'] : s.kind === 'guest' ? ['driver-domain'] : [];
@@ -33,20 +41,48 @@ function dependsOn(s: ContainerService, all: ContainerService[]): Record<string,
   return deps;
 }
 
+/** A host's domain credentials file (the hypervisor's --domain-tokens). */
+export const domainTokensFile = (host: string) => `domain-tokens.${dnsLabel(host)}.json`;
+
 export function renderCompose(topo: Topology, topologyText: string, opts: RenderOptions = {}): RenderedFiles {
   const image = opts.image ?? DEFAULT_IMAGE;
   const natsUrl = `nats://nats:${NATS_PORT}`;
   const services = containerServices(topo, (hv, port) => `${hv}:${port}`);
+  const creds = labCredentials(topo, opts.secret);
   const compose: Record<string, unknown> = {};
   const svcs: Record<string, unknown> = {
-    nats: { image: NATS_IMAGE, command: ['-js', '-sd', '/data', '-m', '8222'], restart: 'unless-stopped' },
+    nats: {
+      image: NATS_IMAGE,
+      command: ['-c', NATS_CONF_PATH, '-js', '-sd', '/data', '-m', '8222'],
+      volumes: [`./nats/nats.conf:${NATS_CONF_PATH}:ro`],
+      restart: 'unless-stopped',
+    },
+    // the controller's part of a local lab's start: the buckets, before any service
+    [BUCKETS_SERVICE]: {
+      image: `\${VNETLAB_IMAGE:-${image}}`,
+      command: ['vnetlab', 'nats-buckets'],
+      environment: { VNETLAB_NATS_URL: natsUrl, VNETLAB_NATS_USER: CONTROLLER_USER, VNETLAB_NATS_PASSWORD: creds.controller.password },
+      depends_on: { nats: { condition: 'service_started' } },
+      restart: 'on-failure',
+    },
   };
   for (const s of services) {
+    const nu = natsUserOf(creds, s);
+    const token = domainTokenOf(creds, s);
     svcs[s.id] = {
       image: `\${VNETLAB_IMAGE:-${image}}`,
       command: [s.kind],
-      environment: serviceEnv(s, natsUrl),
-      volumes: [`./topology.yaml:${TOPOLOGY_PATH}:ro`, ...(s.host ? [`${memVolume(s.host)}:${MEM_DIR}`] : [])],
+      environment: {
+        ...serviceEnv(s, natsUrl),
+        ...(nu ? { VNETLAB_NATS_USER: nu.user, VNETLAB_NATS_PASSWORD: nu.password } : {}),
+        ...(token !== undefined ? { VNETLAB_DOMAIN_TOKEN: token } : {}),
+        ...(s.kind === 'hypervisor' ? { VNETLAB_DOMAIN_TOKENS: DOMAIN_TOKENS_PATH } : {}),
+      },
+      volumes: [
+        `./topology.yaml:${TOPOLOGY_PATH}:ro`,
+        ...(s.host ? [`${memVolume(s.host)}:${MEM_DIR}`] : []),
+        ...(s.kind === 'hypervisor' ? [`./credentials/${domainTokensFile(s.host!)}:${DOMAIN_TOKENS_PATH}:ro`] : []),
+      ],
       depends_on: dependsOn(s, services),
       healthcheck: { test: ['CMD', ...healthCommand(s.httpPort)], interval: '2s', timeout: '2s', retries: 60 },
       restart: 'on-failure',
@@ -75,8 +111,11 @@ export function renderCompose(topo: Topology, topologyText: string, opts: Render
       `# Lab "${topo.name}" under docker compose. Generated by \`vnetlab render compose\`; do not edit.\n` +
       `# Build the image first (docker build -t ${image} . in the repository), then: docker-compose up -d\n` +
       `# Prometheus http://localhost:9090, Grafana http://localhost:3000. Lab files are in ${LAB_DIR} of each container.\n` +
+      (creds.development ? devSecretComment('#') + '\n' : '') +
       toYaml(compose),
     'topology.yaml': topologyText,
+    'nats/nats.conf': creds.natsConf,
+    ...Object.fromEntries(topo.hosts.map((h) => [`credentials/${domainTokensFile(h.name)}`, domainTokensJson(creds, h.name) + '\n'])),
     'prometheus/prometheus.yml': staticPrometheusConfig(
       services.map((s) => ({ address: `${s.id}:${s.httpPort}`, service: s.name, kind: s.kind })),
       `Prometheus for lab "${topo.name}" under docker compose: every service's /metrics by container name.`,

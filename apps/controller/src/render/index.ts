@@ -9,6 +9,7 @@ export { renderCompose, renderKubernetes, type RenderOptions, type RenderedFiles
 export { dashboards, dashboardJson, EVENT_METRICS, modelledRate } from './dashboards.js';
 export { fileSdPrometheusConfig, fileSdTargets, localPrometheusConfig, staticPrometheusConfig, type ScrapeTarget } from './prometheus_config.js';
 export { SERVICE_KINDS } from './container_layout.js';
+export { DEV_RENDER_SECRET, deriveCredential, labCredentials, type LabCredentials } from './lab_credentials.js';
 
 export type RenderTarget = 'compose' | 'k8s';
 
