@@ -22,6 +22,18 @@ export class InspectError extends Error {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A capture's or trace's wall-clock timeout: 0 for the default 10 s, else a number of seconds
+ * in (0, max]. A negative or NaN timeout is refused, not taken as the default (the lab fuzzer
+ * found a capture asked for -0.5 s running for 10).
+ */
+export function sessionTimeout(timeoutS: number, max: number): number {
+  if (timeoutS === 0) return 10;
+  if (!(timeoutS > 0)) throw new InspectError(grpc.status.INVALID_ARGUMENT, `--timeout must be a number of seconds > 0, got ${timeoutS}`);
+  if (timeoutS > max) throw new InspectError(grpc.status.INVALID_ARGUMENT, `--timeout is at most ${max} s, got ${timeoutS}`);
+  return timeoutS;
+}
+
 /** Where a capture point is: a guest, a NIC ("host/nic") or a link of the topology. */
 export function resolvePoint(topo: Topology, point: string): 'guest' | 'nic' | 'link' {
   if (topo.hosts.some((h) => h.guests.some((g) => g.name === point))) return 'guest';
@@ -96,8 +108,7 @@ export class InspectApi {
 
   async capture(r: inspect.CaptureRequest): Promise<inspect.CaptureResponse> {
     const kind = resolvePoint(this.topo, r.point);
-    const timeoutS = r.timeoutS > 0 ? r.timeoutS : 10;
-    if (timeoutS > 3600) throw new InspectError(grpc.status.INVALID_ARGUMENT, `--timeout is at most 3600 s, got ${timeoutS}`);
+    const timeoutS = sessionTimeout(r.timeoutS, 3600);
     const session = `c${randomBytes(6).toString('hex')}`;
     const frames: inspect.CapturedFrame[] = [];
     let armed = false;
@@ -141,7 +152,7 @@ export class InspectApi {
     const srcIp = this.guestIp(r.src)!;
     const dstIp = this.guestIp(r.dst) ?? (/^\d+\.\d+\.\d+\.\d+$/.test(r.dst) ? r.dst : undefined);
     if (!dstIp) throw new InspectError(grpc.status.NOT_FOUND, `no guest "${r.dst}" (and not an IPv4 address)`);
-    const timeoutS = r.timeoutS > 0 ? Math.min(r.timeoutS, 120) : 10;
+    const timeoutS = Math.min(sessionTimeout(r.timeoutS, Infinity), 120);
     const session = `t${randomBytes(6).toString('hex')}`;
     const ipId = randomInt(1, 0x10000);
     const hops: inspect.TraceHop[] = [];

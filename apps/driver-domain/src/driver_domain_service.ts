@@ -8,7 +8,7 @@ import { mergeFlowCounts } from '@vnetlab/flows';
 import { NicDriver, QueueSetDriver } from '@vnetlab/nic';
 import { MultiqueueBackend, type MqCookie } from '@vnetlab/netback';
 import { netif, pcie, protection, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
-import { BadMessageError, HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
+import { BadMessageError, checkModelledTime, HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { hostSpec, loadTopology, queueSetIrq, queueSetPlan, type QueueSetAssignment } from '@vnetlab/topology';
 import { XenbusState, backendDir, frontendDir, readKeys, setState, waitForState } from '@vnetlab/xenbus';
 import { startDom0Inspect } from './dom0_inspect.js';
@@ -57,7 +57,8 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   const bridges = new Map<string, DriverDomain>();
   for (const q of queueSetPlan(host).filter((x) => x.qs === 0 && x.owner === 'dom0')) {
     const nic = host.nics[q.nicIndex]!;
-    const driver = new NicDriver({ mem: dom0, pool: pages });
+    // the driver sets the NIC's features: what the NIC lacks, dom0 does in software
+    const driver = new NicDriver({ mem: dom0, pool: pages, offload: nic.offload });
     const rings = driver.setup();
     // The bridge's uplink takes every frame (promiscuous); the bridged guests' MACs are also
     // registered, so that a NIC switching between its queue sets (multiqueue) finds them here.
@@ -90,7 +91,7 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
 
   svc.subscribe(subjects.evtchn(host.name, 0), netif.EventBatch.decode, async (batch) => {
     for (const e of batch.events) {
-      if (!Number.isFinite(e.tNs) || e.tNs < 0) throw new BadMessageError('bad_time', `event at modelled time ${e.tNs}`);
+      checkModelledTime(e.tNs, 'event');
       if (!(await dd.onEvent(e.port, e.tNs))) svc.metrics.badMessage('unknown_port', { port: e.port });
     }
     svc.metrics.setModelledTime(dd.now);
@@ -104,7 +105,7 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     const d = domains.find((x) => x.name === g.name);
     const iface = g.interfaces[0];
     if (d && iface?.arch === 'emulated') {
-      attachEmulated(d, iface.nic);
+      attachEmulated(d, iface.nic, iface.mac);
       continue;
     }
     if (!d || !iface || (iface.arch !== 'pv' && iface.arch !== 'multiqueue')) continue;
@@ -117,13 +118,13 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
    * An emulated NIC: its device model here (qemu), reading and writing the guest's memory
    * through a mapping of it; the guest's register accesses arrive as ioreqs.
    */
-  function attachEmulated(d: { domid: number; name: string; p2m: number[] }, nic: string | undefined): void {
+  function attachEmulated(d: { domid: number; name: string; p2m: number[] }, nic: string | undefined, mac: string): void {
     const name = `tap${d.domid}`;
     const sw = ddFor(nic);
     const model = new EmulatedNicModel({ guest: new GuestMemory(mem, d.p2m), dom0, pages, cpu });
-    sw.addEmulatedPort(name, model);
+    sw.addEmulatedPort(name, model, undefined, mac);
     svc.subscribe(subjects.ioreq(host.name, d.domid), pcie.IoReq.decode, async (r) => {
-      if (!Number.isFinite(r.tNs) || r.tNs < 0) throw new BadMessageError('bad_time', `ioreq at modelled time ${r.tNs}`);
+      checkModelledTime(r.tNs, 'ioreq');
       await sw.onIoreq(name, r.reg, r.value, r.write, r.tNs).catch((e: unknown) => {
         throw e instanceof EmulatedNicError ? new BadMessageError(e.reason, e.message) : e;
       });
@@ -141,13 +142,18 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   }
 
   /** xenbus, backend side, up to the frontend's Connected; returns what it published. */
-  async function handshake(domid: number, mac: string, rxFlip: boolean) {
+  async function handshake(domid: number, mac: string, rxFlip: boolean, txOffloads = false) {
     const be = backendDir(host.name, 0, domid);
     const fe = frontendDir(host.name, domid);
     await store.write(`${be}.frontend-id`, String(domid));
     await store.write(`${be}.mac`, mac);
     await store.write(`${be}.feature-rx-copy`, '1');
     await store.write(`${be}.feature-rx-flip`, rxFlip ? '1' : '0');
+    if (txOffloads) {
+      // netback takes multi-slot packets and the GSO extra (Menon et al.'s virtual offloads)
+      await store.write(`${be}.feature-sg`, '1');
+      await store.write(`${be}.feature-gso-tcpv4`, '1');
+    }
     await setState(store, be, XenbusState.InitWait);
     await waitForState(store, fe, [XenbusState.Connected], 24 * 3600_000);
     const k = await readKeys(store, fe, ['tx-ring-ref', 'rx-ring-ref', 'event-channel', 'request-rx-copy'] as const);
@@ -184,11 +190,11 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   }
 
   async function connectBackend(domid: number, guest: string, mac: string, rxMode: 'copy' | 'flip', nic?: string): Promise<void> {
-    const { be, k, port } = await handshake(domid, mac, true);
+    const { be, k, port } = await handshake(domid, mac, true, true);
     const mode = k['request-rx-copy'] === '1' ? 'copy' : 'flip';
     if (mode !== rxMode) svc.log.info('frontend chose its receive mode', { guest, mode });
     const vni = host.guests.find((g) => g.name === guest)?.interfaces[0]?.vni;
-    await ddFor(nic).addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode, mac, ...(vni !== undefined ? { vni } : {}) }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
+    await ddFor(nic).addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode, mac, features: { sg: true, gsoTcpv4: true }, ...(vni !== undefined ? { vni } : {}) }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
     await setState(store, be, XenbusState.Connected);
     svc.log.info('vif connected', { guest, domid, mode });
   }

@@ -17,7 +17,7 @@ export interface CarryResult {
   /** How the destination was chosen: the cable's other end, a learned end, or flooding. */
   how: 'cable' | 'learned' | 'flooded';
   /** Set when the frame went nowhere (e.g. its destination sits behind the end it came from). */
-  drop?: 'same_port' | 'runt';
+  drop?: 'same_port' | 'runt' | 'bad_time';
 }
 
 export class FabricLink {
@@ -43,6 +43,9 @@ export class FabricLink {
 
   /** The ends a frame from `from` reaches: the other end of a cable, or by destination MAC on a segment. */
   carry(from: string, frame: Uint8Array, tNs: number): CarryResult {
+    // a frame at no modelled time (NaN, negative, past 2^53 ns) would leave the link busy
+    // until then, and every frame after it would wait behind it
+    if (!(Number.isFinite(tNs) && tNs >= 0 && tNs <= Number.MAX_SAFE_INTEGER)) return { deliveries: [], how: this.form === 'cable' ? 'cable' : 'flooded', drop: 'bad_time' };
     if (this.form === 'cable') {
       const to = this.ends.find((e) => e !== from)!;
       return { deliveries: [this.send(to, frame.length, tNs)], how: 'cable' };

@@ -7,10 +7,10 @@ import { DirectNic, GuestKernel } from '@vnetlab/guest';
 import { E1000, QueueSetDriver } from '@vnetlab/nic';
 import { GrantTableWriter } from '@vnetlab/hypervisor';
 import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
-import { Netfront } from '@vnetlab/netfront';
+import { GSO_MAX_FRAME, Netfront } from '@vnetlab/netfront';
 import { NetStack } from '@vnetlab/netstack';
 import { control, netif, pcie, protection, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
-import { BadMessageError, HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
+import { checkModelledTime, HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
 import { XenbusState, backendDir, frontendDir, setState, waitForState } from '@vnetlab/xenbus';
 import { startGuestInspect } from './guest_inspect.js';
@@ -73,7 +73,10 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   // an interface in a VNI gets the underlay MTU less VXLAN's 50 bytes, as an OpenStack tenant
   // network advertises it, so that its full-size frames still fit the underlay once encapsulated
   const mtu = iface.vni !== undefined && host.underlay ? { mtu: host.underlay.mtu - 50 } : {};
-  const stack = new NetStack({ mac: iface.mac, ip: iface.ip, ...mtu });
+  // pv's virtual TSO: the stack builds TCP segments as large as one netif request chain carries
+  const offload = iface.arch === 'pv' ? iface.offload : { csum: false, tso: false };
+  const tso = offload.tso ? { tsoMaxBytes: GSO_MAX_FRAME - 14 - 20 - 20 } : {};
+  const stack = new NetStack({ mac: iface.mac, ip: iface.ip, ...mtu, ...tso });
   stack.bindUdp(SINK_PORT);
   stack.listenTcp(SINK_PORT);
   const pages = new PagePool(info.p2m.map((_, gfn) => gfn).slice(reserved));
@@ -179,6 +182,11 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     const be = backendDir(host.name, 0, info.domid);
     await setState(store, fe, XenbusState.Initialising);
     await waitForState(store, be, [XenbusState.InitWait, XenbusState.Connected]);
+    if (offload.csum || offload.tso) {
+      // the offloads travel as multi-slot requests with a GSO extra: the backend must take them
+      const offered = (key: string) => store.read(`${be}.${key}`).then((v) => v === '1');
+      if (!(await offered('feature-sg')) || !(await offered('feature-gso-tcpv4'))) throw new Error(`guest ${name}: the backend offers no feature-sg / feature-gso-tcpv4 for the interface's offloads`);
+    }
     const ev = await hv.evtchnAllocUnbound(0, 0);
     if (ev.status < 0) throw new Error(`evtchn_alloc_unbound failed: ${ev.status}`);
     irqPort = ev.port;
@@ -190,6 +198,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
       stack,
       cpu,
       notify: (tNs) => void hv.evtchnSend(ev.port, tNs).catch((e) => svc.log.warn('evtchn send failed', { error: e })),
+      offload,
     });
     subscribeEvents();
     const { txRingRef, rxRingRef } = netfront.setup();
@@ -200,13 +209,13 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     await store.write(`${fe}.mac`, iface.mac);
     await setState(store, fe, XenbusState.Connected);
     await waitForState(store, be, [XenbusState.Connected]);
-    svc.log.info('netfront connected', { domid: info.domid, port: ev.port, rxMode, arch: iface.arch });
+    svc.log.info('netfront connected', { domid: info.domid, port: ev.port, rxMode, arch: iface.arch, offload });
   }
 
   function subscribeEvents(): void {
     svc.subscribe(subjects.evtchn(host.name, info.domid), netif.EventBatch.decode, async (batch) => {
       for (const e of batch.events) {
-        if (!Number.isFinite(e.tNs) || e.tNs < 0) throw new BadMessageError('bad_time', `event at modelled time ${e.tNs}`);
+        checkModelledTime(e.tNs, 'event');
         if (e.port !== irqPort) {
           svc.metrics.badMessage('unknown_port', { port: e.port });
           continue;

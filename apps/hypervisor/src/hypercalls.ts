@@ -40,6 +40,8 @@ function empty(seq: number): hypercall.HypercallResponse {
 export function runHypercall(hv: Hypervisor, req: hypercall.HypercallRequest): HypercallOutcome {
   const res = empty(req.seq);
   const caller = u32(req.caller, 'caller');
+  // the trap's time is the time of the upcall an EVTCHNOP_send raises: a modelled time, or refused
+  if (!(Number.isFinite(req.tNs) && req.tNs >= 0 && req.tNs <= Number.MAX_SAFE_INTEGER)) throw new MalformedHypercall('bad_time', `t_ns ${req.tNs} is not a modelled time (0..2^53 ns)`);
   if (!hv.hasDomain(caller)) throw new MalformedHypercall('unknown_domain', `caller ${caller} is not a domain of this host`);
   const op = req.op;
   if (!op) throw new MalformedHypercall('no_op', 'hypercall without an operation');

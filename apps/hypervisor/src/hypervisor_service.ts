@@ -7,7 +7,7 @@ import { CostTable } from '@vnetlab/cost';
 import { Hypervisor } from '@vnetlab/hypervisor';
 import { FileMachineMemory } from '@vnetlab/memory';
 import { hypercall, netif, pcie, protection, subjects } from '@vnetlab/proto';
-import { BadMessageError, DOMAIN_TOKEN_HEADER, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
+import { BadMessageError, checkModelledTime, DOMAIN_TOKEN_HEADER, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { domainPages, hostMemoryPath, hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
 import { MalformedHypercall, runHypercall } from './hypercalls.js';
 
@@ -87,13 +87,26 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
     svc.publish(subjects.evtchn(host.name, domid), netif.EventBatch.encode({ events: [{ domid, port, tNs }] }).finish());
   }
 
+  // The hypervisor's log keeps the latest refusals only: counting by position in it would stop
+  // at its bound (1000 refusals). Count by its running total; refusals that left the log
+  // before they were seen count by kind, under domain "unknown".
+  const reportedCounts = new Map<string, number>();
   function noteViolations(): void {
+    const fresh = hv.violationTotal - reportedViolations;
+    if (fresh <= 0) return;
     const all = hv.violations;
-    for (const v of all.slice(reportedViolations)) {
+    const seen = new Map<string, number>();
+    for (const v of all.slice(Math.max(0, all.length - fresh))) {
       violations.inc({ kind: v.kind, domain: names.get(v.domid) ?? String(v.domid) });
+      seen.set(v.kind, (seen.get(v.kind) ?? 0) + 1);
       svc.log.warn('hypercall refused', { kind: v.kind, domid: v.domid, detail: v.detail });
     }
-    reportedViolations = all.length;
+    for (const [kind, n] of hv.violationCounts) {
+      const unseen = n - (reportedCounts.get(kind) ?? 0) - (seen.get(kind) ?? 0);
+      if (unseen > 0) violations.inc({ kind, domain: 'unknown' }, unseen);
+      reportedCounts.set(kind, n);
+    }
+    reportedViolations = hv.violationTotal;
   }
 
   const impl: hypercall.HypervisorServer = {
@@ -153,6 +166,7 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
   svc.subscribe(subjects.pirq(host.name), pcie.Interrupt.decode, (irq) => {
     const nicIndex = host.nics.findIndex((n) => n.name === irq.nic);
     if (nicIndex < 0) throw new BadMessageError('unknown_nic', `interrupt from "${irq.nic}", not a NIC of ${host.name}`);
+    checkModelledTime(irq.tNs, 'interrupt'); // it becomes the time of the upcalls it raises
     // One physical interrupt, a bit per queue set with news (CDNA's bit vector): the
     // hypervisor scans it and raises the virtual interrupt of each queue set's owner.
     for (let qs = 0; qs < 32; qs++) {

@@ -4,7 +4,7 @@ import { FlowCounters, flowKey } from '@vnetlab/flows';
 import { FileMachineMemory } from '@vnetlab/memory';
 import { Nic, iommuDma, machineMemoryDma, type NicDropReason } from '@vnetlab/nic';
 import { eth, pcie, subjects } from '@vnetlab/proto';
-import { BadMessageError, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
+import { BadMessageError, checkModelledTime, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { hostMemoryPath, hostSpec, loadTopology, queueSetPlan } from '@vnetlab/topology';
 import { Taps } from '@vnetlab/runtime';
 import { observeWire } from './nic_taps.js';
@@ -34,7 +34,7 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
 
   const mem = shared.mem ?? new FileMachineMemory(hostMemoryPath(String(cfg.options['mem-dir']), topo.name, host.name), host.memory_mib * 256);
   if (!shared.mem) svc.onShutdown(() => mem.close());
-  const nic = new Nic({ name: spec.name, lineRateBps: spec.rate_bps, queueSets: spec.queue_sets, dma: machineMemoryDma(mem) });
+  const nic = new Nic({ name: spec.name, lineRateBps: spec.rate_bps, queueSets: spec.queue_sets, dma: machineMemoryDma(mem), offload: spec.offload });
   const flows = new FlowCounters();
   let now = 0;
   // captures of "host/nic" and traces of frames through this NIC
@@ -60,6 +60,9 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
   const contexts = new Map<number, ReturnType<typeof iommuDma>>();
   const plan = queueSetPlan(host).filter((q) => q.nic === spec.name);
   svc.subscribe(subjects.nicIommu(host.name, spec.name), pcie.IommuContext.decode, (c, msg) => {
+    // only a passed-through queue set sits behind a context, and its table is in this host's memory
+    if (!plan.some((q) => q.qs === c.queueSet && q.arch === 'passthrough')) throw new BadMessageError('not_passthrough', `queue set ${c.queueSet} of ${spec.name} is not passed through`);
+    if (!Number.isSafeInteger(c.rootMfn) || c.rootMfn >= mem.frames) throw new BadMessageError('bad_root_mfn', `IOMMU root frame ${c.rootMfn} is not in the host's ${mem.frames} frames`);
     contexts.set(c.queueSet, iommuDma(mem, c.rootMfn));
     msg.respond(new Uint8Array());
     svc.log.info('IOMMU context set', { qs: c.queueSet, rootMfn: c.rootMfn });
@@ -81,7 +84,7 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
   });
 
   svc.subscribe(subjects.nicDoorbell(host.name, spec.name), pcie.Doorbell.decode, (d) => {
-    now = Math.max(now, d.tNs);
+    now = Math.max(now, checkModelledTime(d.tNs, 'doorbell'));
     if (d.ring === pcie.Ring.RING_RX) {
       // new buffers: frames waiting in the packet buffer go into them now
       const r = nic.doorbellRx(d.queueSet, d.tail, d.tNs);
@@ -104,6 +107,8 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
   });
 
   svc.subscribe(subjects.nicRx(host.name, spec.name), eth.FrameBurst.decode, (burst) => {
+    // a burst with a frame at no modelled time is refused whole, before its first frame moves the clock
+    for (const f of burst.frames) checkModelledTime(f.tNs, 'frame');
     for (const f of burst.frames) {
       const bytes = Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength);
       now = Math.max(now, f.tNs);

@@ -3,6 +3,7 @@
 // bytes and charges no cycles: it decides where a frame goes; the caller copies it and
 // charges one 'bridge_lookup' per frame.
 import { BridgeError } from './bridge_error.js';
+import { macToBytes, type Mac } from '@vnetlab/frames';
 import { ForwardingDatabase, type FdbEntry } from './fdb.js';
 
 export const DEFAULT_AGEING_NS = 300e9; // Linux BR_DEFAULT_AGEING_TIME: 300 s
@@ -34,6 +35,7 @@ export interface BridgeStats {
   drops: Partial<Record<BridgeDropReason, number>>;
   learned: number;     // new FDB entries
   moved: number;       // entries that changed port
+  pinned: number;      // sources seen on another port than their sticky entry's, not learned
   aged: number;        // entries removed by ageing
   fdbFull: number;     // sources not learned because the table was full
   fdbEntries: number;
@@ -48,9 +50,12 @@ export interface BridgeOptions {
 export class Bridge {
   private readonly portMap = new Map<string, PortStats>();
   private readonly table: ForwardingDatabase;
-  private readonly counters = { frames: 0, unicast: 0, flooded: 0, dropped: 0, learned: 0, moved: 0, aged: 0, fdbFull: 0 };
+  private readonly counters = { frames: 0, unicast: 0, flooded: 0, dropped: 0, learned: 0, moved: 0, pinned: 0, aged: 0, fdbFull: 0 };
   private readonly drops: Partial<Record<BridgeDropReason, number>> = {};
   private nextSweepNs = 0;
+  /** Static entries as set (MAC → port), to restore them when stickiness comes back on. */
+  private readonly pins = new Map<number, string>();
+  private sticky = true;
 
   constructor(opts: BridgeOptions = {}) {
     const ageingNs = opts.ageingNs ?? DEFAULT_AGEING_NS;
@@ -68,9 +73,34 @@ export class Bridge {
     this.portMap.set(name, { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0 });
   }
 
+  /**
+   * A guest's own MAC, fixed on its vif as the toolstack does (`bridge fdb add MAC dev vifN
+   * master static sticky`): a frame from another port with that source address — a frame from
+   * the wire claiming a local guest's MAC — no longer moves the guest's traffic to that port.
+   * The entry never ages; removing the port removes it.
+   */
+  addStaticEntry(mac: Mac, port: string): void {
+    if (!this.portMap.has(port)) throw new BridgeError('unknown_port', `port ${port} is not on the bridge`);
+    const bytes = macToBytes(mac);
+    if ((bytes[0]! & 1) === 1 || bytes.readUIntBE(0, 6) === 0) throw new BridgeError('bad_option', `${mac} is not a unicast MAC`);
+    this.pins.set(bytes.readUIntBE(0, 6), port);
+    this.table.pin(bytes.readUIntBE(0, 6), port);
+  }
+
+  /**
+   * Whether static entries hold (the default). Off — the host's protection switched off, to
+   * show why it exists — they move like learned ones; back on, every one is where it was set.
+   */
+  get stickyEntries(): boolean { return this.sticky; }
+  set stickyEntries(on: boolean) {
+    this.sticky = on;
+    if (on) for (const [mac, port] of this.pins) this.table.pin(mac, port);
+  }
+
   /** Detaches a port and forgets every MAC learned on it. */
   removePort(name: string): void {
     if (!this.portMap.delete(name)) throw new BridgeError('unknown_port', `port ${name} is not on the bridge`);
+    for (const [mac, port] of this.pins) if (port === name) this.pins.delete(mac);
     this.table.flushPort(name);
   }
 
@@ -93,9 +123,10 @@ export class Bridge {
     const src = frame.readUIntBE(6, 6);
     if ((srcFirst & 1) === 1 || src === 0) return this.dropped('bad_source_mac', false);
     let learned = false;
-    switch (this.table.learn(src, inPort, tNs)) {
+    switch (this.table.learn(src, inPort, tNs, this.sticky)) {
       case 'new': this.counters.learned++; learned = true; break;
       case 'moved': this.counters.moved++; learned = true; break;
+      case 'pinned': this.counters.pinned++; break;
       case 'full': this.counters.fdbFull++; break;
       case 'refreshed': break;
     }

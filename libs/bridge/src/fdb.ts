@@ -2,12 +2,13 @@
 // stamped with the modelled time the MAC was last seen as a source.
 import { bytesToMac, type Mac } from '@vnetlab/frames';
 
-export interface FdbEntry { mac: Mac; port: string; lastSeenNs: number }
+export interface FdbEntry { mac: Mac; port: string; lastSeenNs: number; sticky?: boolean }
 
-/** What learning a source address did to the table. */
-export type LearnResult = 'new' | 'moved' | 'refreshed' | 'full';
+/** What learning a source address did to the table ('pinned': a sticky entry stayed where it was). */
+export type LearnResult = 'new' | 'moved' | 'refreshed' | 'full' | 'pinned';
 
-interface Slot { port: string; lastSeenNs: number }
+/** sticky: set by the toolstack (`bridge fdb add MAC dev vifN master static sticky`), never aged or moved. */
+interface Slot { port: string; lastSeenNs: number; sticky?: boolean }
 
 /** MACs are keyed as 48-bit integers read straight from the frame (no string per frame). */
 export class ForwardingDatabase {
@@ -18,14 +19,25 @@ export class ForwardingDatabase {
   get size(): number { return this.table.size; }
 
   // Linux has_expired(): expired once updated + ageing_time <= now.
-  private expired(s: Slot, tNs: number): boolean { return tNs - s.lastSeenNs >= this.ageingNs; }
+  private expired(s: Slot, tNs: number): boolean { return !s.sticky && tNs - s.lastSeenNs >= this.ageingNs; }
 
-  learn(mac: number, port: string, tNs: number): LearnResult {
+  /** A static, sticky entry: `mac` is behind `port` whatever source addresses other ports show. */
+  pin(mac: number, port: string): void {
+    this.table.set(mac, { port, lastSeenNs: 0, sticky: true });
+  }
+
+  /** `sticky` false: a sticky entry moves like any other (and is no longer sticky). */
+  learn(mac: number, port: string, tNs: number, sticky = true): LearnResult {
     const s = this.table.get(mac);
     if (s && !this.expired(s, tNs)) {
       // Signals may arrive slightly out of modelled-time order; never move lastSeen back.
+      if (s.port === port) {
+        if (tNs > s.lastSeenNs) s.lastSeenNs = tNs;
+        return 'refreshed';
+      }
+      if (s.sticky && sticky) return 'pinned';
+      delete s.sticky;
       if (tNs > s.lastSeenNs) s.lastSeenNs = tNs;
-      if (s.port === port) return 'refreshed';
       s.port = port; // the station moved (e.g. a migrated guest)
       return 'moved';
     }
@@ -66,7 +78,7 @@ export class ForwardingDatabase {
     for (const [k, s] of this.table) {
       if (tNs !== undefined && this.expired(s, tNs)) continue;
       mac.writeUIntBE(k, 0, 6);
-      out.push({ mac: bytesToMac(mac), port: s.port, lastSeenNs: s.lastSeenNs });
+      out.push({ mac: bytesToMac(mac), port: s.port, lastSeenNs: s.lastSeenNs, ...(s.sticky ? { sticky: true } : {}) });
     }
     return out;
   }

@@ -40,6 +40,10 @@ export const PRIMITIVES = [
   // The device model of an emulated NIC (qemu in the driver domain) handling one trapped
   // register access: decoding the ioreq and running the register's side effects.
   'device_emulation',
+  // Software segmentation (GSO) of a large TCP segment in the driver domain, per output
+  // segment, when the NIC cannot segment it (Menon et al. 2006's virtual TSO without TSO in
+  // the physical NIC).
+  'gso_segment',
 ] as const;
 
 export type Primitive = (typeof PRIMITIVES)[number];

@@ -10,6 +10,12 @@ export class BridgeSwitch implements DomainSwitch {
   addPort(p: SwitchPortSpec): void {
     // a bridge has one broadcast domain: a VNI has no meaning here (the topology refuses it)
     if (!this.bridge.ports().includes(p.name)) this.bridge.addPort(p.name);
+    // the guest's own MAC stays on its vif: a frame from elsewhere claiming it cannot take its traffic
+    if (p.kind === 'vif' && p.mac) this.bridge.addStaticEntry(p.mac, p.name);
+  }
+
+  setProtection(on: boolean): void {
+    this.bridge.stickyEntries = on;
   }
 
   forward(inPort: string, bytes: Buffer, tNs: number): SwitchDecision {

@@ -12,6 +12,8 @@ export interface SwitchPortSpec {
   kind: 'vif' | 'uplink';
   /** The VXLAN network of a vif (vswitch only); absent = the untunnelled network. */
   vni?: number;
+  /** A vif's guest MAC, as the toolstack configured it (the bridge pins it on the port). */
+  mac?: string;
 }
 
 export interface SwitchOutput {
@@ -51,4 +53,6 @@ export interface DomainSwitch {
   readonly kind: SwitchKind;
   addPort(p: SwitchPortSpec): void;
   forward(inPort: string, bytes: Buffer, tNs: number): SwitchDecision;
+  /** The host's protection switched on or off (a switch with checks of its own follows it). */
+  setProtection?(on: boolean): void;
 }

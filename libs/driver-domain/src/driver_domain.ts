@@ -5,7 +5,7 @@
 import type { Bridge } from '@vnetlab/bridge';
 import { Serial, type Cpu } from '@vnetlab/cost';
 import { FlowCounters, flowKey } from '@vnetlab/flows';
-import type { SkBuff } from '@vnetlab/frames';
+import { skbPages, type SkBuff } from '@vnetlab/frames';
 import type { GuestMemory, PagePool } from '@vnetlab/memory';
 import { Netback, type HypervisorPort, type MultiqueueBackend, type RxMode } from '@vnetlab/netback';
 import type { EmulatedNicModel } from './emulated_nic.js';
@@ -14,6 +14,7 @@ import { PAGE_SIZE } from '@vnetlab/memory';
 import { BridgeSwitch } from './bridge_switch.js';
 import type { DomainSwitch, SwitchDecision } from './domain_switch.js';
 import { ledgerDelta, type FrameEvent, type FrameObserver } from './frame_observer.js';
+import { EMULATED, NO_OFFLOAD, VIF_RX, prepareXmit, wireFrames, type XmitFeatures } from './xmit_offload.js';
 
 /** The physical NIC as the bridge sees it: the NIC driver of the driver domain. */
 export interface Uplink {
@@ -23,6 +24,8 @@ export interface Uplink {
   onInterrupt(tNs: number): { rx: SkBuff[]; freedGfns: number[]; tNs: number };
   /** Free TX descriptors. */
   txRoom(): number;
+  /** What the NIC does itself (checksum insertion, TSO); what it lacks dom0 does in software. Default: nothing. */
+  offload?: XmitFeatures;
 }
 
 export interface DriverDomainPorts {
@@ -36,6 +39,8 @@ export interface VifSpec {
   frontDomid: number;
   port: number;          // dom0's local event-channel port bound to the guest
   rxMode: RxMode;
+  /** What this backend offered its frontend (feature-sg, feature-gso-tcpv4): multi-slot and GSO TX packets. */
+  features?: { sg: boolean; gsoTcpv4: boolean };
   vni?: number;          // the VXLAN network of the vif (vswitch only)
   /** The MAC the toolstack gave the interface: with protection on, frames from it must carry it. */
   mac?: string;
@@ -116,6 +121,7 @@ export class DriverDomain {
       hv: this.o.ports.hv,
       cpu: this.o.cpu,
       rxMode: spec.rxMode,
+      ...(spec.features ? { features: spec.features } : {}),
       domain: this.domain,
     });
     const r = await netback.connect(txRingRef, rxRingRef, tNs);
@@ -123,7 +129,7 @@ export class DriverDomain {
     const vif: Vif = { ...spec, netback, backlog: [] };
     this.vifs.set(spec.name, vif);
     this.byPort.set(spec.port, vif);
-    this.switch.addPort({ name: spec.name, kind: 'vif', ...(spec.vni !== undefined ? { vni: spec.vni } : {}) });
+    this.switch.addPort({ name: spec.name, kind: 'vif', ...(spec.vni !== undefined ? { vni: spec.vni } : { mac: spec.mac }) });
   }
 
   /**
@@ -146,9 +152,9 @@ export class DriverDomain {
   private readonly emulated = new Map<string, { model: EmulatedNicModel; port?: number }>();
 
   /** An emulated NIC (its device model in this domain) as a bridge port; its interrupt's port may come later. */
-  addEmulatedPort(name: string, model: EmulatedNicModel, port?: number): void {
+  addEmulatedPort(name: string, model: EmulatedNicModel, port?: number, mac?: string): void {
     this.emulated.set(name, { model, port });
-    this.switch.addPort({ name, kind: 'vif' });
+    this.switch.addPort({ name, kind: 'vif', ...(mac ? { mac } : {}) });
   }
 
   /** The event channel of an emulated NIC's interrupt, once its guest has published it. */
@@ -208,7 +214,15 @@ export class DriverDomain {
 
   /** guest → bridge: takes the guest's TX requests unless the NIC queue is full. */
   /** Whether the driver domain enforces its checks (source-MAC filtering); off only for demonstrations. */
-  protection = true;
+  private protectionOn = true;
+  /** The host's checks: the anti-spoofing filter here, and the switch's pinned guest MACs. */
+  get protection(): boolean {
+    return this.protectionOn;
+  }
+  set protection(on: boolean) {
+    this.protectionOn = on;
+    this.switch.setProtection?.(on);
+  }
   /** Frames a guest sent under another's MAC, by guest (the anti-spoofing filter's refusals). */
   readonly spoofed = new Map<number, number>();
 
@@ -267,6 +281,9 @@ export class DriverDomain {
   /** Runs frames through the switch and hands them to their output ports. */
   private async bridgeFrames(inPort: string, skbs: SkBuff[]): Promise<void> {
     if (skbs.length === 0) return;
+    // the vswitch may encapsulate, and the lab's NICs have no tunnel offloads: a large
+    // segment is cut and a partial checksum completed in software before it
+    if (this.switch.kind !== 'bridge') skbs = skbs.flatMap((s) => (s.gso || s.csumPartial ? this.xmit(s, NO_OFFLOAD) : [s]));
     const perVif = new Map<Vif, SkBuff[]>();
     for (const skb of skbs) {
       // The switch decides first, then its cost runs on dom0's CPU: the charges depend on
@@ -294,11 +311,13 @@ export class DriverDomain {
         const port = out.port;
         const copy = i === 0 ? this.place(skb, out.bytes) : this.clone(skb, out.bytes);
         if (!copy) return;
-        if (port === this.o.uplink?.name) this.qdisc.push(copy);
+        if (port === this.o.uplink?.name) this.qdisc.push(...this.xmit(copy, this.o.uplink.driver.offload ?? NO_OFFLOAD));
         else {
           const dev = this.emulated.get(port);
           if (dev) {
-            const r = dev.model.deliver([copy], copy.tNs);
+            const ready = this.xmit(copy, EMULATED);
+            if (ready.length === 0) return;
+            const r = dev.model.deliver(ready, Math.max(...ready.map((s) => s.tNs)));
             for (const g of r.freedGfns) this.o.pages.give(g);
             for (const [reason, n] of Object.entries(r.drops)) this.flows.dropped(flowKey(copy.bytes), reason, n);
             this.seen(r.tNs);
@@ -308,7 +327,7 @@ export class DriverDomain {
           const vif = this.vifs.get(port);
           if (!vif) return this.drop(copy, 'no_port');
           const list = perVif.get(vif) ?? [];
-          list.push(copy);
+          list.push(...this.xmit(copy, VIF_RX));
           perVif.set(vif, list);
         }
       });
@@ -334,28 +353,48 @@ export class DriverDomain {
       return { bytes, tNs: skb.tNs, page: skb.page };
     }
     // does not fit the page: the NIC driver copies it into pages of its own
-    if (skb.page) this.o.pages.give(skb.page.gfn);
+    for (const g of skbPages(skb)) this.o.pages.give(g);
     return { bytes, tNs: skb.tNs };
   }
 
   private clone(skb: SkBuff, bytes = skb.bytes): SkBuff | undefined {
-    const gfn = this.o.pages.take();
-    if (gfn === undefined) {
-      this.flows.sent(flowKey(bytes), bytes.length);
-      this.flows.dropped(flowKey(bytes), 'no_buffer');
+    // the copy keeps the original's offload state (a large segment stays one, to be cut later)
+    const offload = bytes === skb.bytes ? { ...(skb.gso ? { gso: skb.gso } : {}), ...(skb.csumPartial ? { csumPartial: true } : {}) } : {};
+    // the copy counts as extra frames of the flow: as many as the frames it stands for on the wire
+    const frames = bytes === skb.bytes ? wireFrames(skb) : 1;
+    const countSent = () => { for (let i = 0; i < frames; i++) this.flows.sent(flowKey(bytes), i === 0 ? bytes.length : 0); };
+    const gfn = bytes.length <= PAGE_SIZE ? this.o.pages.take() : undefined;
+    if (gfn === undefined && bytes.length <= PAGE_SIZE) {
+      countSent();
+      this.flows.dropped(flowKey(bytes), 'no_buffer', frames);
       return undefined;
     }
-    this.o.dom0.write(gfn, 0, bytes);
+    if (gfn !== undefined) this.o.dom0.write(gfn, 0, bytes);
     const t = this.o.cpu.run(skb.tNs, this.domain, [['copy_byte', bytes.length]]);
     this.seen(t);
     this.counters.clones++;
-    this.flows.sent(flowKey(bytes), bytes.length);
-    return { bytes, tNs: t, page: { gfn, offset: 0 } };
+    countSent();
+    // a copy larger than a page stays in dom0's private memory: the NIC driver bounces it
+    return gfn !== undefined ? { bytes, tNs: t, page: { gfn, offset: 0 }, ...offload } : { bytes: Buffer.from(bytes), tNs: t, ...offload };
   }
 
+  /** A frame is dropped: its pages go back, and every wire frame it stands for is counted. */
   private drop(skb: SkBuff, reason: string): void {
-    this.flows.dropped(flowKey(skb.bytes), reason);
-    if (skb.page) this.o.pages.give(skb.page.gfn);
+    this.flows.dropped(flowKey(skb.bytes), reason, wireFrames(skb));
+    for (const g of skbPages(skb)) this.o.pages.give(g);
+  }
+
+  /**
+   * Readies a frame for an output device that may lack an offload it still needs (software
+   * GSO, checksum completion on dom0's CPU); what cannot be readied is dropped here.
+   */
+  private xmit(skb: SkBuff, features: XmitFeatures): SkBuff[] {
+    if (!skb.gso && !skb.csumPartial && !skb.frags) return [skb];
+    const r = prepareXmit(skb, features, { dom0: this.o.dom0, pages: this.o.pages, cpu: this.o.cpu, domain: this.domain });
+    if (r.drop) this.drop(skb, r.drop);
+    if (r.lost > 0) this.flows.dropped(flowKey(skb.bytes), 'no_buffer', r.lost);
+    for (const s of r.skbs) this.seen(s.tNs);
+    return r.skbs;
   }
 
   private async deliverTo(vif: Vif, skbs: SkBuff[], t: number): Promise<void> {

@@ -5,3 +5,4 @@ export * from './bridge_switch.js';
 export * from './ovs_switch.js';
 export * from './frame_observer.js';
 export * from './emulated_nic.js';
+export * from './xmit_offload.js';

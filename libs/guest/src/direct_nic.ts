@@ -217,12 +217,17 @@ export class DirectNic implements GuestNic {
     if (this.o.mode !== 'cdna') throw new Error(`a foreign receive buffer needs a cdna queue set, not ${this.o.mode}`);
     this.refillOff = true;
     let out = { attempts: mfns.length, accepted: 0, refused: 0, statuses: 0 };
-    await this.cdnaRun(async () => {
-      const r = await this.o.cdna!.enqueue(true, mfns.map((mfn) => ({ mfn, offset: 0, len: 2048 })), tNs);
-      this.chargeHypercall(tNs, r.charges);
-      out = { attempts: mfns.length, accepted: r.accepted, refused: mfns.length - r.accepted, statuses: r.status };
-      if (r.accepted > 0) this.o.doorbell('rx', r.tail, tNs);
-    });
+    try {
+      await this.cdnaRun(async () => {
+        const r = await this.o.cdna!.enqueue(true, mfns.map((mfn) => ({ mfn, offset: 0, len: 2048 })), tNs);
+        this.chargeHypercall(tNs, r.charges);
+        out = { attempts: mfns.length, accepted: r.accepted, refused: mfns.length - r.accepted, statuses: r.status };
+        if (r.accepted > 0) this.o.doorbell('rx', r.tail, tNs);
+      });
+    } finally {
+      // nothing planted (the hypervisor refused every buffer): the driver goes on posting its own
+      if (out.accepted === 0) this.refillOff = false;
+    }
     return out;
   }
 

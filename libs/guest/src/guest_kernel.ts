@@ -5,8 +5,9 @@
 import type { Cpu } from '@vnetlab/cost';
 import { FlowCounters, flowKey } from '@vnetlab/flows';
 import type { Primitive } from '@vnetlab/cost';
-import type { NetStack, StackEvent, StackOutput } from '@vnetlab/netstack';
+import { NetStackError, type NetStack, type StackEvent, type StackOutput } from '@vnetlab/netstack';
 import { Serial, Signal } from '@vnetlab/cost';
+import { txWork, type FrameOffload, type InterfaceOffload } from './tx_offload.js';
 
 export interface GuestKernelOptions {
   domain: string;                    // ledger name of this domain, e.g. "vm-a1"
@@ -30,12 +31,18 @@ export interface GuestKernelOptions {
   notify: (tNs: number) => void;
   /** How long (wall ms) to wait with nothing happening before jumping modelled time to the next timer. */
   idleTimerMs?: number;
+  /**
+   * What the interface offloads (pv's virtual offloads): checksums left to the backend, and
+   * TCP segments up to 64 KiB cut below (the stack must be built with tsoMaxBytes for that).
+   * Default: nothing, and the stack checksums every frame in software.
+   */
+  offload?: InterfaceOffload;
 }
 
 /** A guest's network device as the kernel drives it. */
 export interface GuestNic {
   /** Puts a frame on the device; `notify` says the device must be told (GuestKernelOptions.notify). */
-  transmit(frame: Buffer, tNs: number): { notify: boolean; tNs: number; queued?: boolean; drop?: string };
+  transmit(frame: Buffer, tNs: number, offload?: FrameOffload): { notify: boolean; tNs: number; queued?: boolean; drop?: string };
   /** The device's interrupt: received frames, and whether the device must be told of reposted buffers. */
   onEvent(tNs: number): Promise<{ frames: Array<{ bytes: Buffer; tNs: number }>; notify: boolean; tNs: number }>;
   /** Frames waiting for room on the device. */
@@ -60,6 +67,17 @@ export interface BulkResult {
 
 const MAX_PULL = 32;
 
+/** The largest bulk the kernel's apps send (4 GiB): a bigger one could not finish within their timeouts. */
+export const MAX_BULK_BYTES = 2 ** 32;
+/** The modelled clock's range: beyond 2^53 ns a double no longer holds every nanosecond. */
+const MAX_MODELLED_NS = Number.MAX_SAFE_INTEGER;
+
+/** Refuses an operator's request before it does anything (a value no caller should send). */
+function refuse(what: string, value: unknown, range: string): Promise<never> {
+  return Promise.reject(new NetStackError('bad_argument', `${what} must be ${range}, got ${String(value)}`));
+}
+const isTime = (t: number) => Number.isFinite(t) && t >= 0 && t <= MAX_MODELLED_NS;
+
 export class GuestKernel {
   readonly flows = new FlowCounters();
   /** The domain's notion of now: the latest modelled time it has worked at. */
@@ -81,6 +99,7 @@ export class GuestKernel {
    * guest's clock catches up, so a command never starts in the lab's past.
    */
   advanceTo(tNs: number): Promise<void> {
+    if (!isTime(tNs)) return refuse('the operator\'s modelled time', tNs, `in 0..${MAX_MODELLED_NS} ns`);
     return this.serial.run(() => this.seen(tNs));
   }
 
@@ -146,14 +165,16 @@ export class GuestKernel {
   private transmit(frames: Buffer[], t: number): { notify: boolean; t: number } {
     let notify = false;
     for (const f of frames) {
-      t = this.o.cpu.run(t, this.o.domain, [['stack_tx', 1]]);
+      const work = txWork(f, this.o.offload, this.o.stack.gsoSizeOf(f));
+      t = this.o.cpu.run(t, this.o.domain, work.charges);
       const key = flowKey(f);
-      this.flows.sent(key, f.length, t);
+      // a TSO segment is counted as the frames it becomes on the wire (what receivers count)
+      for (const n of work.wireBytes) this.flows.sent(key, n, t);
       const t0 = t;
-      const r = this.o.netfront.transmit(f, t);
+      const r = this.o.netfront.transmit(f, t, work.offload);
       if (!r.drop) this.tap?.('tx', f, Math.max(t, r.tNs), t0);
       t = Math.max(t, r.tNs);
-      if (r.drop) this.flows.dropped(key, r.drop);
+      if (r.drop) this.flows.dropped(key, r.drop, work.wireBytes.length);
       else this.counters.framesOut++;
       notify = r.notify || notify;
     }
@@ -254,6 +275,8 @@ export class GuestKernel {
   }
 
   async ping(dst: string, count: number, size = 56, timeoutMs = 2000): Promise<PingResult> {
+    // ICMP sequence numbers are 16 bits: a larger count would run for days and then fail
+    if (!Number.isInteger(count) || count < 1 || count > 0xffff) return refuse('a ping count', count, 'an integer in 1..65535');
     const replies: PingReply[] = [];
     for (let seq = 1; seq <= count; seq++) {
       let got: PingReply | undefined;
@@ -271,6 +294,7 @@ export class GuestKernel {
 
   /** Sends `bytes` of UDP payload in datagrams of msgSize, paced by ring space. */
   async udpBulk(dst: string, dstPort: number, bytes: number, msgSize: number, timeoutMs = 600_000): Promise<BulkResult> {
+    if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > MAX_BULK_BYTES) return refuse('a bulk\'s bytes', bytes, `an integer in 0..${MAX_BULK_BYTES}`);
     await this.resolve(dst);
     const stack = this.o.stack;
     let id = '';
@@ -295,6 +319,7 @@ export class GuestKernel {
 
   /** A TCP bulk transfer: connect, send `bytes`, wait until every byte is acknowledged. */
   async tcpBulk(dst: string, dstPort: number, bytes: number, timeoutMs = 600_000): Promise<BulkResult> {
+    if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes > MAX_BULK_BYTES) return refuse('a bulk\'s bytes', bytes, `an integer in 0..${MAX_BULK_BYTES}`);
     await this.resolve(dst);
     const stack = this.o.stack;
     let id = '';

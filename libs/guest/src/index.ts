@@ -1,3 +1,4 @@
 export * from './guest_kernel.js';
 
 export * from './direct_nic.js';
+export * from './tx_offload.js';

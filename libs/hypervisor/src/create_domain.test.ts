@@ -40,3 +40,13 @@ describe('createDomain refuses what no toolstack asks for', () => {
     expect(reason(() => hv.createDomain('vm1', 2))).toBe('created');
   });
 });
+
+describe('the bounded refusal log', () => {
+  it('keeps the latest refusals, and violationTotal counts every one (a count by position would stop at the bound)', () => {
+    const hv = new Hypervisor({ mem: new BufferMachineMemory(64), costs: new CostTable(), maxViolations: 3 });
+    hv.createDomain('dom0', 4);
+    for (let i = 0; i < 5; i++) hv.grantMap(0, 0, 1000 + i, false); // grefs dom0 never granted
+    expect(hv.violations).toHaveLength(3);
+    expect(hv.violationTotal).toBe(5);
+  });
+});

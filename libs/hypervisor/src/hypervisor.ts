@@ -116,6 +116,11 @@ export class Hypervisor {
     return this.log.counts;
   }
 
+  /** Every refusal so far (`violations` keeps only the latest). */
+  get violationTotal(): number {
+    return this.log.total;
+  }
+
   private refuse(domid: number, r: Refusal): number {
     this.log.record(r.kind, domid, r.detail);
     return r.status;

@@ -5,3 +5,4 @@ export { machineRingPage } from './machine_ring_page.js';
 export { newVifStats, type VifStats } from './vif_stats.js';
 export { ETH_HLEN, checkTxRequest, mapFrontendRings, type FrontendRings } from './frontend_rings.js';
 export { MultiqueueBackend, type MultiqueueBackendOptions, type BatchGrantPort, type MqCookie, type MqResult } from './multiqueue_backend.js';
+export { parseTxPackets, XEN_NETBK_LEGACY_SLOTS_MAX, type TxFeatures, type TxPacket } from './tx_packets.js';

@@ -1,13 +1,14 @@
 import type { Cpu } from '@vnetlab/cost';
-import type { SkBuff } from '@vnetlab/frames';
+import { TSO_MAX_SEGMENTS, l4Span, segmentCount, tcpPayloadBytes, type SkBuff } from '@vnetlab/frames';
 import { DOMID_SELF, GNTST_okay, type Charges, type GrantCopyOp } from '@vnetlab/hypervisor';
 import { INVALID_MFN, PAGE_SIZE, type GuestMemory, type MachineMemory, type PagePool } from '@vnetlab/memory';
 import {
-  NETIF_RSP_ERROR, NETIF_RSP_OKAY, type BackRing,
+  NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETTXF_csum_blank, type BackRing,
   type NetifRxRequest, type NetifRxResponse, type NetifTxRequest, type NetifTxResponse,
 } from '@vnetlab/ring';
 import { NetbackError } from './errors.js';
-import { ETH_HLEN, checkTxRequest, mapFrontendRings } from './frontend_rings.js';
+import { ETH_HLEN, mapFrontendRings } from './frontend_rings.js';
+import { parseTxPackets, type TxFeatures, type TxPacket } from './tx_packets.js';
 import type { HypervisorPort } from './hypervisor_port.js';
 import { bump, newVifStats, type VifStats } from './vif_stats.js';
 
@@ -25,6 +26,12 @@ export interface NetbackOptions {
   rxMode: RxMode;
   /** Domain charged on the ledger (default 'dom0'). */
   domain?: string;
+  /**
+   * What the backend offered the frontend in xenstore (feature-sg, feature-gso-tcpv4):
+   * multi-slot packets and the GSO extra-info slot. Default: neither, and requests asking
+   * for them are refused as 'unsupported_flags'.
+   */
+  features?: Partial<TxFeatures>;
 }
 
 export interface TxEventResult {
@@ -50,7 +57,10 @@ export interface DeliverResult {
 /** The hypervisor's share of a CPU on the ledger. */
 const XEN = 'xen';
 
-interface TxCandidate { req: NetifTxRequest; gfn?: number; reason?: string }
+/** A packet being served: its dom0 pages (one per data slot) once taken. */
+interface TxCandidate { p: TxPacket; gfns: number[]; reason?: string }
+
+const IPPROTO_TCP = 6, IPPROTO_UDP = 17;
 
 /**
  * The driver domain's half of the Xen split network driver for one vif
@@ -71,6 +81,9 @@ export class Netback {
   private tx?: BackRing<NetifTxRequest, NetifTxResponse>;
   private rx?: BackRing<NetifRxRequest, NetifRxResponse>;
   private broken?: string;
+  private readonly features: TxFeatures;
+  /** Packets copied out of the ring that wait for dom0 buffer pages (served first next time). */
+  private heldTx: TxPacket[] = [];
 
   constructor(opts: NetbackOptions) {
     if (!Number.isInteger(opts.frontDomid) || opts.frontDomid < 0 || opts.frontDomid >= DOMID_SELF) {
@@ -85,6 +98,7 @@ export class Netback {
     this.hv = opts.hv;
     this.cpu = opts.cpu;
     this.domain = opts.domain ?? 'dom0';
+    this.features = { sg: opts.features?.sg === true, gsoTcpv4: opts.features?.gsoTcpv4 === true };
   }
 
   get connected(): boolean {
@@ -106,9 +120,10 @@ export class Netback {
   }
 
   /**
-   * Guest→world (xenvif_tx_action): takes the TX requests, copies every valid frame into a
-   * dom0 page with one batched grant-copy hypercall, answers each request and pushes the
-   * responses.
+   * Guest→world (xenvif_tx_action): takes the TX requests, reads them into packets (a
+   * chain of requests with its extra-info slots is one packet), copies every valid packet
+   * into dom0 pages — one page per data slot — with one batched grant-copy hypercall,
+   * answers each slot and pushes the responses.
    */
   async onTxEvent(tNs: number): Promise<TxEventResult> {
     const tx = this.requireTx();
@@ -117,57 +132,108 @@ export class Netback {
     let notify = false;
     let more = false;
     while (!this.broken) {
-      if (this.pages.free === 0) {
-        more = tx.unconsumedRequests() > 0;
+      if (this.heldTx.length === 0) {
+        if (this.pages.free === 0) {
+          more = tx.unconsumedRequests() > 0;
+          break;
+        }
+        // without chains a request is a packet: take no more than there are pages for them
+        const { requests, overflow } = tx.takeRequests(this.features.sg ? Infinity : this.pages.free);
+        if (overflow) {
+          this.disable('tx_ring_overflow');
+          break;
+        }
+        if (requests.length === 0) {
+          if (tx.finalCheckForRequests()) continue;
+          break;
+        }
+        this.heldTx = parseTxPackets(requests, this.features);
+        t = this.cpu.run(t, this.domain, [['netback_tx', this.heldTx.length], ['ring_op', requests.length]]);
+      }
+      // packets in ring order, as long as dom0 has a page for each of their data slots
+      const cands: TxCandidate[] = [];
+      while (this.heldTx.length > 0) {
+        const p = this.heldTx[0]!;
+        if (!p.reason && p.data.length > this.pages.free) break;
+        this.heldTx.shift();
+        cands.push(p.reason ? { p, gfns: [], reason: p.reason } : { p, gfns: p.data.map(() => this.pages.take()!) });
+      }
+      if (cands.length === 0) {
+        more = true; // the rest waits for pages the bridge or the NIC gives back
         break;
       }
-      const { requests, overflow } = tx.takeRequests(this.pages.free);
-      if (overflow) {
-        this.disable('tx_ring_overflow');
-        break;
-      }
-      if (requests.length === 0) {
-        if (tx.finalCheckForRequests()) continue;
-        break;
-      }
-      t = this.cpu.run(t, this.domain, [['netback_tx', requests.length], ['ring_op', requests.length]]);
-      const cands: TxCandidate[] = requests.map((req) => {
-        const reason = this.checkTxRequest(req);
-        return reason ? { req, reason } : { req, gfn: this.pages.take()! };
-      });
-      const valid = cands.filter((c) => c.gfn !== undefined);
-      if (valid.length > 0) {
-        const ops: GrantCopyOp[] = valid.map((c) => ({
-          source: { gref: c.req.gref, domid: this.frontDomid, offset: c.req.offset },
-          dest: { gfn: c.gfn!, domid: DOMID_SELF, offset: 0 },
-          len: c.req.size,
-        }));
+      const valid = cands.filter((c) => !c.reason);
+      const ops: GrantCopyOp[] = valid.flatMap((c) => c.p.data.map((req, k) => ({
+        source: { gref: req.gref, domid: this.frontDomid, offset: req.offset },
+        dest: { gfn: c.gfns[k]!, domid: DOMID_SELF, offset: 0 },
+        len: c.p.lengths[k]!,
+      })));
+      if (ops.length > 0) {
         const results = await this.hv.grantCopy(ops, t);
         t = this.chargeHypercall(t, results.reduce((s, r) => s + r.cycles, 0), results.flatMap((r) => r.charges ?? []));
-        valid.forEach((c, i) => {
-          const status = results[i]?.status;
-          if (status !== GNTST_okay) c.reason = `copy_failed${status === undefined ? '' : `_${status}`}`;
-        });
+        let k = 0;
+        for (const c of valid) {
+          for (let j = 0; j < c.p.data.length; j++, k++) {
+            const status = results[k]?.status;
+            if (status !== GNTST_okay) c.reason ??= `copy_failed${status === undefined ? '' : `_${status}`}`;
+          }
+        }
       }
       const batch: SkBuff[] = [];
+      let slots = 0;
       for (const c of cands) {
-        if (c.reason) {
-          if (c.gfn !== undefined) this.pages.give(c.gfn);
-          bump(this.stats.txErrors, c.reason);
-          tx.putResponse({ id: c.req.id, status: NETIF_RSP_ERROR });
-          continue;
+        const skb = c.reason ? undefined : this.txSkb(c, t);
+        if (!skb) {
+          for (const g of c.gfns) this.pages.give(g);
+          bump(this.stats.txErrors, c.reason!);
+        } else {
+          this.stats.txPackets++;
+          this.stats.txBytes += c.p.size;
+          batch.push(skb);
         }
-        tx.putResponse({ id: c.req.id, status: NETIF_RSP_OKAY });
-        this.stats.txPackets++;
-        this.stats.txBytes += c.req.size;
-        // the skb is page-backed: its bytes sit in dom0's page, ready for a NIC to DMA
-        batch.push({ bytes: this.dom0.read(c.gfn!, 0, c.req.size), tNs: t, page: { gfn: c.gfn!, offset: 0 } });
+        // every slot is answered; an extra-info slot gets NETIF_RSP_NULL
+        for (const s of c.p.slots) tx.putResponse({ id: s.extra ? 0 : s.req.id, status: s.extra ? NETIF_RSP_NULL : skb ? NETIF_RSP_OKAY : NETIF_RSP_ERROR });
+        slots += c.p.slots.length;
       }
-      t = this.cpu.run(t, this.domain, [['ring_op', cands.length]]);
+      t = this.cpu.run(t, this.domain, [['ring_op', slots]]);
       notify = tx.pushResponses() || notify;
       for (const s of batch) skbs.push({ ...s, tNs: t }); // ready once the batch is answered
     }
     return { skbs, notify, tNs: t, more };
+  }
+
+  /**
+   * The skb of a copied packet: page-backed (one slot) or scatter-gather (a chain), with the
+   * offload state the frontend asked for. A packet whose offload its headers cannot carry
+   * (checksum completion of what is not TCP/UDP over IPv4, GSO of what is not TCP) is
+   * refused, as netback's checksum_setup refuses it.
+   */
+  private txSkb(c: TxCandidate, t: number): SkBuff | undefined {
+    const parts = c.p.data.map((_, k) => this.dom0.read(c.gfns[k]!, 0, c.p.lengths[k]!));
+    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    const skb: SkBuff = parts.length === 1
+      ? { bytes, tNs: t, page: { gfn: c.gfns[0]!, offset: 0 } }
+      : { bytes, tNs: t, frags: c.p.data.map((_, k) => ({ gfn: c.gfns[k]!, offset: 0, len: c.p.lengths[k]! })) };
+    const csumBlank = (c.p.flags & NETTXF_csum_blank) !== 0;
+    if (!csumBlank && c.p.gsoSize === undefined) return skb;
+    const span = l4Span(bytes);
+    if (!span || (span.protocol !== IPPROTO_TCP && span.protocol !== IPPROTO_UDP) || (c.p.gsoSize !== undefined && span.protocol !== IPPROTO_TCP)) {
+      c.reason = 'bad_offload_headers';
+      return undefined;
+    }
+    if (c.p.gsoSize !== undefined && segmentCount(tcpPayloadBytes(bytes), c.p.gsoSize) > TSO_MAX_SEGMENTS) {
+      c.reason = 'gso_too_many_segments'; // a tiny MSS on a large segment: a flood of frames from one request
+      return undefined;
+    }
+    // a GSO packet's checksum is always completed where it is cut ("gso checksum fixup")
+    skb.csumPartial = true;
+    if (csumBlank) this.stats.offload.csumBlank++;
+    if (c.p.gsoSize !== undefined) {
+      this.stats.offload.gso++;
+      if (!csumBlank) this.stats.offload.gsoChecksumFixup++;
+      if (tcpPayloadBytes(bytes) > c.p.gsoSize) skb.gso = { size: c.p.gsoSize };
+    }
+    return skb;
   }
 
   /**
@@ -315,11 +381,6 @@ export class Netback {
   private requireRx(): BackRing<NetifRxRequest, NetifRxResponse> {
     if (!this.rx) throw new NetbackError('not_connected', 'call connect() first');
     return this.rx;
-  }
-
-  /** A reason when the (already copied-out) request is unacceptable. */
-  private checkTxRequest(req: NetifTxRequest): string | undefined {
-    return checkTxRequest(req);
   }
 
   /** The hypercall runs on our CPU under the hypervisor's share; keep its breakdown when given. */

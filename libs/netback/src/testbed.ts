@@ -25,7 +25,7 @@ export interface Testbed {
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
-export async function testbed(opts: { rxMode?: RxMode; guestPages?: number; dom0Pages?: number; rxBuffers?: number; txQueueLen?: number; connect?: boolean } = {}): Promise<Testbed> {
+export async function testbed(opts: { rxMode?: RxMode; guestPages?: number; dom0Pages?: number; rxBuffers?: number; txQueueLen?: number; connect?: boolean; features?: { sg: boolean; gsoTcpv4: boolean } } = {}): Promise<Testbed> {
   const rxMode = opts.rxMode ?? 'copy';
   const guestPages = opts.guestPages ?? 64;
   const dom0Pages = opts.dom0Pages ?? 64;
@@ -53,7 +53,7 @@ export async function testbed(opts: { rxMode?: RxMode; guestPages?: number; dom0
     mem: guest, grants, backendDomid: d0.domid, rxMode, pages: guestPool, cpu: new Cpu('cpu1', 2.8e9, ledger),
     domain: 'guest1', hv: frontPort, rxBuffers: opts.rxBuffers, txQueueLen: opts.txQueueLen,
   });
-  const netback = new Netback({ frontDomid: g.domid, mem, dom0, pages: dom0Pool, hv: port, cpu: new Cpu('cpu0', 2.8e9, ledger), rxMode });
+  const netback = new Netback({ frontDomid: g.domid, mem, dom0, pages: dom0Pool, hv: port, cpu: new Cpu('cpu0', 2.8e9, ledger), rxMode, ...(opts.features ? { features: opts.features } : {}) });
   const tb: Testbed = { mem, hv, ledger, dom0, guest, guestDomid: g.domid, dom0Pool, guestPool, grants, netfront, netback, calls };
   if (opts.connect !== false) {
     const { txRingRef, rxRingRef } = netfront.setup();

@@ -11,10 +11,13 @@ export interface VifStats {
   /** Problems that are not one frame's fault (ring overflow, failed repopulation), by reason. */
   errors: Record<string, number>;
   hypercalls: number;
+  /** Offloads the frontend asked for on TX: checksums left blank, GSO packets, and GSO packets
+   * sent without NETTXF_csum_blank whose checksum netback takes as partial anyway. */
+  offload: { csumBlank: number; gso: number; gsoChecksumFixup: number };
 }
 
 export function newVifStats(): VifStats {
-  return { txPackets: 0, txBytes: 0, txErrors: {}, rxPackets: 0, rxBytes: 0, rxDrops: {}, errors: {}, hypercalls: 0 };
+  return { txPackets: 0, txBytes: 0, txErrors: {}, rxPackets: 0, rxBytes: 0, rxDrops: {}, errors: {}, hypercalls: 0, offload: { csumBlank: 0, gso: 0, gsoChecksumFixup: 0 } };
 }
 
 export function bump(counters: Record<string, number>, reason: string, n = 1): void {

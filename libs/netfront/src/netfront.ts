@@ -2,7 +2,9 @@ import type { Cpu, Primitive } from '@vnetlab/cost';
 import type { GrantTableWriter } from '@vnetlab/hypervisor';
 import { PAGE_SIZE, type GuestMemory, type PagePool } from '@vnetlab/memory';
 import {
-  FrontRing, initSharedRing, NETIF_RSP_OKAY, rxRequestCodec, rxResponseCodec, txRequestCodec, txResponseCodec,
+  FrontRing, initSharedRing, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETTXF_csum_blank, NETTXF_data_validated, NETTXF_extra_info, NETTXF_more_data,
+  XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_GSO_TYPE_TCPV4, extraInfoAsTxRequest,
+  rxRequestCodec, rxResponseCodec, txRequestCodec, txResponseCodec,
   type NetifRxRequest, type NetifRxResponse, type NetifTxRequest, type NetifTxResponse,
 } from '@vnetlab/ring';
 import { NetfrontError } from './errors.js';
@@ -67,7 +69,20 @@ export interface EventResult {
   tNs: number;
 }
 
-interface TxSlot { gref: number; gfn: number; size: number }
+/** One data slot of a TX packet; `head` marks the packet's first slot (its size is the packet's). */
+interface TxSlot { gref: number; gfn: number; size: number; head: boolean }
+
+/**
+ * What the stack asks of the virtual interface for one frame (the skb's offload state):
+ * leave the TCP/UDP checksum to the backend (CHECKSUM_PARTIAL → NETTXF_csum_blank), and/or
+ * have a TCP segment larger than the MSS cut into frames of `gsoSize` payload bytes.
+ */
+export interface TxOffload { csumBlank?: boolean; gsoSize?: number }
+
+/** Most data slots one packet may take (XEN_NETBK_LEGACY_SLOTS_MAX: MAX_SKB_FRAGS + 1). */
+export const NETIF_MAX_TX_SLOTS = 18;
+/** The largest packet one TX request chain carries: its head's size is a u16 (XEN_NETIF_MAX_TX_SIZE). */
+export const GSO_MAX_FRAME = 0xffff;
 interface RxSlot { gref: number; gfn: number }
 
 /** Linux netfront copies at most this many bytes of a received frame into the skb's linear area
@@ -102,7 +117,7 @@ export class Netfront {
   private readonly txFreeIds: number[] = [];
   private readonly rxSlots = new Map<number, RxSlot>();
   private readonly rxFreeIds: number[] = [];
-  private readonly txQueue: Buffer[] = [];
+  private readonly txQueue: Array<{ frame: Buffer; off?: TxOffload }> = [];
   /** TX grants the backend still held when their response came (ended on a later event). */
   private readonly deferredEnds: TxSlot[] = [];
 
@@ -194,23 +209,28 @@ export class Netfront {
    * Sends one frame: the guest writes it into a TX buffer page of its own, grants that page
    * read-only to the backend and puts a TX request. With no slot free the frame waits.
    */
-  transmit(frame: Buffer, tNs: number): TransmitResult {
+  transmit(frame: Buffer, tNs: number, off?: TxOffload): TransmitResult {
     const tx = this.requireTx();
-    if (frame.length < ETH_HLEN || frame.length > PAGE_SIZE) {
-      this.drop(frame.length > PAGE_SIZE ? 'frame_too_big' : 'frame_too_small');
-      return { notify: false, tNs, drop: frame.length > PAGE_SIZE ? 'frame_too_big' : 'frame_too_small' };
+    const gso = off?.gsoSize;
+    if (gso !== undefined && (!Number.isInteger(gso) || gso < 1 || gso > 0xffff)) throw new NetfrontError('bad_argument', `gsoSize ${gso} is not an MSS`);
+    // one page per request, unless the frame goes as a GSO packet over several slots
+    const max = gso !== undefined ? GSO_MAX_FRAME : PAGE_SIZE;
+    if (frame.length < ETH_HLEN || frame.length > max) {
+      const reason = frame.length > max ? 'frame_too_big' : 'frame_too_small';
+      this.drop(reason);
+      return { notify: false, tNs, drop: reason };
     }
-    if (this.txQueue.length > 0 || !this.canPutTx()) {
+    if (this.txQueue.length > 0 || !this.canPutTx(frame.length, off)) {
       if (this.txQueue.length >= this.txQueueLen) {
         this.drop('tx_queue_full');
         return { notify: false, tNs, drop: 'tx_queue_full' };
       }
-      this.txQueue.push(frame);
+      this.txQueue.push({ frame, ...(off ? { off } : {}) });
       return { notify: false, tNs, queued: true };
     }
-    this.putTx(frame);
+    const slots = this.putTx(frame, off);
     const notify = tx.pushRequests();
-    const end = this.cpu.run(tNs, this.domain, [['netfront_tx', 1], ['ring_op', 1]]);
+    const end = this.cpu.run(tNs, this.domain, [['netfront_tx', 1], ['ring_op', slots]]);
     return { notify, tNs: end };
   }
 
@@ -234,13 +254,15 @@ export class Netfront {
       }
     } while (tx.finalCheckForResponses());
     let sent = 0;
-    while (this.txQueue.length > 0 && this.canPutTx()) {
-      this.putTx(this.txQueue.shift()!);
+    let slots = 0;
+    while (this.txQueue.length > 0 && this.canPutTx(this.txQueue[0]!.frame.length, this.txQueue[0]!.off)) {
+      const q = this.txQueue.shift()!;
+      slots += this.putTx(q.frame, q.off);
       sent++;
     }
     if (sent > 0) notify = tx.pushRequests() || notify;
     if (txRsps + sent > 0) {
-      const charges: Array<[Primitive, number?]> = [['ring_op', txRsps + sent]];
+      const charges: Array<[Primitive, number?]> = [['ring_op', txRsps + slots]];
       if (sent > 0) charges.push(['netfront_tx', sent]);
       t = this.cpu.run(t, this.domain, charges);
     }
@@ -297,21 +319,49 @@ export class Netfront {
     this.stats.errors[reason] = (this.stats.errors[reason] ?? 0) + 1;
   }
 
-  private canPutTx(): boolean {
-    return this.tx!.freeRequests() > 0 && this.txFreeIds.length > 0 && this.pages.free > 0 && this.grefs.available > 0;
+  /** Whether a frame of `len` bytes fits now: a ring slot, id, page and gref per data slot, plus its extra-info slot. */
+  private canPutTx(len = PAGE_SIZE, off?: TxOffload): boolean {
+    const data = Math.max(1, Math.ceil(len / PAGE_SIZE));
+    const ring = data + (off?.gsoSize !== undefined ? 1 : 0);
+    return this.tx!.freeRequests() >= ring && this.txFreeIds.length >= data && this.pages.free >= data && this.grefs.available >= data;
   }
 
-  private putTx(frame: Buffer): void {
-    const id = this.txFreeIds.pop()!;
-    const gfn = this.pages.take()!;
-    const gref = this.grefs.take()!;
-    this.mem.write(gfn, 0, frame);
-    this.grants.grantAccess(gref, this.backend, gfn, true);
-    this.txSlots.set(id, { gref, gfn, size: frame.length });
-    this.tx!.putRequest({ gref, offset: 0, flags: 0, id, size: frame.length });
+  /**
+   * Puts one packet on the TX ring (xennet_start_xmit): its bytes page by page into TX
+   * buffer pages, each granted read-only to the backend. A packet over several pages is a
+   * chain: the first request carries the whole size and NETTXF_more_data, each further one
+   * its own page's bytes, the last without more_data. A GSO packet's first request also
+   * says NETTXF_extra_info, and the next slot is the XEN_NETIF_EXTRA_TYPE_GSO extra info
+   * with the MSS. Returns the ring slots used.
+   */
+  private putTx(frame: Buffer, off?: TxOffload): number {
+    const data = Math.max(1, Math.ceil(frame.length / PAGE_SIZE));
+    const gso = off?.gsoSize;
+    const reqs: NetifTxRequest[] = [];
+    for (let k = 0; k < data; k++) {
+      const id = this.txFreeIds.pop()!;
+      const gfn = this.pages.take()!;
+      const gref = this.grefs.take()!;
+      const chunk = frame.subarray(k * PAGE_SIZE, Math.min((k + 1) * PAGE_SIZE, frame.length));
+      this.mem.write(gfn, 0, chunk);
+      this.grants.grantAccess(gref, this.backend, gfn, true);
+      const head = k === 0;
+      this.txSlots.set(id, { gref, gfn, size: head ? frame.length : chunk.length, head });
+      let flags = k < data - 1 ? NETTXF_more_data : 0;
+      if (head && off?.csumBlank) flags |= NETTXF_csum_blank | NETTXF_data_validated;
+      if (head && gso !== undefined) flags |= NETTXF_extra_info;
+      reqs.push({ gref, offset: 0, flags, id, size: head ? frame.length : chunk.length });
+    }
+    this.tx!.putRequest(reqs[0]!);
+    if (gso !== undefined) {
+      this.tx!.putRequest(extraInfoAsTxRequest({ type: XEN_NETIF_EXTRA_TYPE_GSO, flags: 0, gso: { size: gso, type: XEN_NETIF_GSO_TYPE_TCPV4, features: 0 } }));
+    }
+    for (const r of reqs.slice(1)) this.tx!.putRequest(r);
+    return reqs.length + (gso !== undefined ? 1 : 0);
   }
 
   private completeTx(r: NetifTxResponse): void {
+    if (r.status === NETIF_RSP_NULL) return; // the answer to an extra-info slot: nothing to free
     const slot = this.txSlots.get(r.id);
     if (!slot) {
       this.error('tx_rsp_bad_id'); // a response for a request we never made
@@ -319,12 +369,15 @@ export class Netfront {
     }
     this.txSlots.delete(r.id);
     this.txFreeIds.push(r.id);
-    if (r.status === NETIF_RSP_OKAY) {
-      this.stats.txPackets++;
-      this.stats.txBytes += slot.size;
-    } else {
-      this.stats.txErrors++;
-      this.drop(r.status === -2 ? 'tx_dropped_by_backend' : 'tx_error_from_backend');
+    if (slot.head) {
+      // a packet is counted once, at its first slot's answer
+      if (r.status === NETIF_RSP_OKAY) {
+        this.stats.txPackets++;
+        this.stats.txBytes += slot.size;
+      } else {
+        this.stats.txErrors++;
+        this.drop(r.status === -2 ? 'tx_dropped_by_backend' : 'tx_error_from_backend');
+      }
     }
     this.endTxGrant(slot);
   }

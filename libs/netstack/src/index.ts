@@ -1,4 +1,4 @@
-export { NetStack, type NetStackOptions, type NetStackStats, type FlowStats } from './net_stack.js';
+export { NetStack, TSO_MAX_PAYLOAD, type NetStackOptions, type NetStackStats, type FlowStats } from './net_stack.js';
 export { type StackOutput, type StackEvent, emptyOutput } from './stack_output.js';
 export { NetStackError, type NetStackErrorReason } from './netstack_error.js';
 export { ArpTable, type ArpTableOptions, type EnqueueResult } from './arp_table.js';

@@ -31,7 +31,16 @@ export interface NetStackOptions {
   arpRetryNs?: number;       // default 1 s
   arpMaxTries?: number;      // default 3
   tcp?: Partial<TcpTimerOptions>;
+  /**
+   * TCP segmentation offload: TCP senders build segments of up to this many payload bytes
+   * (at most TSO_MAX_PAYLOAD) and leave the cutting into MSS frames to the device. Off by
+   * default; gsoSizeOf() tells the owner the MSS of each large frame.
+   */
+  tsoMaxBytes?: number;
 }
+
+/** The most TCP payload one IPv4 packet can carry (65,535 - 20 - 20): a TSO segment's limit. */
+export const TSO_MAX_PAYLOAD = 0xffff - 20 - 20;
 
 export interface FlowStats {
   flow: string;
@@ -89,6 +98,10 @@ export class NetStack {
     arpRequestsSent: 0, arpRepliesSent: 0, echoRequestsSent: 0, echoRepliesSent: 0, echoRepliesReceived: 0,
   };
   private readonly drops: Record<string, number> = {};
+  private readonly tsoMax?: number;
+  /** IP packets, then frames, that carry a TCP segment larger than the MSS: their MSS. */
+  private readonly gsoPackets = new WeakMap<Buffer, number>();
+  private readonly gsoFrames = new WeakMap<Buffer, number>();
 
   constructor(opts: NetStackOptions) {
     if (typeof opts?.mac !== 'string' || !MAC_RE.test(opts.mac)) {
@@ -107,6 +120,11 @@ export class NetStack {
       maxTries: positiveInt(opts.arpMaxTries ?? 3, 'arpMaxTries'),
     });
     this.timers = { ...DEFAULT_TCP_TIMERS, ...opts.tcp };
+    if (opts.tsoMaxBytes !== undefined) {
+      const t = opts.tsoMaxBytes;
+      if (!Number.isInteger(t) || t < 1 || t > TSO_MAX_PAYLOAD) throw new NetStackError('bad_argument', `tsoMaxBytes must be an integer in 1..${TSO_MAX_PAYLOAD}, got ${t}`);
+      this.tsoMax = t;
+    }
     this.pingId = flowSeed(`ping:${this.ip}`) & 0xffff;
   }
 
@@ -188,8 +206,13 @@ export class NetStack {
   }
 
   /** Wraps an L4 payload in IPv4 and Ethernet, or holds it until the peer's MAC is known. */
-  private sendIp(dst: Ip, protocol: number, l4: Buffer, tNs: number, out: StackOutput): void {
+  private sendIp(dst: Ip, protocol: number, l4: Buffer, tNs: number, out: StackOutput, gsoSize?: number): void {
     const pkt = encodeIpv4({ src: this.ip, dst, protocol, ttl: DEFAULT_TTL, id: this.ipId, payload: l4, flags: IPV4_FLAG_DF });
+    if (gsoSize !== undefined) {
+      this.gsoPackets.set(pkt, gsoSize);
+      // every frame the device cuts it into takes an IP id of its own (as Linux advances ip_id by gso_segs)
+      this.ipId = (this.ipId + Math.ceil((l4.length - TCP_HEADER) / gsoSize) - 1) & 0xffff;
+    }
     this.ipId = (this.ipId + 1) & 0xffff;
     const mac = this.arp.lookup(dst);
     if (mac !== undefined) return this.emit(out, mac, ETHERTYPE_IPV4, pkt);
@@ -200,6 +223,8 @@ export class NetStack {
 
   private emit(out: StackOutput, dstMac: Mac, ethertype: number, payload: Buffer): void {
     const f = encodeEthernet({ dst: dstMac, src: this.mac, ethertype, payload });
+    const gso = this.gsoPackets.get(payload);
+    if (gso !== undefined) this.gsoFrames.set(f, gso);
     this.c.framesOut++;
     this.c.bytesOut += f.length;
     out.frames.push(f);
@@ -345,7 +370,7 @@ export class NetStack {
     const flow = `tcp:${this.ip}:${sport}>${dst}:${dstPort}`;
     const seed = flowSeed(flow);
     const io: TcpIo = { segments: [], events: [] };
-    const s = new TcpBulkSender(flow, sport, dstPort, totalBytes, this.mss, initialSeq(seed, 0x5eed), new BytePattern(seed), this.timers, tNs, io);
+    const s = new TcpBulkSender(flow, sport, dstPort, totalBytes, this.mss, initialSeq(seed, 0x5eed), new BytePattern(seed), this.timers, tNs, io, this.tsoMax);
     this.tcpSenders.set(flow, s);
     this.tcpRemote.set(flow, dst);
     const out = emptyOutput();
@@ -365,7 +390,7 @@ export class NetStack {
         const s = senders[(this.rrTcp + k) % senders.length]!;
         const io: TcpIo = { segments: [], events: [] };
         if (s.pull(tNs, 1, io) === 0) continue;
-        this.flushTcp(this.tcpRemote.get(s.flow)!, io, tNs, out);
+        this.flushTcp(this.tcpRemote.get(s.flow)!, io, tNs, out, s.mss);
         left--;
         progressed = true;
       }
@@ -408,8 +433,12 @@ export class NetStack {
     if (reason) this.drop(out, reason);
   }
 
-  private flushTcp(remote: Ip, io: TcpIo, tNs: number, out: StackOutput): void {
-    for (const seg of io.segments) this.sendIp(remote, IPPROTO_TCP, encodeTcp(seg, this.ip, remote), tNs, out);
+  private flushTcp(remote: Ip, io: TcpIo, tNs: number, out: StackOutput, mss = this.mss): void {
+    for (const seg of io.segments) {
+      // a segment above the MSS is a TSO segment: the device cuts it into frames of `mss`
+      const gso = seg.payload.length > mss ? mss : undefined;
+      this.sendIp(remote, IPPROTO_TCP, encodeTcp(seg, this.ip, remote), tNs, out, gso);
+    }
     out.events.push(...io.events);
   }
 
@@ -487,7 +516,7 @@ export class NetStack {
       if (t === undefined || t > tNs) continue;
       const io: TcpIo = { segments: [], events: [] };
       s.fireTimer(tNs, io);
-      this.flushTcp(this.tcpRemote.get(s.flow)!, io, tNs, out);
+      this.flushTcp(this.tcpRemote.get(s.flow)!, io, tNs, out, s.mss);
     }
     for (const s of this.tcpSinks.values()) {
       const t = s.nextTimerNs();
@@ -497,6 +526,14 @@ export class NetStack {
       this.flushTcp(this.tcpRemote.get(s.flow)!, io, tNs, out);
     }
     return out;
+  }
+
+  /**
+   * The MSS of a frame this stack built as a TSO segment (its TCP payload is larger than one
+   * MSS and the device must cut it), or undefined for an ordinary frame.
+   */
+  gsoSizeOf(frame: Buffer): number | undefined {
+    return this.gsoFrames.get(frame);
   }
 
   // ---- stats --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, type TcpSegment } from '@vnetlab/frames';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TSO_MAX_SEGMENTS, type TcpSegment } from '@vnetlab/frames';
 import type { BytePattern } from './byte_pattern.js';
 import { TCP_WINDOW, type TcpIo, type TcpTimerOptions } from './tcp_io.js';
 import { seqAdd, seqDiff } from './tcp_seq.js';
@@ -69,6 +69,11 @@ export class TcpBulkSender {
     private readonly timers: TcpTimerOptions,
     tNs: number,
     io: TcpIo,
+    /**
+     * TSO: the most payload bytes one segment may carry (the device cuts it into MSS frames).
+     * Undefined or not above the MSS: every segment is at most one MSS, as without TSO.
+     */
+    private readonly gsoMax?: number,
   ) {
     // RFC 5681 initial window.
     this.cwnd = initialWindow(mss);
@@ -81,7 +86,7 @@ export class TcpBulkSender {
   /** Whether pull() would put at least one segment out now. */
   canSend(): boolean {
     if (this.state !== 'established') return false;
-    if (this.sndNxt < this.totalBytes) return this.sndNxt + this.segLen(this.sndNxt) <= this.sndUna + this.window();
+    if (this.sndNxt < this.totalBytes) return this.nextLen(this.sndNxt) > 0;
     return this.sndNxt === this.totalBytes; // only the FIN is left
   }
 
@@ -90,9 +95,9 @@ export class TcpBulkSender {
     let n = 0;
     while (n < max && this.state === 'established') {
       if (this.sndNxt < this.totalBytes) {
-        const len = this.segLen(this.sndNxt);
-        if (this.sndNxt + len > this.sndUna + this.window()) break;
-        this.sendAt(this.sndNxt, tNs, io);
+        const len = this.nextLen(this.sndNxt);
+        if (len === 0) break;
+        this.sendAt(this.sndNxt, tNs, io, len);
         this.sndNxt += len;
       } else if (this.sndNxt === this.totalBytes) {
         this.sendAt(this.sndNxt, tNs, io);
@@ -252,9 +257,9 @@ export class TcpBulkSender {
     return Math.min(Math.max(this.srttNs + 4 * this.rttvarNs, this.timers.minRtoNs), this.timers.maxRtoNs);
   }
 
-  private sendAt(off: number, tNs: number, io: TcpIo): void {
+  private sendAt(off: number, tNs: number, io: TcpIo, dataLen?: number): void {
     const fin = off >= this.totalBytes;
-    const len = fin ? 0 : this.segLen(off);
+    const len = fin ? 0 : (dataLen ?? this.segLen(off));
     const end = off + (fin ? 1 : len);
     let flags = TCP_ACK;
     if (fin) flags |= TCP_FIN;
@@ -304,6 +309,30 @@ export class TcpBulkSender {
     return Math.min(this.cwnd + limited, this.rwnd);
   }
   private segLen(off: number): number { return Math.min(this.mss, this.totalBytes - off); }
+
+  /**
+   * Payload bytes of the segment to send at `off` now, 0 when none may go. Without TSO: one
+   * MSS (or the tail) if the window takes it. With TSO: as many whole MSS as the window and
+   * gsoMax allow (or the whole tail), and — as Linux's tcp_tso_should_defer — while data is
+   * in flight, a chunk smaller than a full segment and than a third of the window waits for
+   * the next ACK, so that segments stay large instead of following each ACK's opening.
+   */
+  private nextLen(off: number): number {
+    const left = this.totalBytes - off;
+    const avail = this.sndUna + this.window() - off;
+    if (this.gsoMax === undefined || this.gsoMax <= this.mss) {
+      const len = this.segLen(off);
+      return len <= avail ? len : 0;
+    }
+    // whole MSS, and never more frames than a device cuts one segment into
+    const maxSeg = Math.max(this.mss, Math.floor(Math.min(this.gsoMax, this.mss * TSO_MAX_SEGMENTS) / this.mss) * this.mss);
+    let len = Math.min(left, maxSeg, avail);
+    if (len < left) len = Math.floor(len / this.mss) * this.mss; // whole MSS, except the stream's tail
+    if (len <= 0) return 0;
+    const inFlight = off > this.sndUna;
+    if (inFlight && len < left && len < Math.min(maxSeg, Math.floor(this.window() / 3))) return 0;
+    return len;
+  }
   private seqOf(off: number): number { return seqAdd(this.iss, 1 + off); }
 }
 

@@ -4,9 +4,11 @@
 // Read format (written by the driver, read by the NIC):
 //   addr   u64 @0   machine byte address of the buffer (mfn * 4096 + offset)
 //   len    u16 @8   TX: bytes to send; RX: buffer size posted
-//   flags  u16 @10  DESC_EOP: last descriptor of a frame
+//   flags  u16 @10  DESC_EOP: last descriptor of a frame; on a frame's first TX descriptor,
+//                   DESC_TX_CSUM (insert the TCP/UDP checksum) and DESC_TX_TSO (segment)
 //   status u16 @12  0 when posted
-//   (2 bytes reserved @14)
+//   mss    u16 @14  TX with DESC_TX_TSO: payload bytes per segment (what an e1000 TSO
+//                   context descriptor carries); 0 otherwise
 //
 // Writeback format (written by the NIC when it is done with the descriptor):
 //   doneNs f64 @0   modelled completion time: TX when the frame's last bit left the wire,
@@ -21,6 +23,11 @@
 // before doneNs in modelled time; the driver must not take a descriptor before its doneNs.
 export const DESC_SIZE = 16;
 export const DESC_EOP = 1;
+/** TX, first descriptor of a frame: the NIC computes and inserts the TCP/UDP checksum (e1000 TXSM). */
+export const DESC_TX_CSUM = 2;
+/** TX, first descriptor of a frame: the NIC cuts the TCP segment into frames of `mss` payload bytes (e1000 TSE). */
+export const DESC_TX_TSO = 4;
+export const DESC_MSS_OFFSET = 14;
 export const DESC_DD = 1;
 /** Written back with DD when the NIC could not use the descriptor's buffer (DMA fault). */
 export const DESC_ERR = 2;
@@ -34,6 +41,8 @@ export interface Descriptor {
   len: number;
   flags: number;
   status: number;
+  /** TX with DESC_TX_TSO: the MSS (absent when 0). */
+  mss?: number;
 }
 
 /** A descriptor in writeback format. */
@@ -49,17 +58,23 @@ export function encodeDescriptor(d: Descriptor, out: Buffer = Buffer.alloc(DESC_
   if (!Number.isSafeInteger(d.addr) || d.addr < 0) throw new RangeError(`descriptor addr must be a non-negative safe integer, got ${d.addr}`);
   out.writeBigUInt64LE(BigInt(d.addr), off);
   writeTail(d, out, off);
+  if (d.mss !== undefined) {
+    if (!Number.isInteger(d.mss) || d.mss < 0 || d.mss > 0xffff) throw new RangeError(`descriptor mss must be an integer in 0..65535, got ${d.mss}`);
+    out.writeUInt16LE(d.mss, off + DESC_MSS_OFFSET);
+  }
   return out;
 }
 
 export function decodeDescriptor(buf: Buffer, off = 0): Descriptor {
   const addr = buf.readBigUInt64LE(off);
+  const mss = buf.readUInt16LE(off + DESC_MSS_OFFSET);
   return {
     // An address beyond 2^53 cannot name machine memory; keep it unsafe so the DMA port refuses it.
     addr: addr > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(addr),
     len: buf.readUInt16LE(off + 8),
     flags: buf.readUInt16LE(off + 10),
     status: buf.readUInt16LE(off + DESC_STATUS_OFFSET),
+    ...(mss !== 0 ? { mss } : {}),
   };
 }
 

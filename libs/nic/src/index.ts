@@ -1,6 +1,9 @@
 export {
   DESC_SIZE,
   DESC_EOP,
+  DESC_TX_CSUM,
+  DESC_TX_TSO,
+  DESC_MSS_OFFSET,
   DESC_DD,
   DESC_ERR,
   DESC_DONE_NS_OFFSET,
@@ -22,6 +25,7 @@ export {
   ETH_MIN_FRAME,
   MAX_QUEUE_SETS,
   RX_HOLD_LIMIT,
+  TSO_MAX_FRAME,
   type NicOptions,
   type NicDropReason,
   type QueueSetConfig,

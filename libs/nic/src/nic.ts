@@ -1,5 +1,5 @@
-import { bytesToMac } from '@vnetlab/frames';
-import { DESC_DD, DESC_EOP, DESC_ERR, DESC_SIZE, decodeDescriptor, encodeWriteback, type Descriptor } from './descriptor.js';
+import { FrameError, bytesToMac, completeL4Checksum, segmentTcp } from '@vnetlab/frames';
+import { DESC_DD, DESC_EOP, DESC_ERR, DESC_SIZE, DESC_TX_CSUM, DESC_TX_TSO, decodeDescriptor, encodeWriteback, type Descriptor } from './descriptor.js';
 import type { DmaPort } from './dma_port.js';
 import { NicError } from './nic_error.js';
 
@@ -10,8 +10,9 @@ export type NicDropReason =
   | 'rx_hold_overflow' // more frames waited for a descriptor (in wall time) than the lab holds
   | 'link_down'
   | 'dma_fault' // the DMA port (IOMMU) refused a descriptor or buffer address
-  | 'malformed' // shorter than an Ethernet header, or an empty TX frame
-  | 'oversize'; // longer than the posted RX buffer or the NIC's maximum frame
+  | 'malformed' // shorter than an Ethernet header, an empty TX frame, or headers an offload cannot work on
+  | 'oversize' // longer than the posted RX buffer or the NIC's maximum frame
+  | 'offload_unsupported'; // a descriptor asked for checksum insertion or TSO the NIC does not have
 
 export interface QueueSetConfig {
   txRingAddr: number;
@@ -80,7 +81,15 @@ export interface NicOptions {
   rxPacketBufferBytes?: number;
   /** Frames held per queue set while waiting (in wall time) for the next RX doorbell; default RX_HOLD_LIMIT. */
   rxHoldLimit?: number;
+  /**
+   * What the NIC can do for the driver on transmit: insert TCP/UDP checksums (csum) and cut
+   * large TCP segments into MSS frames (tso, checksums included). Default: neither.
+   */
+  offload?: { csum?: boolean; tso?: boolean };
 }
+
+/** The largest frame a TSO descriptor chain may hold: one IPv4 packet behind an Ethernet header, within a u16. */
+export const TSO_MAX_FRAME = 0xffff;
 
 /** Frames the lab holds, per queue set, while it waits (in wall time) for the driver's next RX doorbell. */
 export const RX_HOLD_LIMIT = 8192;
@@ -131,6 +140,9 @@ export class Nic {
   readonly maxFrameBytes: number;
   readonly rxPacketBufferBytes: number;
   readonly rxHoldLimit: number;
+  readonly offload: { csum: boolean; tso: boolean };
+  /** Frames the NIC cut out of TSO descriptors, and checksums it inserted (counters for tests and metrics). */
+  readonly offloadWork = { tsoSegments: 0, tsoFrames: 0, checksums: 0 };
   private readonly dma: DmaPort;
   private readonly qsets: Array<QueueSet | undefined>;
   private readonly nicDrops: Partial<Record<NicDropReason, number>> = {};
@@ -163,6 +175,7 @@ export class Nic {
     this.rxPacketBufferBytes = rxPacketBufferBytes;
     this.rxHoldLimit = rxHoldLimit;
     this.dma = opts.dma;
+    this.offload = { csum: opts.offload?.csum === true, tso: opts.offload?.tso === true };
     this.qsets = new Array<QueueSet | undefined>(opts.queueSets).fill(undefined);
   }
 
@@ -368,8 +381,12 @@ export class Nic {
 
   private sendFrame(q: QueueSet, qs: number, descs: Descriptor[], tNs: number, result: TxResult): { doneNs: number; reason?: NicDropReason } {
     const total = descs.reduce((n, d) => n + d.len, 0);
+    const first = descs[0]!;
+    const tso = (first.flags & DESC_TX_TSO) !== 0;
+    const csum = (first.flags & DESC_TX_CSUM) !== 0;
     if (total === 0) return { doneNs: tNs, reason: this.qsDrop(q, 'malformed') };
-    if (total > this.maxFrameBytes) return { doneNs: tNs, reason: this.qsDrop(q, 'oversize') };
+    if ((tso && !this.offload.tso) || (csum && !this.offload.csum && !tso)) return { doneNs: tNs, reason: this.qsDrop(q, 'offload_unsupported') };
+    if (total > (tso ? TSO_MAX_FRAME : this.maxFrameBytes)) return { doneNs: tNs, reason: this.qsDrop(q, 'oversize') };
     let bytes: Buffer;
     try {
       const parts = descs.filter((d) => d.len > 0).map((d) => q.dma.read(d.addr, d.len));
@@ -378,6 +395,35 @@ export class Nic {
       this.noteFault(qs, tNs, e);
       return { doneNs: tNs, reason: this.qsDrop(q, 'dma_fault') };
     }
+    let frames = [bytes];
+    try {
+      if (tso) {
+        // the device cuts the segment: every frame with its own headers and checksums
+        frames = segmentTcp(bytes, first.mss ?? 0);
+        this.offloadWork.tsoSegments++;
+        this.offloadWork.tsoFrames += frames.length;
+      } else if (csum) {
+        bytes = Buffer.from(bytes); // the NIC's own copy: never written back to host memory
+        completeL4Checksum(bytes);
+        frames = [bytes];
+        this.offloadWork.checksums++;
+      }
+    } catch (e) {
+      if (!(e instanceof FrameError)) throw e;
+      return { doneNs: tNs, reason: this.qsDrop(q, 'malformed') };
+    }
+    if (frames.some((f) => f.length > this.maxFrameBytes)) return { doneNs: tNs, reason: this.qsDrop(q, 'oversize') };
+    let doneNs = tNs;
+    for (const f of frames) {
+      const r = this.emitFrame(q, qs, f, tNs, result);
+      if (r.reason) return r;
+      doneNs = r.doneNs;
+    }
+    return { doneNs };
+  }
+
+  /** One frame the NIC sends: switched inside to another queue set, or onto the wire (broadcasts both). */
+  private emitFrame(q: QueueSet, qs: number, bytes: Buffer, tNs: number, result: TxResult): { doneNs: number; reason?: NicDropReason } {
     const local = this.localOwner(bytes, qs);
     if (local !== undefined) {
       // Switched inside the NIC: through its internal port at line rate, never on the wire.
@@ -550,5 +596,6 @@ export class Nic {
 }
 
 function checkTime(tNs: number): void {
-  if (typeof tNs !== 'number' || !Number.isFinite(tNs) || tNs < 0) throw new NicError('bad_time', `tNs must be a finite number >= 0, got ${String(tNs)}`);
+  // past 2^53 ns a double no longer holds every nanosecond of the modelled clock
+  if (typeof tNs !== 'number' || !Number.isFinite(tNs) || tNs < 0 || tNs > Number.MAX_SAFE_INTEGER) throw new NicError('bad_time', `tNs must be a modelled time in 0..2^53 ns, got ${String(tNs)}`);
 }

@@ -1,6 +1,6 @@
 import type { SkBuff } from '@vnetlab/frames';
 import type { GuestMemory, PagePool } from '@vnetlab/memory';
-import { DESC_DD, DESC_EOP, DESC_ERR, DESC_SIZE, decodeWriteback, encodeDescriptor, type DescriptorWriteback } from './descriptor.js';
+import { DESC_DD, DESC_EOP, DESC_ERR, DESC_SIZE, DESC_TX_CSUM, DESC_TX_TSO, decodeWriteback, encodeDescriptor, type DescriptorWriteback } from './descriptor.js';
 import { NicError } from './nic_error.js';
 
 const PAGE = 4096;
@@ -14,6 +14,12 @@ export interface NicDriverOptions {
   size?: number;
   /** Bytes of each posted RX buffer (one per page, at offset 0). */
   rxBufferBytes?: number;
+  /**
+   * What the NIC does for the driver (the netdev features it sets): checksum insertion and
+   * TCP segmentation. A checksum-partial skb gets DESC_TX_CSUM, a GSO skb DESC_TX_TSO; the
+   * stack must have done the work in software for what the NIC lacks. Default: neither.
+   */
+  offload?: { csum?: boolean; tso?: boolean };
 }
 
 export interface RingSetup {
@@ -60,8 +66,8 @@ export interface InterruptResult {
 interface TxSlot {
   /** A driver bounce page, back to the pool on completion. */
   bounceGfn?: number;
-  /** The caller's page, handed back on completion (on the frame's last slot). */
-  callerGfn?: number;
+  /** The caller's pages, handed back on completion (on the frame's last slot). */
+  callerGfns?: number[];
 }
 
 /**
@@ -72,6 +78,7 @@ interface TxSlot {
 export class NicDriver {
   readonly size: number;
   readonly rxBufferBytes: number;
+  readonly offload: { csum: boolean; tso: boolean };
   private readonly mem: GuestMemory;
   private readonly pool: PagePool;
   private txRingGfn = -1;
@@ -94,6 +101,7 @@ export class NicDriver {
     }
     this.size = size;
     this.rxBufferBytes = rxBufferBytes;
+    this.offload = { csum: opts.offload?.csum === true, tso: opts.offload?.tso === true };
     this.mem = opts.mem;
     this.pool = opts.pool;
     this.txSlots = new Array<TxSlot | undefined>(size).fill(undefined);
@@ -136,8 +144,10 @@ export class NicDriver {
 
   /**
    * Puts frames on the TX ring. A frame whose bytes sit in a page of this domain
-   * (`skb.page`) is sent from that page without a copy; any other frame is copied into
-   * driver pages. Returns the new tail for the doorbell.
+   * (`skb.page`), or in pieces of its pages (`skb.frags`, one descriptor each), is sent from
+   * there without a copy; any other frame is copied into driver pages. A GSO skb's first
+   * descriptor asks the NIC for TSO with its MSS, a checksum-partial one for checksum
+   * insertion. Returns the new tail for the doorbell.
    */
   transmit(skbs: SkBuff[], tNs: number): TransmitResult {
     this.checkSetUp();
@@ -147,11 +157,18 @@ export class NicDriver {
     let i = 0;
     for (; i < skbs.length; i++) {
       const skb = skbs[i]!;
+      const offload = skb.gso ? { flags: DESC_TX_TSO, mss: skb.gso.size } : skb.csumPartial && this.offload.csum ? { flags: DESC_TX_CSUM } : undefined;
       const zeroCopy = skb.page !== undefined && skb.page.offset + skb.bytes.length <= PAGE;
-      const need = zeroCopy ? 1 : Math.ceil(skb.bytes.length / PAGE);
+      const frags = skb.frags;
+      const need = frags ? frags.length : zeroCopy ? 1 : Math.ceil(skb.bytes.length / PAGE);
       if (need > this.txFree()) break;
-      if (zeroCopy) {
-        this.putTx(this.machineAddr(skb.page!.gfn, skb.page!.offset), skb.bytes.length, true, { callerGfn: skb.page!.gfn });
+      if (frags) {
+        frags.forEach((f, k) => {
+          const last = k === frags.length - 1;
+          this.putTx(this.machineAddr(f.gfn, f.offset), f.len, last, last ? { callerGfns: [...new Set(frags.map((x) => x.gfn))] } : {}, k === 0 ? offload : undefined);
+        });
+      } else if (zeroCopy) {
+        this.putTx(this.machineAddr(skb.page!.gfn, skb.page!.offset), skb.bytes.length, true, { callerGfns: [skb.page!.gfn] }, offload);
       } else {
         const pages: number[] = [];
         for (let k = 0; k < need; k++) {
@@ -168,8 +185,8 @@ export class NicDriver {
           this.mem.write(pages[k]!, 0, chunk);
           const last = k === need - 1;
           const slot: TxSlot = { bounceGfn: pages[k]! };
-          if (last && skb.page) slot.callerGfn = skb.page.gfn;
-          this.putTx(this.machineAddr(pages[k]!, 0), chunk.length, last, slot);
+          if (last && skb.page) slot.callerGfns = [skb.page.gfn];
+          this.putTx(this.machineAddr(pages[k]!, 0), chunk.length, last, slot, k === 0 ? offload : undefined);
         }
         result.copiedBytes += skb.bytes.length;
       }
@@ -212,7 +229,7 @@ export class NicDriver {
         if (state === 'corrupt' || (wb.status & DESC_ERR) !== 0) out.txErrors++;
         const slot = this.txSlots[this.txClean];
         if (slot?.bounceGfn !== undefined) this.pool.give(slot.bounceGfn);
-        if (slot?.callerGfn !== undefined) out.freedGfns.push(slot.callerGfn);
+        if (slot?.callerGfns !== undefined) out.freedGfns.push(...slot.callerGfns);
         this.txSlots[this.txClean] = undefined;
         this.txClean = (this.txClean + 1) % this.size;
         out.txCompleted++;
@@ -262,8 +279,8 @@ export class NicDriver {
     return n;
   }
 
-  private putTx(addr: number, len: number, eop: boolean, slot: TxSlot): void {
-    const desc = encodeDescriptor({ addr, len, flags: eop ? DESC_EOP : 0, status: 0 });
+  private putTx(addr: number, len: number, eop: boolean, slot: TxSlot, offload?: { flags: number; mss?: number }): void {
+    const desc = encodeDescriptor({ addr, len, flags: (eop ? DESC_EOP : 0) | (offload?.flags ?? 0), status: 0, ...(offload?.mss !== undefined ? { mss: offload.mss } : {}) });
     this.mem.write(this.txRingGfn, this.txTail * DESC_SIZE, desc);
     this.txSlots[this.txTail] = slot;
     this.txTail = (this.txTail + 1) % this.size;
@@ -272,6 +289,20 @@ export class NicDriver {
   private checkSkb(skb: SkBuff): void {
     if (!skb || !Buffer.isBuffer(skb.bytes) || skb.bytes.length === 0) throw new NicError('bad_frame', 'an skb needs a non-empty bytes Buffer');
     if (skb.bytes.length > 0xffff) throw new NicError('bad_frame', `frame of ${skb.bytes.length} bytes is too long`);
+    if (skb.gso && !this.offload.tso) throw new NicError('bad_frame', 'a GSO skb needs a NIC with TSO: segment it in software first');
+    if (skb.gso && (!Number.isInteger(skb.gso.size) || skb.gso.size < 1 || skb.gso.size > 0xffff)) throw new NicError('bad_frame', `GSO size ${skb.gso.size} is not an MSS`);
+    if (skb.frags) {
+      if (skb.frags.length === 0 || skb.frags.length > this.size - 1) throw new NicError('bad_frame', `an skb of ${skb.frags.length} fragments cannot go on a ring of ${this.size}`);
+      let total = 0;
+      for (const f of skb.frags) {
+        if (!Number.isInteger(f.offset) || !Number.isInteger(f.len) || f.offset < 0 || f.len < 1 || f.offset + f.len > PAGE) {
+          throw new NicError('bad_frame', `fragment ${f.offset}+${f.len} does not lie in one page`);
+        }
+        this.machineAddr(f.gfn, f.offset);
+        total += f.len;
+      }
+      if (total !== skb.bytes.length) throw new NicError('bad_frame', `fragments hold ${total} bytes, the frame ${skb.bytes.length}`);
+    }
     if (skb.page) {
       const { gfn, offset } = skb.page;
       if (!Number.isInteger(offset) || offset < 0 || offset >= PAGE) throw new NicError('bad_frame', `skb page offset ${offset} is not in 0..4095`);

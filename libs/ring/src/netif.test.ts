@@ -58,3 +58,21 @@ describe('netif.h layouts', () => {
     expect(front.takeResponses()).toEqual([{ id: 4, status: 0 }]);
   });
 });
+
+describe('netif extra info (the GSO slot)', () => {
+  it('round-trips through the TX request slot it occupies', async () => {
+    const { extraInfoAsTxRequest, txRequestAsExtraInfo, XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_GSO_TYPE_TCPV4, XEN_NETIF_EXTRA_FLAG_MORE } = await import('./netif.js');
+    const e = { type: XEN_NETIF_EXTRA_TYPE_GSO, flags: XEN_NETIF_EXTRA_FLAG_MORE, gso: { size: 1460, type: XEN_NETIF_GSO_TYPE_TCPV4, features: 0 } };
+    const req = extraInfoAsTxRequest(e);
+    const b = Buffer.alloc(12);
+    txRequestCodec.encode(req, b, 0);
+    expect([b[0], b[1], b.readUInt16LE(2), b[4]]).toEqual([1, 1, 1460, 1]);
+    expect(txRequestAsExtraInfo(txRequestCodec.decode(b, 0))).toEqual(e);
+  });
+
+  it('refuses a field that does not fit', async () => {
+    const { extraInfoAsTxRequest } = await import('./netif.js');
+    expect(() => extraInfoAsTxRequest({ type: 256, flags: 0, gso: { size: 1, type: 1, features: 0 } })).toThrow(/u8/);
+    expect(() => extraInfoAsTxRequest({ type: 1, flags: 0, gso: { size: 70000, type: 1, features: 0 } })).toThrow(/u16/);
+  });
+});

@@ -90,3 +90,49 @@ export const rxResponseCodec: EntryCodec<NetifRxResponse> = {
 /** NET_TX_RING_SIZE / NET_RX_RING_SIZE for a 4 KiB page (256 each). */
 export const NET_TX_RING_SIZE = ringSize(Math.max(txRequestCodec.size, txResponseCodec.size));
 export const NET_RX_RING_SIZE = ringSize(Math.max(rxRequestCodec.size, rxResponseCodec.size));
+
+// ---- netif_extra_info: the slot that follows a TX request flagged NETTXF_extra_info ------
+// It takes a request slot of the TX ring (a union in netif.h), laid out as
+// type u8 @0, flags u8 @1, then for XEN_NETIF_EXTRA_TYPE_GSO: size u16 @2, type u8 @4,
+// pad u8 @5, features u16 @6.
+
+export const XEN_NETIF_EXTRA_TYPE_NONE = 0;
+export const XEN_NETIF_EXTRA_TYPE_GSO = 1;
+export const XEN_NETIF_EXTRA_TYPE_MCAST_ADD = 2;
+export const XEN_NETIF_EXTRA_TYPE_MCAST_DEL = 3;
+export const XEN_NETIF_EXTRA_TYPE_HASH = 4;
+export const XEN_NETIF_EXTRA_TYPE_MAX = 5;
+/** Another extra-info slot follows this one. */
+export const XEN_NETIF_EXTRA_FLAG_MORE = 1;
+export const XEN_NETIF_GSO_TYPE_NONE = 0;
+export const XEN_NETIF_GSO_TYPE_TCPV4 = 1;
+export const XEN_NETIF_GSO_TYPE_TCPV6 = 2;
+
+/** One extra-info slot; `gso` is meaningful for XEN_NETIF_EXTRA_TYPE_GSO. */
+export interface NetifExtraInfo {
+  type: number;
+  flags: number;
+  gso: { size: number; type: number; features: number };
+}
+
+/** The extra-info slot as the request slot it occupies (what FrontRing.putRequest takes). */
+export function extraInfoAsTxRequest(e: NetifExtraInfo): NetifTxRequest {
+  const u8 = (name: string, v: number) => {
+    if (!Number.isInteger(v) || v < 0 || v > 0xff) throw new RingError('bad_entry', `${name} ${v} does not fit u8`);
+    return v;
+  };
+  const b = Buffer.alloc(txRequestCodec.size);
+  b.writeUInt8(u8('extra type', e.type), 0);
+  b.writeUInt8(u8('extra flags', e.flags), 1);
+  b.writeUInt16LE(field('gso size', e.gso.size, 16), 2);
+  b.writeUInt8(u8('gso type', e.gso.type), 4);
+  b.writeUInt16LE(field('gso features', e.gso.features, 16), 6);
+  return txRequestCodec.decode(b, 0);
+}
+
+/** Reads a TX request slot (already copied out of the ring) as the extra info it carries. */
+export function txRequestAsExtraInfo(r: NetifTxRequest): NetifExtraInfo {
+  const b = Buffer.alloc(txRequestCodec.size);
+  txRequestCodec.encode(r, b, 0);
+  return { type: b.readUInt8(0), flags: b.readUInt8(1), gso: { size: b.readUInt16LE(2), type: b.readUInt8(4), features: b.readUInt16LE(6) } };
+}

@@ -4,6 +4,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { FlowCount } from '@vnetlab/flows';
 import type { Logger } from './logger.js';
 
+/** Bad-message log lines per reason and second; the rest are counted, and the next logged line says how many were not logged. */
+export const BAD_MESSAGE_LOGS_PER_SECOND = 20;
+
 export class ServiceMetrics {
   readonly registry: Registry;
   private readonly modelledTime: Gauge;
@@ -70,9 +73,26 @@ export class ServiceMetrics {
   /** Counts a refused message under `reason` and logs why. */
   badMessage(reason: string, detail: Record<string, unknown> | string = {}): void {
     this.badMessages.inc({ reason });
+    // Every one is counted; only the first few of a reason each second are logged: a peer
+    // sending one message of 100 000 bad events must not cost 100 000 log lines.
+    const now = Date.now();
+    let w = this.badLogWindows.get(reason);
+    let notLogged = 0;
+    if (!w || now - w.start >= 1000) {
+      notLogged = w?.suppressed ?? 0;
+      w = { start: now, logged: 0, suppressed: 0 };
+      this.badLogWindows.set(reason, w);
+    }
+    if (w.logged >= BAD_MESSAGE_LOGS_PER_SECOND) {
+      w.suppressed++;
+      return;
+    }
+    w.logged++;
     const fields = typeof detail === 'string' ? { detail } : detail;
-    this.log?.warn('bad message', { reason, ...fields });
+    this.log?.warn('bad message', { reason, ...fields, ...(notLogged > 0 ? { notLogged } : {}) });
   }
+
+  private readonly badLogWindows = new Map<string, { start: number; logged: number; suppressed: number }>();
 
   /**
    * Exports a component's per-flow conservation counters, read at every scrape: frames

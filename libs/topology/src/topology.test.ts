@@ -257,3 +257,42 @@ links: []
     ]);
   });
 });
+
+describe('offloads (pv virtual interface, physical NIC)', () => {
+  it('are off unless the file turns them on, for interfaces and NICs alike', () => {
+    const t = parseTopology(base(), 'lab.yaml');
+    expect(t.hosts[0]!.nics[0]!.offload).toEqual({ csum: false, tso: false });
+    expect(t.hosts[0]!.guests[0]!.interfaces[0]!.offload).toEqual({ csum: false, tso: false });
+  });
+
+  it('are read per pv interface and per NIC, and shown in the summary', () => {
+    const text = base({ guests: `      - name: g1
+        memory_mib: 32
+        vcpus: [1]
+        interfaces:
+          - { arch: pv, offload: { csum: true, tso: true } }
+` }).replace('{ name: eth0, rate_bps: 1e9 }', '{ name: eth0, rate_bps: 1e9, offload: { csum: true } }');
+    const t = parseTopology(text, 'lab.yaml');
+    expect(t.hosts[0]!.guests[0]!.interfaces[0]!.offload).toEqual({ csum: true, tso: true });
+    expect(t.hosts[0]!.nics[0]!.offload).toEqual({ csum: true, tso: false });
+    expect(topologySummary(t)).toMatch(/offload csum\+tso/);
+    expect(topologySummary(t)).toMatch(/nic eth0 .* offload csum$/m);
+  });
+
+  it('an offload on an interface that is not pv, and an unknown offload key, are refused', () => {
+    const notPv = problemsOf(base({ guests: `      - name: g1
+        memory_mib: 32
+        vcpus: [1]
+        interfaces:
+          - { arch: native, offload: { tso: true } }
+` }));
+    expect(notPv.map((p) => [p.path, p.message])).toContainEqual(['hosts[0].guests[0].interfaces[0].offload', expect.stringMatching(/pv's virtual interface/)]);
+    const unknown = problemsOf(base({ guests: `      - name: g1
+        memory_mib: 32
+        vcpus: [1]
+        interfaces:
+          - { arch: pv, offload: { lro: true } }
+` }));
+    expect(unknown.some((p) => p.message.includes('unknown key'))).toBe(true);
+  });
+});

@@ -26,6 +26,11 @@ function ipFrom(n: number): string {
   return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
+/** Offloads are off unless the file turns them on. */
+function offloadOf(o: Raw): { csum: boolean; tso: boolean } {
+  return { csum: o?.csum === true, tso: o?.tso === true };
+}
+
 /** Input must already satisfy the JSON schema. */
 export function applyDefaults(raw: Raw): Topology {
   const usedMacs = new Set<string>();
@@ -59,6 +64,7 @@ export function applyDefaults(raw: Raw): Topology {
       rate_bps: n.rate_bps,
       queue_sets: n.queue_sets ?? 1,
       mac: n.mac ? String(n.mac).toLowerCase() : freshMac(NIC_MAC_PREFIX, ((hi + 1) << 16) | (ni + 1)),
+      offload: offloadOf(n.offload),
     }));
     const guests: Guest[] = (h.guests ?? []).map((g: Raw, gi: number): Guest => ({
       name: g.name,
@@ -70,6 +76,7 @@ export function applyDefaults(raw: Raw): Topology {
           mac: i.mac ? String(i.mac).toLowerCase() : freshMac(XEN_OUI, ((hi + 1) << 16) | ((gi + 1) << 8) | (ii + 1)),
           ip: i.ip ?? freshIp(),
           rx_mode: i.rx_mode ?? 'copy',
+          offload: offloadOf(i.offload),
         };
         const nic = i.nic ?? nics[0]?.name;
         if (nic !== undefined) iface.nic = nic;

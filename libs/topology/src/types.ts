@@ -7,11 +7,18 @@ export type GuestArch = 'emulated' | 'pv' | 'multiqueue' | 'cdna' | 'passthrough
 export type RxMode = 'copy' | 'flip';
 export type SwitchKind = 'bridge' | 'vswitch';
 
+/** Transmit offloads: TCP/UDP checksum insertion and TCP segmentation (TSO). */
+export interface Offload {
+  csum: boolean;        // default false
+  tso: boolean;         // default false
+}
+
 export interface Nic {
   name: string;
   rate_bps: number;
   queue_sets: number;   // default 1
   mac: string;          // generated when omitted
+  offload: Offload;     // what the NIC does on transmit; default neither
 }
 
 export interface GuestInterface {
@@ -21,6 +28,7 @@ export interface GuestInterface {
   rx_mode: RxMode;      // default copy
   nic?: string;         // the host NIC it uses; defaults to the host's first NIC, absent on a host without NICs
   vni?: number;         // the VXLAN network it belongs to (a vswitch host with an underlay); absent = untunnelled
+  offload: Offload;     // pv's virtual offloads (checksum, TSO); default neither
 }
 
 export interface Guest {

@@ -16,7 +16,8 @@ type Out = (s: string) => void;
 const cliPath = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 export const COMPARE_FLAGS: FlagSpec[] = [
-  { name: 'arch', type: 'string', help: 'architectures to compare, comma-separated (pv, pv-flip, multiqueue, cdna, passthrough, native, emulated)', default: 'pv,multiqueue' },
+  { name: 'arch', type: 'string', help: 'architectures to compare, comma-separated (pv, pv-flip, multiqueue, cdna, passthrough, native, emulated; pv\'s virtual offloads as pv+csum, pv+tso, pv+csum+tso)', default: 'pv,multiqueue' },
+  { name: 'nic-offload', type: 'string', help: 'what the SUT\'s NICs offload on transmit: none, csum, tso or csum,tso', default: 'none' },
   { name: 'guests', type: 'string', help: 'guest counts, comma-separated', default: '1,2,4,8' },
   { name: 'nics', type: 'number', help: '1 Gb/s NICs on the system under test (guests spread over them)', default: 1 },
   { name: 'cpus', type: 'number', help: 'physical CPUs of the system under test (dom0 on cpu0, guests spread over the rest)', default: 4 },
@@ -49,6 +50,15 @@ function counts(v: unknown): number[] {
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--guests: "${s}" is not a guest count (an integer >= 1)`);
     return n;
   });
+}
+
+/** `--nic-offload`: none, or a comma-separated subset of csum, tso. */
+function nicOffload(v: unknown): { csum: boolean; tso: boolean } {
+  const items = String(v ?? 'none').split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 1 && items[0] === 'none') return { csum: false, tso: false };
+  const bad = items.filter((i) => i !== 'csum' && i !== 'tso');
+  if (bad.length || items.length === 0) throw new UsageError(`--nic-offload: "${String(v)}" is not none or a list of csum, tso`);
+  return { csum: items.includes('csum'), tso: items.includes('tso') };
 }
 
 const lastLine = (s: string) => s.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
@@ -119,6 +129,7 @@ export async function cmdCompare(pos: string[], f: Record<string, unknown>, out:
     direction: direction as Direction,
     bytesPerGuest: f['bytes-per-guest'] as number,
     msgSize: f['msg-size'] as number,
+    nicOffload: nicOffload(f['nic-offload']),
   };
   // The sweep's labs live beside the operator's own lab, never in it.
   const dir = join(labDir(f['lab-dir'] as string), 'compare');

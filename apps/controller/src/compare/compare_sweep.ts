@@ -26,6 +26,8 @@ export interface SweepOptions {
   bytesPerGuest: number;
   msgSize: number;
   trafficHz?: number;
+  /** What the SUT's NICs do on transmit (checksum insertion, TSO); default neither. */
+  nicOffload?: { csum: boolean; tso: boolean };
 }
 
 export function checkSweepOptions(o: SweepOptions): ArchSpec[] {
@@ -53,7 +55,7 @@ export async function runSweep(o: SweepOptions, lab: LabDriver, progress: (line:
     for (let gi = 0; gi < guests.length; gi++) {
       const g = guests[gi];
       const tag = `[${++done}/${total}] ${spec.label} × ${g} guest${g === 1 ? '' : 's'}`;
-      const setup: CompareSetup = { arch: spec, guests: g, nics: o.nics, cpus: o.cpus, hz: o.hz, trafficHz: o.trafficHz ?? o.hz * 10, trafficArch: 'multiqueue', rateBps: 1e9 };
+      const setup: CompareSetup = { arch: spec, guests: g, nics: o.nics, cpus: o.cpus, hz: o.hz, trafficHz: o.trafficHz ?? o.hz * 10, trafficArch: 'multiqueue', rateBps: 1e9, ...(o.nicOffload ? { nicOffload: o.nicOffload } : {}) };
       let plan;
       try {
         plan = comparePlan(setup, o.direction);

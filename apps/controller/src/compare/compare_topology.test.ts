@@ -108,3 +108,25 @@ describe('compare topology generator', () => {
     expect(bad({ nics: 1 }, 64)).toBe('too_many_guests');
   });
 });
+
+describe('pv offload variants', () => {
+  it('reads +csum and +tso after a pv label and gives the interfaces those offloads', () => {
+    expect(parseArchSpec('pv+csum+tso')).toEqual({ label: 'pv+csum+tso', arch: 'pv', rxMode: 'copy', offload: { csum: true, tso: true } });
+    expect(parseArchSpec('pv-flip+tso')).toMatchObject({ arch: 'pv', rxMode: 'flip', offload: { csum: false, tso: true } });
+    const { topo, plan } = load('pv+csum', 2);
+    expect(plan.name).toBe('cmp-pv_csum-2');
+    expect(topo.hosts[0]!.guests.every((g) => g.interfaces[0]!.offload.csum && !g.interfaces[0]!.offload.tso)).toBe(true);
+    expect(load('pv', 1).topo.hosts[0]!.guests[0]!.interfaces[0]!.offload).toEqual({ csum: false, tso: false });
+  });
+
+  it('refuses offloads on other architectures and unknown offloads', () => {
+    expect(() => parseArchSpec('cdna+csum')).toThrow(CompareError);
+    expect(() => parseArchSpec('pv+lro')).toThrow(/unknown offload lro/);
+  });
+
+  it('gives the SUT NICs the offloads asked for, and the traffic host none', () => {
+    const { topo } = load('pv+csum+tso', 1, { nicOffload: { csum: true, tso: true } });
+    expect(topo.hosts.find((h) => h.name === SUT_HOST)!.nics[0]!.offload).toEqual({ csum: true, tso: true });
+    expect(topo.hosts.find((h) => h.name === TRAFFIC_HOST)!.nics[0]!.offload).toEqual({ csum: false, tso: false });
+  });
+});

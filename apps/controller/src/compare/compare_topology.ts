@@ -11,10 +11,15 @@ export const TRAFFIC_HOST = 'traffic';
 export const ARCHS: readonly GuestArch[] = ['emulated', 'pv', 'multiqueue', 'cdna', 'passthrough', 'native'];
 
 /**
- * A label in `--arch`: an architecture, or `pv-flip` (pv receiving by page flip). The label
- * names the series in tables and plots; `arch` and `rxMode` are what the topology gets.
+ * A label in `--arch`: an architecture, or `pv-flip` (pv receiving by page flip), with pv's
+ * virtual offloads appended as `+csum`, `+tso` (`pv+csum+tso`). The label names the series
+ * in tables and plots; `arch`, `rxMode` and `offload` are what the topology gets.
  */
-export interface ArchSpec { label: string; arch: GuestArch; rxMode: 'copy' | 'flip' }
+export interface ArchSpec { label: string; arch: GuestArch; rxMode: 'copy' | 'flip'; offload?: Offload }
+
+/** Transmit offloads, of a pv interface or of a NIC (the topology's `offload`). */
+export interface Offload { csum: boolean; tso: boolean }
+const OFFLOADS = ['csum', 'tso'] as const;
 
 export type Direction = 'tx' | 'rx';
 
@@ -29,11 +34,20 @@ export class CompareError extends Error {
 }
 
 export function parseArchSpec(label: string): ArchSpec {
-  const l = label.trim();
+  const [head, ...opts] = label.trim().split('+');
+  const spec = parseBaseArch(head!);
+  if (opts.length === 0) return spec;
+  if (spec.arch !== 'pv') throw new CompareError('bad_arch', `"${label}": offloads (+csum, +tso) are pv's virtual-interface features, not ${spec.arch}'s`);
+  const unknown = opts.filter((o) => !(OFFLOADS as readonly string[]).includes(o));
+  if (unknown.length) throw new CompareError('bad_arch', `"${label}": unknown offload ${unknown.join(', ')} (one of ${OFFLOADS.join(', ')})`);
+  return { ...spec, label: label.trim(), offload: { csum: opts.includes('csum'), tso: opts.includes('tso') } };
+}
+
+function parseBaseArch(l: string): ArchSpec {
   if (l === 'pv-flip') return { label: l, arch: 'pv', rxMode: 'flip' };
   if (l === 'pv-copy') return { label: l, arch: 'pv', rxMode: 'copy' };
   if ((ARCHS as readonly string[]).includes(l)) return { label: l, arch: l as GuestArch, rxMode: 'copy' };
-  throw new CompareError('bad_arch', `unknown architecture "${label}" (one of ${[...ARCHS, 'pv-flip'].join(', ')})`);
+  throw new CompareError('bad_arch', `unknown architecture "${l}" (one of ${[...ARCHS, 'pv-flip'].join(', ')}, pv with +csum/+tso)`);
 }
 
 export interface CompareSetup {
@@ -49,6 +63,8 @@ export interface CompareSetup {
   /** Architecture of the traffic host's peers (multiqueue: no bridge, no copy in its dom0). */
   trafficArch: GuestArch;
   rateBps: number;
+  /** What the SUT's NICs do on transmit (checksum insertion, TSO); default neither. */
+  nicOffload?: Offload;
 }
 
 export const DEFAULT_SETUP: Omit<CompareSetup, 'arch' | 'guests'> = {
@@ -75,8 +91,8 @@ export interface TopologyFileObject {
     cpus: { count: number; hz: number };
     memory_mib: number;
     driver_domain: { cpus: number[]; memory_mib: number };
-    nics: Array<{ name: string; rate_bps: number; queue_sets: number }>;
-    guests: Array<{ name: string; memory_mib: number; vcpus: number[]; interfaces: Array<{ arch: GuestArch; ip: string; nic: string; rx_mode?: 'copy' | 'flip' }> }>;
+    nics: Array<{ name: string; rate_bps: number; queue_sets: number; offload?: Offload }>;
+    guests: Array<{ name: string; memory_mib: number; vcpus: number[]; interfaces: Array<{ arch: GuestArch; ip: string; nic: string; rx_mode?: 'copy' | 'flip'; offload?: Offload }> }>;
   }>;
   links: Array<{ a: string; b: string; rate_bps: number }>;
 }
@@ -130,19 +146,23 @@ export function comparePlan(setup: CompareSetup, direction: Direction): CompareP
 
   const sutGuests = Array.from({ length: guests }, (_, i) => guestName(i));
   const peers = Array.from({ length: nics }, (_, k) => peerName(k));
-  const nicList = (queueSets: number) => Array.from({ length: nics }, (_, k) => ({ name: nicName(k), rate_bps: setup.rateBps, queue_sets: queueSets }));
+  const nicList = (queueSets: number, offload?: Offload) =>
+    Array.from({ length: nics }, (_, k) => ({ name: nicName(k), rate_bps: setup.rateBps, queue_sets: queueSets, ...(offload ? { offload } : {}) }));
 
   const sut = {
     name: SUT_HOST,
     cpus: { count: cpus, hz: setup.hz },
     memory_mib: DOM0_MIB + guests * GUEST_MIB + 64,
     driver_domain: { cpus: [0], memory_mib: DOM0_MIB },
-    nics: nicList(Math.min(MAX_QUEUE_SETS, perNic + 1)),
+    nics: nicList(Math.min(MAX_QUEUE_SETS, perNic + 1), setup.nicOffload),
     guests: sutGuests.map((name, i) => ({
       name,
       memory_mib: GUEST_MIB,
       vcpus: [guestCpu(i, cpus)],
-      interfaces: [{ arch: arch.arch, ip: `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`, nic: nicName(guestNic(i, nics)), ...(arch.arch === 'pv' ? { rx_mode: arch.rxMode } : {}) }],
+      interfaces: [{
+        arch: arch.arch, ip: `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`, nic: nicName(guestNic(i, nics)),
+        ...(arch.arch === 'pv' ? { rx_mode: arch.rxMode } : {}), ...(arch.offload ? { offload: arch.offload } : {}),
+      }],
     })),
   };
   const traffic = {
@@ -164,7 +184,9 @@ export function comparePlan(setup: CompareSetup, direction: Direction): CompareP
     const peer = peers[guestNic(i, nics)];
     return direction === 'tx' ? { src: g, dst: peer } : { src: peer, dst: g };
   });
-  return { name: `cmp-${arch.label}-${guests}`, topology: { name: `cmp-${arch.label}-${guests}`, hosts: [sut, traffic], links }, sutGuests, peers, pairs };
+  // a topology name takes no '+': pv+csum+tso becomes pv_csum_tso
+  const name = `cmp-${arch.label.replace(/\+/g, '_')}-${guests}`;
+  return { name, topology: { name, hosts: [sut, traffic], links }, sutGuests, peers, pairs };
 }
 
 /** The plan's topology as file text (JSON is YAML), for `vnetlab up`. */

@@ -7,7 +7,7 @@ import type { FlagSpec } from '../args.js';
 import { cliLabDriver } from '../compare/command.js';
 import { runSweep, type SweepOptions } from '../compare/compare_sweep.js';
 import { labDir } from '../labfile.js';
-import { constantRows, fidelityMarkdown, nativeRow, notModelledRows, rixnerRows, type FidelityRow } from './fidelity_report.js';
+import { constantRows, fidelityMarkdown, menonRows, nativeRow, notModelledRows, rixnerRows, type FidelityRow } from './fidelity_report.js';
 
 type Out = (s: string) => void;
 
@@ -17,7 +17,10 @@ export const FIDELITY_FLAGS: FlagSpec[] = [
   { name: 'quick', type: 'boolean', help: 'small guest counts and transfers (a few minutes); the full run sweeps 1..24 guests' },
   { name: 'out', type: 'string', help: 'where to write the report', default: join(repoRoot, 'docs', 'fidelity.md') },
   { name: 'timeout', type: 'number', help: 'seconds to wait for each lab to come up', default: 180 },
+  { name: 'only', type: 'string', help: 'run only these experiments, comma-separated (rixner, native, menon); default all' },
 ];
+
+const EXPERIMENTS = ['rixner', 'native', 'menon'] as const;
 
 export async function cmdFidelity(pos: string[], f: Record<string, unknown>, out: Out, err: Out): Promise<number> {
   if (pos.length) throw new Error(`fidelity takes no positional arguments (got ${pos.join(' ')})`);
@@ -25,17 +28,41 @@ export async function cmdFidelity(pos: string[], f: Record<string, unknown>, out
   const lab = cliLabDriver(join(labDir(f['lab-dir'] as string), 'fidelity'), f.timeout as number);
   const base: Omit<SweepOptions, 'archs' | 'guests' | 'nics'> = { cpus: 4, hz: 2.8e9, proto: 'udp', direction: 'tx', bytesPerGuest: quick ? 200_000 : 1_000_000, msgSize: 1472 };
   const rows: FidelityRow[] = [];
+  const only = f.only === undefined ? [...EXPERIMENTS] : String(f.only).split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = only.filter((x) => !(EXPERIMENTS as readonly string[]).includes(x));
+  if (unknown.length) throw new Error(`--only: unknown experiment ${unknown.join(', ')} (one of ${EXPERIMENTS.join(', ')})`);
+  const skippedLines = (r: { skipped: Array<{ arch: string; guests?: number; reason: string }> }) => {
+    for (const s of r.skipped) err(`  skipped ${s.arch}${s.guests ? ` × ${s.guests}` : ''}: ${s.reason}`);
+  };
 
-  err('fidelity: Rixner 2008 — Xen driver domain vs CDNA, two gigabit NICs');
-  const rixner = await runSweep({ ...base, archs: ['pv', 'cdna'], guests: quick ? [1, 2, 4] : [1, 2, 4, 8, 16, 24], nics: 2 }, lab, (l) => err(`  ${l}`));
-  rows.push(...rixnerRows(rixner.points.filter((p) => p.arch === 'pv'), rixner.points.filter((p) => p.arch === 'cdna')));
-  for (const s of rixner.skipped) err(`  skipped ${s.arch}${s.guests ? ` × ${s.guests}` : ''}: ${s.reason}`);
+  if (only.includes('rixner')) {
+    err('fidelity: Rixner 2008 — Xen driver domain vs CDNA, two gigabit NICs');
+    const rixner = await runSweep({ ...base, archs: ['pv', 'cdna'], guests: quick ? [1, 2, 4] : [1, 2, 4, 8, 16, 24], nics: 2 }, lab, (l) => err(`  ${l}`));
+    rows.push(...rixnerRows(rixner.points.filter((p) => p.arch === 'pv'), rixner.points.filter((p) => p.arch === 'cdna')));
+    skippedLines(rixner);
+  }
 
-  err('fidelity: Xen guest vs native');
-  const nat = await runSweep({ ...base, archs: ['pv', 'native'], guests: [1], nics: 1 }, lab, (l) => err(`  ${l}`));
-  const pv1 = nat.points.find((p) => p.arch === 'pv');
-  const n1 = nat.points.find((p) => p.arch === 'native');
-  if (pv1 && n1) rows.push(nativeRow(pv1, n1));
+  if (only.includes('native')) {
+    err('fidelity: Xen guest vs native');
+    const nat = await runSweep({ ...base, archs: ['pv', 'native'], guests: [1], nics: 1 }, lab, (l) => err(`  ${l}`));
+    const pv1 = nat.points.find((p) => p.arch === 'pv');
+    const n1 = nat.points.find((p) => p.arch === 'native');
+    if (pv1 && n1) rows.push(nativeRow(pv1, n1));
+  }
+
+  if (only.includes('menon')) {
+    // one guest sending TCP, as Menon's transmit experiment; the NIC (an e1000 there) has
+    // checksum offload and TSO, the virtual interface each offload alone, both, or neither
+    err('fidelity: Menon 2006 — guest transmit with virtual checksum offload and TSO');
+    const tcp = { ...base, proto: 'tcp' as const, guests: [1], nics: 1, bytesPerGuest: quick ? 1_000_000 : 4_000_000 };
+    const withNic = await runSweep({ ...tcp, archs: ['pv', 'pv+csum', 'pv+tso', 'pv+csum+tso'], nicOffload: { csum: true, tso: true } }, lab, (l) => err(`  ${l}`));
+    skippedLines(withNic);
+    const noNic = await runSweep({ ...tcp, archs: ['pv+csum+tso'], nicOffload: { csum: false, tso: false } }, lab, (l) => err(`  ${l} (NIC without offloads)`));
+    skippedLines(noNic);
+    const at = (label: string) => withNic.points.find((p) => p.arch === label);
+    const original = at('pv');
+    if (original) rows.push(...menonRows({ original, csum: at('pv+csum'), tso: at('pv+tso'), both: at('pv+csum+tso'), bothNoNicOffload: noNic.points[0] }));
+  }
 
   rows.push(...constantRows(DEFAULT_COSTS, 2.8e9), ...notModelledRows());
   const md = fidelityMarkdown(rows, { generated: new Date().toISOString().slice(0, 10), command: `vnetlab fidelity${quick ? ' --quick' : ''}` });

@@ -44,3 +44,34 @@ describe('the fidelity report', () => {
     expect(md).toContain('| a\\|b | s | p | m | – | e |');
   });
 });
+
+describe('the Menon rows', () => {
+  const tcp = (arch: string, per: Record<string, number>, packets: number, bytes: number) => ({ ...point(arch, 1, { per }), packets, bytesDelivered: bytes });
+
+  it('compares cycles per delivered byte against the published ×4.4 and names what fell and what remains', async () => {
+    const { menonRows, cyclesPerByte } = await import('./fidelity_report.js');
+    // 1000 frames of 1448 bytes: the original pays stack_tx per frame, the optimized once per 20
+    const original = tcp('pv', { stack_tx: 5000, checksum_byte: 1303, copy_byte: 2751 }, 1000, 1_448_000);
+    const both = tcp('pv+csum+tso', { stack_tx: 250, copy_byte: 2751 }, 1000, 1_448_000);
+    expect(cyclesPerByte(original)).toBeCloseTo((5000 + 1303 + 2751) / 1448, 6);
+    const [row] = menonRows({ original, both });
+    expect(row!.published).toMatch(/×4\.4/);
+    expect(row!.modelled).toMatch(/^×3\.02 \(6\.25 → 2\.07 cycles\/byte\)$/);
+    expect(row!.ratio).toBeCloseTo(9054 / 3001 / 4.4, 6);
+    expect(row!.explanation).toMatch(/fell most: stack_tx −3\.28, checksum_byte −0\.90/);
+    expect(row!.explanation).toMatch(/still paid per byte: copy_byte 1\.90/);
+  });
+
+  it('adds a row per variant it is given, each alone against the original', async () => {
+    const { menonRows } = await import('./fidelity_report.js');
+    const p = tcp('pv', { a: 1000 }, 10, 1000);
+    const rows = menonRows({ original: p, csum: p, tso: p, both: p, bothNoNicOffload: p });
+    expect(rows.map((r) => r.experiment)).toEqual([
+      'Menon 2006: guest transmit, virtual offloads together (seed 003)',
+      'Menon 2006: guest transmit, virtual checksum offload alone',
+      'Menon 2006: guest transmit, virtual TSO alone',
+      'Menon 2006: virtual offloads on a NIC without offloads',
+    ]);
+    expect(menonRows({ original: p })).toEqual([]);
+  });
+});
