@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServicePlan } from './plan.js';
+import { isAlive } from './labfile.js';
 
 export function appEntry(kind: string): string {
   // apps/controller/dist/launcher.js → apps/<kind>/dist/main.js
@@ -101,11 +102,13 @@ export async function waitHealthy(
 
 /** SIGTERM, then SIGKILL whatever is still there after graceMs. */
 export async function stopPids(pids: number[], graceMs = 5000): Promise<void> {
-  const alive = (pid: number) => {
-    try { process.kill(pid, 0); return true; } catch { return false; }
-  };
   for (const pid of pids) { try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ } }
-  const deadline = Date.now() + graceMs;
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  for (const pid of pids.filter(alive)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  const waitGone = async (ms: number) => {
+    const deadline = Date.now() + ms;
+    while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  };
+  await waitGone(graceMs);
+  for (const pid of pids.filter(isAlive)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  // SIGKILL is not instant for a process in the middle of a large exit (tmpfs unmaps, sockets).
+  await waitGone(3000);
 }
