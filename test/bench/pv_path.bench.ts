@@ -3,14 +3,17 @@
 //  - start-up: `vnetlab up examples/two-hosts.yaml` to the first successful ping;
 //  - the whole PV path: frames per wall second of a UDP bulk flow from a guest to a guest
 //    on the other host, and the real-time factor (modelled seconds per wall second);
-//  - the same for TCP.
+//  - the same for TCP;
+//  - scale: 4 hosts × 16 guests in host mode;
+//  - the full comparison sweep: 6 architectures × 6 guest counts (VNETLAB_BENCH_SWEEP=0 skips it).
 // Prints the figures and writes docs/benchmarks.md.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { startNatsServer, stopNatsServer } from '@vnetlab/runtime';
-import { example, repoRoot, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
+import { spawn } from 'node:child_process';
+import { cliPath, example, repoRoot, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
 
 const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
@@ -85,6 +88,26 @@ async function scale(): Promise<{ upS: number; allPingedS: number; answered: num
   return { upS, allPingedS, answered, rssMb };
 }
 
+const SWEEP_ARCHS = ['emulated', 'pv', 'multiqueue', 'cdna', 'passthrough', 'native'];
+const SWEEP_GUESTS = [1, 2, 4, 8, 16, 24];
+
+/** Wall time of `vnetlab compare` over every architecture and guest count (one lab per point). */
+async function sweep(bytesPerGuest: number): Promise<{ wallS: number; points: number; skipped: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'vnetlab-bench-sweep-'));
+  const w0 = process.hrtime.bigint();
+  // The compare's own progress lines go straight to this terminal: the sweep takes minutes.
+  const args = ['compare', '--arch', SWEEP_ARCHS.join(','), '--guests', SWEEP_GUESTS.join(','), '--nics', '2', '--bytes-per-guest', String(bytesPerGuest), '--out', dir, '--json', '--lab-dir', dir];
+  const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  const code = await new Promise<number>((res) => child.on('close', (c) => res(c ?? 1)));
+  const wallS = Number(process.hrtime.bigint() - w0) / 1e9;
+  if (code !== 0) throw new Error(`compare sweep failed (${code})`);
+  const r = { stdout };
+  const res = JSON.parse(r.stdout) as { points: unknown[]; skipped?: unknown[] };
+  return { wallS, points: res.points.length, skipped: res.skipped?.length ?? 0 };
+}
+
 async function main(): Promise<void> {
   const bytes = Number(process.env.VNETLAB_BENCH_BYTES ?? 20_000_000);
   progress('raw NATS, 1500-byte messages');
@@ -116,6 +139,12 @@ async function main(): Promise<void> {
     const udp = rows[0]!;
     progress('scale: 4 hosts × 16 guests (pv, multiqueue, cdna), host mode');
     const sc = await scale();
+    const sweepBytes = Number(process.env.VNETLAB_BENCH_SWEEP_BYTES ?? 200_000);
+    let sw: { wallS: number; points: number; skipped: number } | undefined;
+    if (process.env.VNETLAB_BENCH_SWEEP !== '0') {
+      progress(`sweep: vnetlab compare, ${SWEEP_ARCHS.length} architectures × guests ${SWEEP_GUESTS.join(',')}, 2 NICs, ${sweepBytes} bytes per guest (minutes)`);
+      sw = await sweep(sweepBytes);
+    }
     const lines = [
       '# Benchmarks',
       '',
@@ -134,6 +163,9 @@ async function main(): Promise<void> {
       `| scale: 4 hosts, 64 guests (host mode) — \`vnetlab up\` until ready | ${sc.upS.toFixed(1)} s |`,
       `| scale: every guest answered a ping, from \`vnetlab up\` | ${sc.answered} of 63 in ${sc.allPingedS.toFixed(1)} s |`,
       `| scale: resident memory per host process (16 guests + dom0 + hypervisor + NIC each) | ${sc.rssMb.map((m) => m.toFixed(0)).join(', ')} MB (${(Math.max(...sc.rssMb) / 19).toFixed(1)} MB per service) |`,
+      ...(sw
+        ? [`| sweep: \`vnetlab compare\` ${SWEEP_ARCHS.length} architectures × guests ${SWEEP_GUESTS.join(',')} (2 NICs, UDP, ${sweepBytes.toLocaleString('en')} bytes per guest; one lab per point) | ${(sw.wallS / 60).toFixed(1)} min for ${sw.points} points (${(sw.wallS / Math.max(1, sw.points)).toFixed(1)} s per point${sw.skipped ? `, ${sw.skipped} skipped` : ''}) |`]
+        : []),
       '',
     ];
     const md = lines.join('\n');
