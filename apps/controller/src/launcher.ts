@@ -1,9 +1,9 @@
 // Starts service processes, waits until they are healthy, and stops them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '@vnetlab/runtime';
 import type { ServicePlan } from './plan.js';
 import { isAlive } from './labfile.js';
 
@@ -51,19 +51,6 @@ export function spawnHost(host: string, planFile: string, labDir: string): Child
   const out = openSync(join(logs, `${host}.log`), 'a');
   const nodeArgs = (process.env.VNETLAB_NODE_ARGS ?? '').split(' ').filter(Boolean);
   return spawn(process.execPath, [...nodeArgs, appEntry('host'), '--plan', planFile], { stdio: ['ignore', out, out], env: process.env });
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export async function freePorts(n: number): Promise<number[]> {

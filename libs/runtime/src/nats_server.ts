@@ -1,7 +1,7 @@
 // Spawns Debian's nats-server with JetStream for a lab (the controller) or a test, and
 // waits until it accepts clients.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 
@@ -69,17 +69,44 @@ export function findNatsServer(candidates: readonly string[] = defaultNatsServer
   return found;
 }
 
-/** A TCP port nobody listens on right now. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Lowest port of the kernel's ephemeral range (outgoing connections take their local ports from it). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 12_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function listenOnce(host: string, port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
+    srv.unref();
+    srv.once('error', () => resolve(undefined));
+    srv.listen(port, host, () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+      const got = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(got || undefined));
     });
   });
+}
+
+/**
+ * A TCP port nobody listens on right now, to be bound a moment later by another process.
+ * Chosen below the ephemeral range: a port from port 0 is ephemeral, and the lab's own many
+ * outgoing NATS/gRPC connections could take it as their local port before the service binds it.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const high = ephemeralLow() - 1;
+  const low = 10_000;
+  for (let i = 0; i < 200; i++) {
+    const port = await listenOnce(host, low + Math.floor(Math.random() * (high - low)));
+    if (port) return port;
+  }
+  const any = await listenOnce(host, 0);
+  if (!any) throw new Error(`no free TCP port on ${host}`);
+  return any;
 }
 
 // Ready = a client connection gets the server's INFO line.
