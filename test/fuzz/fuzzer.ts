@@ -2,6 +2,7 @@
 // of a running lab, then checks that every service survived, counted the garbage, and that the
 // lab still moves traffic. Seeded: the seed is printed, and the same seed sends the same
 // sequence (the replayed captures aside, which come from the lab's own traffic).
+import { appendFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { badMessages, domainCounts, health, ping, pingPairs, protectionOn, udpBulk, alive, type PingPair } from './lab_checks.js';
@@ -25,6 +26,8 @@ export interface FuzzOptions {
   /** gRPC calls in flight at once. */
   concurrency?: number;
   log?: (line: string) => void;
+  /** Only the subjects and '<service> <method path>'s this matches (to narrow a failure down). */
+  only?: RegExp;
 }
 
 interface Sent {
@@ -49,7 +52,7 @@ export interface FuzzReport {
   /** vnetlab_bad_messages_total growth per service. */
   badMessagesGrowth: Record<string, number>;
   /** gRPC calls that hit their deadline, by method (first few requests kept). */
-  hung: Array<{ path: string; service: string; kind: Mutation; request: string }>;
+  hung: Array<{ i: number; path: string; service: string; kind: Mutation; request: string }>;
   /** Everything that says the lab did not survive; empty when it did. */
   problems: string[];
   checks: string[];
@@ -76,13 +79,16 @@ function summary(v: unknown): string {
 class GrpcClients {
   private readonly clients = new Map<string, grpc.Client>();
 
+  /** `own`: connections of their own, not shared with the other clients of the process. */
+  constructor(private readonly own = false) {}
+
   private forPath(t: GrpcTarget, raw: boolean): Record<string, (...a: unknown[]) => unknown> {
     const k = `${raw ? 'raw' : 'typed'}|${t.service.grpcAddr}|${t.path}`;
     let c = this.clients.get(k);
     if (!c) {
       const m: MethodDef = raw ? { ...t.def, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } : t.def;
       const Ctor = grpc.makeGenericClientConstructor({ call: m } as unknown as grpc.ServiceDefinition, 'Fuzz');
-      c = new Ctor(t.service.grpcAddr, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 8 << 20, 'grpc.max_receive_message_length': 8 << 20 });
+      c = new Ctor(t.service.grpcAddr, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 8 << 20, 'grpc.max_receive_message_length': 8 << 20, ...(this.own ? { 'grpc.use_local_subchannel_pool': 1 } : {}) });
       this.clients.set(k, c);
     }
     return c as unknown as Record<string, (...a: unknown[]) => unknown>;
@@ -148,7 +154,7 @@ export interface Barrage {
 /** Discovers the lab and checks it works before anything is thrown at it. */
 export async function prepare(dir: string, log: (l: string) => void = () => undefined): Promise<Barrage & { problems: string[] }> {
   const view = await discoverLab(dir);
-  const problems: string[] = [];
+  const problems: string[] = (await health(view)).map((h) => `before the barrage: ${h.service}: ${h.problem}`);
   const pairs: PingPair[] = [];
   for (const p of pingPairs(view)) {
     if ((await ping(view, p, 1)) === 1) pairs.push(p);
@@ -169,8 +175,8 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
   const progressEvery = opts.progressEvery ?? 1000;
 
   const { view, pairs, problems } = await prepare(dir, log);
-  const subjects = subjectTargets(view);
-  const methods = grpcTargets(view);
+  const subjects = subjectTargets(view).filter((t) => !opts.only || opts.only.test(t.subject));
+  const methods = grpcTargets(view).filter((t) => !opts.only || opts.only.test(`${t.service.name} ${t.path}`));
   const report: FuzzReport = {
     seed,
     iterations: 0,
@@ -187,7 +193,7 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
   };
   if (problems.length > 0) return report;
 
-  const nc = await connect({ servers: view.lab.natsUrl, name: 'fuzzer' });
+  const nc = await connect({ servers: view.lab.natsUrl, name: 'fuzzer', ...(view.natsAuth ?? {}) });
   const clients = new GrpcClients();
   const domainsBefore = await domainCounts(view);
   const badBefore = await badMessages(view.lab.services);
@@ -203,11 +209,15 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
     log(`fuzz: seed ${seed}, ${subjects.length} subjects, ${methods.length} gRPC methods, ${opts.iterations} iterations, ${[...captured.values()].reduce((n, l) => n + l.length, 0)} captured messages to replay`);
 
     const history: Sent[] = [];
+    // VNETLAB_FUZZ_TRACE=FILE: every message sent, one JSON line each (to narrow a failure down)
+    const traceFile = process.env.VNETLAB_FUZZ_TRACE;
     const note = (s: Sent) => {
+      if (traceFile) appendFileSync(traceFile, JSON.stringify({ ...s, ms: Date.now() - t0 }) + '\n');
       history.push(s);
       if (history.length > 40) history.shift();
     };
     const inflight = new Set<Promise<void>>();
+    const retries: Array<(via: GrpcClients) => Promise<string>> = [];
 
     const pickKind = (replayable: boolean): Mutation =>
       rng.weighted<Mutation>([
@@ -321,25 +331,31 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
       for (const [k, v] of Object.entries(t.metadata?.(rng, decodedForMd) ?? {})) md.set(k, v);
       // a hypercall stream carries a few requests, like a domain's
       const streamReqs = t.def.requestStream ? [req, ...Array.from({ length: rng.int(3) }, () => (raw ? randomBytes(rng) : t.steer?.(mutateMessage(t.sample(rng), rng, pools), rng) ?? t.sample(rng)))] : [];
-      note({ i, to: `${t.service.name} ${t.path}`, kind, bytes: raw?.length ?? -1, steered });
+      note({ i, to: `${t.service.name} ${t.path}`, kind, bytes: raw?.length ?? -1, steered, ...(traceFile ? { note: raw ? raw.subarray(0, 48).toString('hex') : summary(typed) } : {}) });
       report.grpc.calls++;
       report.grpc.byKind[kind] = (report.grpc.byKind[kind] ?? 0) + 1;
       if (steered) report.grpc.steered++;
-      const call = t.def.requestStream ? clients.stream(t, streamReqs, !!raw, md, deadlineMs) : clients.unary(t, req, !!raw, md, deadlineMs);
-      return call.then((status) => {
+      const send = (via = clients) => (t.def.requestStream ? via.stream(t, streamReqs, !!raw, md, deadlineMs) : via.unary(t, req, !!raw, md, deadlineMs));
+      return send().then((status) => {
         report.grpc.byStatus[status] = (report.grpc.byStatus[status] ?? 0) + 1;
         if (ODD.has(status)) {
           const o = (report.grpc.odd[`${t.service.kind} ${t.path}`] ??= {});
           o[`${kind} ${status}`] = (o[`${kind} ${status}`] ?? 0) + 1;
         }
-        if (status === 'DEADLINE_EXCEEDED' && report.hung.length < 50) report.hung.push({ path: t.path, service: t.service.name, kind, request: raw ? `<${raw.length} raw bytes>` : summary(typed) });
+        if (status === 'DEADLINE_EXCEEDED' && report.hung.length < 50) {
+          const hex = (b: unknown) => (Buffer.isBuffer(b) ? `<${b.length} bytes ${b.subarray(0, 64).toString('hex')}${b.length > 64 ? '…' : ''}>` : summary(b));
+          const request = t.def.requestStream ? `[${streamReqs.map(hex).join(', ')}] metadata ${summary(md.getMap())}` : hex(req);
+          report.hung.push({ i, path: t.path, service: t.service.name, kind, request });
+          retries.push(send);
+          if (traceFile) appendFileSync(traceFile, JSON.stringify({ hung: i, service: t.service.name, path: t.path, metadata: md.getMap(), requests: (t.def.requestStream ? streamReqs : [req]).map((r) => (Buffer.isBuffer(r) ? { base64: r.toString('base64') } : { typed: r })) }) + '\n');
+        }
       });
     };
 
     const pids = view.lab.services.map((s) => ({ name: s.name, pid: s.pid })).concat([{ name: 'controller', pid: view.lab.controllerPid }]);
     for (let i = 0; i < opts.iterations; i++) {
       report.iterations = i + 1;
-      if (rng.chance(0.55)) {
+      if (methods.length === 0 || (subjects.length > 0 && rng.chance(0.55))) {
         natsOne(i);
         if (i % 25 === 0) await nc.flush();
       } else {
@@ -367,7 +383,14 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
 
     // ---- did the lab survive? ----
     for (const h of await health(view)) problems.push(`${h.service}: ${h.problem}`);
-    if (report.hung.length > 0) problems.push(`${report.hung.length} gRPC calls hung until their deadline: ${report.hung.slice(0, 5).map((h) => `${h.service} ${h.path} ${h.request}`).join('; ')}`);
+    // a call that hit its deadline during the barrage is sent again on the quiet lab: a handler
+    // that hangs hangs again; one that was only slow under the barrage (or the machine's load) answers
+    // (on connections of their own: a connection the barrage wedged is not the service's fault)
+    const fresh = new GrpcClients(true);
+    const again = await Promise.all(retries.map((r) => r(fresh))).finally(() => fresh.close());
+    const hung = report.hung.filter((_, k) => again[k] === 'DEADLINE_EXCEEDED');
+    for (const [k, h] of report.hung.entries()) report.checks.push(`slow during the barrage: #${h.i} ${h.service} ${h.path}; sent again: ${again[k]}`);
+    if (hung.length > 0) problems.push(`${hung.length} gRPC calls hung until their deadline, also when sent again after the barrage: ${hung.slice(0, 5).map((h) => `#${h.i} ${h.service} ${h.path} ${h.request}`).join('; ')}`);
     const badAfter = await badMessages(view.lab.services);
     for (const s of view.lab.services) report.badMessagesGrowth[s.name] = (badAfter.get(s.name) ?? 0) - (badBefore.get(s.name) ?? 0);
     for (const [name, n] of Object.entries(report.garbageTo)) {

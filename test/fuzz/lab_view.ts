@@ -47,6 +47,8 @@ export interface LabView {
   guests: Array<{ name: string; host: string; nic: string; ip: string; mac: string; arch: string }>;
   /** The controller (operator API) as a service entry. */
   controller: LabService;
+  /** NATS user and password with every permission (the controller's), when the lab has NATS users. */
+  natsAuth?: { user: string; pass: string };
 }
 
 export function readLabJson(dir: string): LabJson {
@@ -80,7 +82,10 @@ export async function discoverLab(dir: string): Promise<LabView> {
     }),
   );
   const controller: LabService = { name: 'controller', kind: 'controller', pid: lab.controllerPid, httpPort: 0, grpcAddr: lab.operatorAddr, metricsUrl: '' };
-  return { dir, lab, topo, domains, frames, credentials, guests, controller };
+  // the fuzzer is an insider: it speaks with the controller's NATS user, which may say anything
+  const conf = join(dir, 'nats.conf');
+  const m = existsSync(conf) ? /user: "controller", password: "([^"]+)"/.exec(readFileSync(conf, 'utf8')) : null;
+  return { dir, lab, topo, domains, frames, credentials, guests, controller, ...(m ? { natsAuth: { user: 'controller', pass: m[1]! } } : {}) };
 }
 
 export function hostOf(view: LabView, name: string): Host {

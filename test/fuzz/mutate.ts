@@ -82,6 +82,18 @@ function deepClone<T>(v: T): T {
   return v;
 }
 
+/** Bytes a huge repeated field may hold: a message near the transports' limits, not past them. */
+const MAX_REPEATED_BYTES = 1_000_000;
+
+/** Roughly the encoded size of a value (bytes and strings at their length, scalars at 8). */
+export function approxSize(v: unknown): number {
+  if (v instanceof Uint8Array) return v.byteLength + 2;
+  if (typeof v === 'string') return v.length + 2;
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + approxSize(x), 0);
+  if (v !== null && typeof v === 'object') return Object.values(v).reduce((n: number, x) => n + approxSize(x), 2);
+  return 8;
+}
+
 /** A copy of `msg` with 1..3 of its fields set to hostile values of their own type. */
 export function mutateMessage<T>(msg: T, rng: Prng, pools: HostilePools): T {
   const copy = deepClone(msg);
@@ -94,8 +106,9 @@ export function mutateMessage<T>(msg: T, rng: Prng, pools: HostilePools): T {
       const arr = v as unknown[];
       if (arr.length === 0 || rng.chance(0.4)) leaf.set([]);
       else {
-        // a huge repeated field, bounded so that it still fits one message
-        const count = rng.pick([64, 1000, 10_000, 100_000]);
+        // a huge repeated field, bounded so that it still fits one message (about 1 MB)
+        const each = Math.max(1, approxSize(arr) / arr.length);
+        const count = Math.min(rng.pick([64, 1000, 10_000, 100_000]), Math.max(1, Math.floor(MAX_REPEATED_BYTES / each)));
         leaf.set(Array.from({ length: count }, (_, i) => deepClone(arr[i % arr.length])));
       }
     } else if (typeof v === 'number') leaf.set(hostileNumber(rng, pools));

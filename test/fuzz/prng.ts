@@ -69,7 +69,9 @@ export class Prng {
   }
 
   bytes(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n);
+    // not allocUnsafe: a small one is a view into Node's shared pool, which a later allocation
+    // may overwrite before a transport that queued it sends it
+    const out = Buffer.alloc(n);
     let i = 0;
     for (; i + 4 <= n; i += 4) out.writeUInt32LE(this.u32(), i);
     for (; i < n; i++) out[i] = this.u32() & 0xff;

@@ -2,13 +2,32 @@
 // Guest-supplied values are checked here for shape (integers in range); whether the guest
 // may do what it asks is the hypervisor logic's business.
 import { charges, type Charges, type Hypervisor, type GrantCopyOp, type GrantPtr } from '@vnetlab/hypervisor';
-import type { hypercall } from '@vnetlab/proto';
+import { hypercall } from '@vnetlab/proto';
 
 export interface HypercallOutcome {
   response: hypercall.HypercallResponse;
   op: string;
   /** Set for a successful EVTCHNOP_send: the upcall to deliver. */
   event?: { domid: number; port: number };
+}
+
+/** A hypercall message that did not decode, in place of the request (see decodeHypercall). */
+export interface UndecodedHypercall {
+  undecoded: string;
+}
+
+/**
+ * The hypercall stream's deserializer: a message that does not decode becomes an
+ * UndecodedHypercall for the handler to answer and count, instead of an error in grpc-js,
+ * whose refusal left the stream open (and the caller waiting) while the domain kept its
+ * side open — as a domain's stream always does. Found by the lab fuzzer.
+ */
+export function decodeHypercall(bytes: Buffer): hypercall.HypercallRequest | UndecodedHypercall {
+  try {
+    return hypercall.HypercallRequest.decode(bytes);
+  } catch (e) {
+    return { undecoded: e instanceof Error ? e.message : String(e) };
+  }
 }
 
 export class MalformedHypercall extends Error {

@@ -9,7 +9,7 @@ import { FileMachineMemory } from '@vnetlab/memory';
 import { hypercall, netif, pcie, protection, subjects } from '@vnetlab/proto';
 import { BadMessageError, checkModelledTime, DOMAIN_TOKEN_HEADER, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { domainPages, hostMemoryPath, hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
-import { MalformedHypercall, runHypercall } from './hypercalls.js';
+import { decodeHypercall, MalformedHypercall, runHypercall } from './hypercalls.js';
 
 export const HYPERVISOR_SPEC: ServiceSpec = {
   kind: 'hypervisor',
@@ -115,6 +115,12 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
       const token = String(call.metadata.get(DOMAIN_TOKEN_HEADER)[0] ?? '');
       const bound = tokens ? byToken.get(token) : undefined;
       call.on('data', (req: hypercall.HypercallRequest) => {
+        if ('undecoded' in req) {
+          // not a hypercall at all: answered (there is no seq to echo) and counted; the stream goes on
+          m.badMessage('decode', { subject: 'Hypervisor/Hypercalls', error: req.undecoded });
+          call.write({ seq: 0, status: -1, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: `undecodable hypercall: ${String(req.undecoded)}`, target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [] });
+          return;
+        }
         try {
           if (tokens && (bound === undefined || req?.caller !== bound)) {
             const kind = bound === undefined ? 'bad_credential' : 'forged_caller';
@@ -160,7 +166,7 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
       cb(null, { domains: hv.domainIds().map(info) });
     },
   };
-  svc.addGrpc(hypercall.HypervisorService, impl);
+  svc.addGrpc({ ...hypercall.HypervisorService, hypercalls: { ...hypercall.HypervisorService.hypercalls, requestDeserialize: decodeHypercall as (b: Buffer) => hypercall.HypercallRequest } }, impl);
 
   // Physical interrupts from this host's NICs, routed to whoever bound the irq (dom0 in PV).
   svc.subscribe(subjects.pirq(host.name), pcie.Interrupt.decode, (irq) => {
