@@ -6,15 +6,9 @@ import { control, hypercall, protection } from '@vnetlab/proto';
 import { grpcClient, unary } from '@vnetlab/runtime';
 import { reachable, type LabService, type LabView } from './lab_view.js';
 
-export function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive } from '../src/lab_kit.js';
+
+export { alive };
 
 /** Sum of one metric over its label sets in a Prometheus text exposition (0 when absent). */
 export function metricSum(text: string, name: string): number {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { TopologyError, loadTopology } from '@vnetlab/topology';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { isAlive, labDir, readLab, type LabState } from './labfile.js';
+import { requireLab } from './lab_client.js';
 import { stopPids } from './launcher.js';
 import { OperatorApi } from './operator_client.js';
 import { fmtNs, fmtRate, pct, table } from './report.js';
@@ -134,13 +135,6 @@ function topUsage(): string {
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
 
-function requireLab(f: Record<string, unknown>): LabState {
-  const dir = labDir(f['lab-dir'] as string);
-  const lab = readLab(dir);
-  if (!lab || !isAlive(lab.controllerPid)) throw new UsageError(`no lab is running (looked in ${dir}); start one with: vnetlab up FILE`);
-  if (lab.phase !== 'ready') throw new UsageError(`the lab is ${lab.phase}${lab.error ? ': ' + lab.error : ''}`);
-  return lab;
-}
 
 async function withOperator<T>(f: Record<string, unknown>, fn: (api: OperatorApi, lab: LabState) => Promise<T>): Promise<T> {
   const lab = requireLab(f);

@@ -1,8 +1,8 @@
 // The CLI's fault-injection verbs: fail and repair a NIC.
 import { fault } from '@vnetlab/proto';
-import { grpcClient, unary } from '@vnetlab/runtime';
+import { unary } from '@vnetlab/runtime';
 import { UsageError, type FlagSpec } from './args.js';
-import { isAlive, labDir, readLab } from './labfile.js';
+import { withOperatorClient } from './lab_client.js';
 
 interface Command {
   synopsis: string;
@@ -15,19 +15,9 @@ function setNic(fail: boolean, out: (s: string) => void): Command['run'] {
   return async (pos, f) => {
     if (pos.length !== 2 || pos[0] !== 'nic' || !/^[^/]+\/[^/]+$/.test(pos[1]!)) throw new UsageError(`${fail ? 'fail' : 'repair'} needs: nic HOST/NIC`);
     const [host, nic] = pos[1]!.split('/') as [string, string];
-    const dir = labDir(f['lab-dir'] as string);
-    const l = readLab(dir);
-    if (!l || !isAlive(l.controllerPid)) throw new UsageError(`no lab is running (looked in ${dir}); start one with: vnetlab up FILE`);
-    const c = grpcClient(fault.FaultsClient, l.operatorAddr);
-    try {
-      const r = await unary<fault.SetNicResponse>((cb) => c.setNic({ host, nic, fail }, cb));
-      out(f.json ? JSON.stringify({ host, nic, up: r.up }) : `${host}/${nic}: link ${r.up ? 'up' : 'DOWN'}`);
-      return 0;
-    } catch (e) {
-      throw new Error((e as { details?: string }).details ?? (e as Error).message);
-    } finally {
-      c.close();
-    }
+    const r = await withOperatorClient(f, fault.FaultsClient, (c) => unary<fault.SetNicResponse>((cb) => c.setNic({ host, nic, fail }, cb)));
+    out(f.json ? JSON.stringify({ host, nic, up: r.up }) : `${host}/${nic}: link ${r.up ? 'up' : 'DOWN'}`);
+    return 0;
   };
 }
 

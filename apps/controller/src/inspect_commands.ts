@@ -5,11 +5,11 @@ import { Metadata } from '@grpc/grpc-js';
 import { writeFileSync } from 'node:fs';
 import { decapVxlan, describeFrame, isVxlanTo, pcapHeader, pcapRecord } from '@vnetlab/frames';
 import { inspect } from '@vnetlab/proto';
-import { grpcClient, unary } from '@vnetlab/runtime';
+import { unary } from '@vnetlab/runtime';
 import { TopologyError, loadTopology } from '@vnetlab/topology';
 import { UsageError, type FlagSpec } from './args.js';
 import { GRAPH_FORMATS, graph, type GraphFormat } from './graph.js';
-import { isAlive, labDir, readLab } from './labfile.js';
+import { requireLab, withOperatorClient } from './lab_client.js';
 
 export interface InspectCommand {
   synopsis: string;
@@ -20,25 +20,9 @@ export interface InspectCommand {
 
 type Out = (s: string) => void;
 
-function lab(f: Record<string, unknown>) {
-  const dir = labDir(f['lab-dir'] as string);
-  const l = readLab(dir);
-  if (!l || !isAlive(l.controllerPid)) throw new UsageError(`no lab is running (looked in ${dir}); start one with: vnetlab up FILE`);
-  if (l.phase !== 'ready') throw new UsageError(`the lab is ${l.phase}${l.error ? ': ' + l.error : ''}`);
-  return l;
-}
 
-async function withInspect<T>(f: Record<string, unknown>, fn: (c: inspect.InspectClient) => Promise<T>): Promise<T> {
-  const c = grpcClient(inspect.InspectClient, lab(f).operatorAddr);
-  try {
-    return await fn(c);
-  } catch (e) {
-    // a refusal from the lab reads as its reason, not as a gRPC status
-    const details = (e as { details?: string }).details;
-    throw details ? new Error(details) : e;
-  } finally {
-    c.close();
-  }
+function withInspect<T>(f: Record<string, unknown>, fn: (c: inspect.InspectClient) => Promise<T>): Promise<T> {
+  return withOperatorClient(f, inspect.InspectClient, fn);
 }
 
 const deadline = (ms: number) => ({ deadline: Date.now() + ms });

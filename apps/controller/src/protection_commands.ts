@@ -2,9 +2,9 @@
 // checks on or off, to show what they prevent).
 import { Metadata } from '@grpc/grpc-js';
 import { protection } from '@vnetlab/proto';
-import { grpcClient, unary } from '@vnetlab/runtime';
+import { unary } from '@vnetlab/runtime';
 import { UsageError, type FlagSpec } from './args.js';
-import { isAlive, labDir, readLab } from './labfile.js';
+import { withOperatorClient } from './lab_client.js';
 import { ATTACKS } from './protection.js';
 
 interface Command {
@@ -14,19 +14,8 @@ interface Command {
   run(pos: string[], f: Record<string, unknown>): Promise<number>;
 }
 
-async function withProtection<T>(f: Record<string, unknown>, fn: (c: protection.ProtectionClient) => Promise<T>): Promise<T> {
-  const dir = labDir(f['lab-dir'] as string);
-  const l = readLab(dir);
-  if (!l || !isAlive(l.controllerPid)) throw new UsageError(`no lab is running (looked in ${dir}); start one with: vnetlab up FILE`);
-  const c = grpcClient(protection.ProtectionClient, l.operatorAddr);
-  try {
-    return await fn(c);
-  } catch (e) {
-    const details = (e as { details?: string }).details;
-    throw details ? new Error(details) : e;
-  } finally {
-    c.close();
-  }
+function withProtection<T>(f: Record<string, unknown>, fn: (c: protection.ProtectionClient) => Promise<T>): Promise<T> {
+  return withOperatorClient(f, protection.ProtectionClient, fn);
 }
 
 export function protectionCommands(out: (s: string) => void, json: FlagSpec): Record<string, Command> {
