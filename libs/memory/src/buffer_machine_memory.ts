@@ -1,16 +1,19 @@
 import { MemoryError } from './errors.js';
 import type { MachineMemory } from './machine_memory.js';
 import { PAGE_SIZE, checkFrameCount, checkMfn, checkSpan, sha256Hex } from './page.js';
+import { scanMarks } from './dirty_log.js';
 
 /** Machine memory held in one process (tests, single-process labs). */
 export class BufferMachineMemory implements MachineMemory {
   readonly frames: number;
   private ram: Buffer | undefined;
+  private readonly marks: Uint8Array;
 
   constructor(frames: number) {
     checkFrameCount(frames);
     this.frames = frames;
     this.ram = Buffer.alloc(frames * PAGE_SIZE);
+    this.marks = new Uint8Array(frames);
   }
 
   private bytes(): Buffer {
@@ -29,6 +32,17 @@ export class BufferMachineMemory implements MachineMemory {
     checkMfn(mfn, this.frames);
     checkSpan(offset, data.length);
     data.copy(this.bytes(), mfn * PAGE_SIZE + offset);
+    if (data.length > 0) this.marks[mfn] = 1;
+  }
+
+  takeDirty(mfns: readonly number[]): number[] {
+    const { marked } = scanMarks(mfns, this.frames, (f, c) => Buffer.from(this.marks.subarray(f, f + c)));
+    for (const mfn of marked) this.marks[mfn] = 0;
+    return marked;
+  }
+
+  countDirty(mfns: readonly number[]): number {
+    return scanMarks(mfns, this.frames, (f, c) => Buffer.from(this.marks.subarray(f, f + c))).marked.length;
   }
 
   copy(srcMfn: number, srcOff: number, dstMfn: number, dstOff: number, length: number): void {

@@ -2,17 +2,23 @@ import * as fs from 'node:fs';
 import { MemoryError } from './errors.js';
 import type { MachineMemory } from './machine_memory.js';
 import { PAGE_SIZE, checkFrameCount, checkMfn, checkSpan, sha256Hex } from './page.js';
+import { scanMarks } from './dirty_log.js';
+
+const DIRTY = Buffer.from([1]);
+const CLEAN = Buffer.from([0]);
 
 /**
  * Machine memory in a file (on tmpfs in a running lab) that every service of a host opens,
  * as the CPUs and DMA engines of one machine share its RAM. Nothing is cached in the
  * process: each read and write goes to the file, so one process sees another's writes at
- * once.
+ * once. The dirty log (a byte per frame) is a file beside it (`<path>.dirty`), so that every
+ * process writing into the host's memory marks the frames it wrote for every other to see.
  */
 export class FileMachineMemory implements MachineMemory {
   readonly frames: number;
   readonly path: string;
   private fd: number | undefined;
+  private logFd: number | undefined;
 
   constructor(path: string, frames: number) {
     checkFrameCount(frames);
@@ -29,6 +35,18 @@ export class FileMachineMemory implements MachineMemory {
       throw e;
     }
     this.fd = fd;
+    try {
+      this.logFd = fs.openSync(`${path}.dirty`, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+      if (fs.fstatSync(this.logFd).size < frames) fs.ftruncateSync(this.logFd, frames);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  private log(): number {
+    if (this.logFd === undefined) throw new MemoryError('closed', `machine memory ${this.path} is closed`);
+    return this.logFd;
   }
 
   private handle(): number {
@@ -61,6 +79,25 @@ export class FileMachineMemory implements MachineMemory {
       if (n === 0) throw new MemoryError('short_io', `short write of mfn ${mfn} in ${this.path}`);
       done += n;
     }
+    // data first, then the mark (see MachineMemory.takeDirty)
+    if (data.length > 0) fs.writeSync(this.log(), DIRTY, 0, 1, mfn);
+  }
+
+  private readMarks(first: number, count: number): Buffer {
+    const out = Buffer.alloc(count);
+    const n = fs.readSync(this.log(), out, 0, count, first);
+    if (n !== count) throw new MemoryError('short_io', `short read of the dirty log of ${this.path}`);
+    return out;
+  }
+
+  takeDirty(mfns: readonly number[]): number[] {
+    const { marked } = scanMarks(mfns, this.frames, (f, c) => this.readMarks(f, c));
+    for (const mfn of marked) fs.writeSync(this.log(), CLEAN, 0, 1, mfn);
+    return marked;
+  }
+
+  countDirty(mfns: readonly number[]): number {
+    return scanMarks(mfns, this.frames, (f, c) => this.readMarks(f, c)).marked.length;
   }
 
   copy(srcMfn: number, srcOff: number, dstMfn: number, dstOff: number, length: number): void {
@@ -75,8 +112,9 @@ export class FileMachineMemory implements MachineMemory {
   }
 
   close(): void {
-    if (this.fd === undefined) return;
-    fs.closeSync(this.fd);
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    if (this.logFd !== undefined) fs.closeSync(this.logFd);
     this.fd = undefined;
+    this.logFd = undefined;
   }
 }

@@ -12,7 +12,11 @@ function tmpPath(): string {
   return p;
 }
 afterEach(() => {
-  while (tmpFiles.length) fs.rmSync(tmpFiles.pop()!, { force: true });
+  while (tmpFiles.length) {
+    const p = tmpFiles.pop()!;
+    fs.rmSync(p, { force: true });
+    fs.rmSync(`${p}.dirty`, { force: true });
+  }
 });
 
 const kinds: Array<[string, (frames: number) => MachineMemory]> = [
