@@ -7,8 +7,8 @@ import { hypercall } from '@vnetlab/proto';
 export interface HypercallOutcome {
   response: hypercall.HypercallResponse;
   op: string;
-  /** Set for a successful EVTCHNOP_send: the upcall to deliver. */
-  event?: { domid: number; port: number };
+  /** Set for a successful EVTCHNOP_send: the upcall to deliver (at `tNs` when a storm's sends were coalesced into it). */
+  event?: { domid: number; port: number; tNs?: number };
 }
 
 /** A hypercall message that did not decode, in place of the request (see decodeHypercall). */
@@ -51,13 +51,14 @@ function ptr(p: hypercall.GrantPtr | undefined, what: string): GrantPtr {
   throw new MalformedHypercall('bad_field', `${what} names neither a gref nor a gfn`);
 }
 
-function empty(seq: number): hypercall.HypercallResponse {
-  return { seq, status: 0, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: '', target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [] };
+/** A response with nothing in it yet; `status` and `error` for a refusal outside the logic. */
+export function emptyResponse(seq: number, status = 0, error = ''): hypercall.HypercallResponse {
+  return { seq, status, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error, target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [], coalesced: false };
 }
 
 /** Runs one hypercall. Throws MalformedHypercall for a request that is not well-formed. */
 export function runHypercall(hv: Hypervisor, req: hypercall.HypercallRequest): HypercallOutcome {
-  const res = empty(req.seq);
+  const res = emptyResponse(req.seq);
   const caller = u32(req.caller, 'caller');
   // the trap's time is the time of the upcall an EVTCHNOP_send raises: a modelled time, or refused
   if (!(Number.isFinite(req.tNs) && req.tNs >= 0 && req.tNs <= Number.MAX_SAFE_INTEGER)) throw new MalformedHypercall('bad_time', `t_ns ${req.tNs} is not a modelled time (0..2^53 ns)`);
@@ -167,16 +168,20 @@ export function runHypercall(hv: Hypervisor, req: hypercall.HypercallRequest): H
       break;
     }
     case 'evtchnSend': {
-      const r = hv.evtchnSend(caller, u32(op.value.port, 'port'));
+      const r = hv.evtchnSend(caller, u32(op.value.port, 'port'), req.tNs);
       fill(r);
+      res.coalesced = r.coalesced === true;
       priced = charges.evtchnSend();
       res.charges = priced.map(([primitive, count]) => ({ primitive, count }));
       if (r.target) {
-        res.target = { domid: r.target.domid, port: r.target.port };
-        return { response: res, op: op.$case, event: r.target };
+        res.target = { domid: r.target.domid, port: r.target.port, atNs: r.target.atNs ?? 0 };
+        return { response: res, op: op.$case, event: { domid: r.target.domid, port: r.target.port, ...(r.target.atNs !== undefined ? { tNs: r.target.atNs } : {}) } };
       }
       break;
     }
+    case 'p2mWrite':
+      fill(hv.p2mWrite(caller, u32(op.value.gfn, 'gfn'), u32(op.value.mfn, 'mfn')));
+      break;
     case 'bindPirq': {
       const port = hv.bindPirq(caller, u32(op.value.irq, 'irq'));
       res.port = port;

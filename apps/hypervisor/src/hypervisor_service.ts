@@ -9,7 +9,7 @@ import { FileMachineMemory } from '@vnetlab/memory';
 import { hypercall, netif, pcie, protection, subjects } from '@vnetlab/proto';
 import { BadMessageError, checkModelledTime, DOMAIN_TOKEN_HEADER, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { domainPages, hostMemoryPath, hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
-import { decodeHypercall, MalformedHypercall, runHypercall } from './hypercalls.js';
+import { decodeHypercall, emptyResponse, MalformedHypercall, runHypercall } from './hypercalls.js';
 
 export const HYPERVISOR_SPEC: ServiceSpec = {
   kind: 'hypervisor',
@@ -79,7 +79,7 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
   function info(domid: number): hypercall.DomainInfo {
     const d = hv.domain(domid);
     if (!d) throw Object.assign(new Error(`no domain ${domid}`), { code: 5 });
-    return { domid: d.domid, name: d.name, p2m: d.p2m, grantFrames: d.grantFrames, memoryFrames: mem.frames, memoryPath: memPath };
+    return { domid: d.domid, name: d.name, p2m: d.p2m, grantFrames: d.grantFrames, memoryFrames: mem.frames, memoryPath: memPath, unmappedFrames: hv.unmappedFrames(domid) };
   }
 
   function deliver(domid: number, port: number, tNs: number): void {
@@ -118,7 +118,7 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
         if ('undecoded' in req) {
           // not a hypercall at all: answered (there is no seq to echo) and counted; the stream goes on
           m.badMessage('decode', { subject: 'Hypervisor/Hypercalls', error: req.undecoded });
-          call.write({ seq: 0, status: -1, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: `undecodable hypercall: ${String(req.undecoded)}`, target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [] });
+          call.write(emptyResponse(0, -1, `undecodable hypercall: ${String(req.undecoded)}`));
           return;
         }
         try {
@@ -126,22 +126,22 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
             const kind = bound === undefined ? 'bad_credential' : 'forged_caller';
             violations.inc({ kind, domain: bound === undefined ? 'unknown' : names.get(bound) ?? String(bound) });
             svc.log.warn('hypercall refused', { kind, caller: req?.caller, boundTo: bound });
-            call.write({ seq: req?.seq ?? 0, status: -1, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: bound === undefined ? 'no valid domain credential on this stream' : `this stream belongs to domain ${bound}, not ${req?.caller}`, target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [] });
+            call.write(emptyResponse(req?.seq ?? 0, -1, bound === undefined ? 'no valid domain credential on this stream' : `this stream belongs to domain ${bound}, not ${req?.caller}`));
             return;
           }
           if (req.op?.$case === 'cdnaEnqueue' && !cdnaReady.has(req.op.value.queueSet)) {
             // not refused, not yet: the NIC has not been told where this queue set's rings are
-            call.write({ seq: req.seq, status: -11, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: 'queue set not configured on its NIC yet (EAGAIN)', target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [] });
+            call.write(emptyResponse(req.seq, -11, 'queue set not configured on its NIC yet (EAGAIN)'));
             return;
           }
           const out = runHypercall(hv, req);
           hypercalls.inc({ op: out.op, result: out.response.status >= 0 ? 'ok' : 'error' });
-          if (out.event) deliver(out.event.domid, out.event.port, req.tNs);
+          if (out.event) deliver(out.event.domid, out.event.port, out.event.tNs ?? req.tNs);
           call.write(out.response);
         } catch (e) {
           const reason = e instanceof MalformedHypercall ? e.reason : 'handler';
           m.badMessage(reason, { subject: 'Hypervisor/Hypercalls', caller: req?.caller, error: e });
-          call.write({ seq: req?.seq ?? 0, status: -1, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: (e as Error).message, target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [] });
+          call.write(emptyResponse(req?.seq ?? 0, -1, (e as Error).message));
         }
         noteViolations();
       });

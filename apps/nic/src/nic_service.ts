@@ -3,7 +3,7 @@
 import { FlowCounters, flowKey } from '@vnetlab/flows';
 import { FileMachineMemory } from '@vnetlab/memory';
 import { Nic, iommuDma, machineMemoryDma, type NicDropReason } from '@vnetlab/nic';
-import { eth, pcie, subjects } from '@vnetlab/proto';
+import { eth, pcie, protection, subjects } from '@vnetlab/proto';
 import { BadMessageError, checkModelledTime, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { hostMemoryPath, hostSpec, loadTopology, queueSetPlan } from '@vnetlab/topology';
 import { Taps } from '@vnetlab/runtime';
@@ -31,6 +31,9 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
   const rxFrames = m.counter('vnetlab_nic_rx_frames_total', 'Frames the NIC wrote into host memory', ['nic']);
   const drops = m.counter('vnetlab_nic_drops_total', 'Frames the NIC dropped, by reason', ['nic', 'reason']);
   const irqs = m.counter('vnetlab_nic_interrupts_total', 'Interrupts the NIC raised', ['nic']);
+  const violations = m.counter('vnetlab_protection_violations_total', 'DMAs the IOMMU refused, by kind and the domain whose queue set asked', ['kind', 'domain']);
+  // the host's protection switch: off, the IOMMU lets unmapped addresses through (a demonstration)
+  let protectionOn = true;
 
   const mem = shared.mem ?? new FileMachineMemory(hostMemoryPath(String(cfg.options['mem-dir']), topo.name, host.name), host.memory_mib * 256);
   if (!shared.mem) svc.onShutdown(() => mem.close());
@@ -41,9 +44,15 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
   const point = `${host.name}/${spec.name}`;
   const taps = await new Taps(svc, { nic: [point] }).start();
 
-  function dropped(bytes: Buffer | undefined, reason: NicDropReason): void {
+  function dropped(bytes: Buffer | undefined, reason: NicDropReason, qs?: number): void {
     drops.inc({ nic: spec!.name, reason });
     flows.dropped(bytes ? flowKey(bytes) : 'other', `nic_${reason}`);
+    // a DMA a passed-through queue set's IOMMU context refused: a protection violation of its guest
+    const owner = qs === undefined ? undefined : plan.find((q) => q.qs === qs && q.arch === 'passthrough')?.guest;
+    if (reason === 'dma_fault' && owner) {
+      violations.inc({ kind: 'iommu_fault', domain: owner });
+      svc.log.warn('DMA refused by the IOMMU', { qs, guest: owner, detail: nic.lastDmaFault?.detail });
+    }
   }
 
   /** Raises every interrupt the NIC owes, each at its own modelled time (coalescing spaces them). */
@@ -63,7 +72,7 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
     // only a passed-through queue set sits behind a context, and its table is in this host's memory
     if (!plan.some((q) => q.qs === c.queueSet && q.arch === 'passthrough')) throw new BadMessageError('not_passthrough', `queue set ${c.queueSet} of ${spec.name} is not passed through`);
     if (!Number.isSafeInteger(c.rootMfn) || c.rootMfn >= mem.frames) throw new BadMessageError('bad_root_mfn', `IOMMU root frame ${c.rootMfn} is not in the host's ${mem.frames} frames`);
-    contexts.set(c.queueSet, iommuDma(mem, c.rootMfn));
+    contexts.set(c.queueSet, iommuDma(mem, c.rootMfn, { unchecked: () => !protectionOn }));
     msg.respond(new Uint8Array());
     svc.log.info('IOMMU context set', { qs: c.queueSet, rootMfn: c.rootMfn });
   });
@@ -89,13 +98,13 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
       // new buffers: frames waiting in the packet buffer go into them now
       const r = nic.doorbellRx(d.queueSet, d.tail, d.tNs);
       if (r.delivered.length > 0) rxFrames.inc({ nic: spec.name }, r.delivered.length);
-      for (const x of r.drops) dropped(x.bytes, x.reason);
+      for (const x of r.drops) dropped(x.bytes, x.reason, x.qs ?? d.queueSet);
       raiseInterrupts();
       return;
     }
     if (d.ring !== pcie.Ring.RING_TX) throw new BadMessageError('bad_ring', `doorbell names ring ${d.ring}`);
     const r = nic.doorbellTx(d.queueSet, d.tail, d.tNs);
-    for (const x of r.drops) dropped(undefined, x.reason);
+    for (const x of r.drops) dropped(undefined, x.reason, d.queueSet);
     if (r.wire.length > 0) {
       txFrames.inc({ nic: spec.name }, r.wire.length);
       for (const w of r.wire) observeWire(taps, point, spec.rate_bps, 'tx', w.bytes, w.tNs);
@@ -115,7 +124,7 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
       const r = nic.receive(bytes, f.tNs);
       observeWire(taps, point, spec.rate_bps, 'rx', bytes, f.tNs, r.delivered);
       if (r.delivered.length > 0) rxFrames.inc({ nic: spec.name });
-      for (const x of r.drops) dropped(x.bytes ?? bytes, x.reason);
+      for (const x of r.drops) dropped(x.bytes ?? bytes, x.reason, x.qs);
     }
     raiseInterrupts();
     m.setModelledTime(now);
@@ -132,6 +141,11 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
     svc.publish(subjects.nicLink(host.name, spec.name), pcie.LinkState.encode({ nic: spec.name, up: !f.fail, tNs: now }).finish());
     svc.event(f.fail ? 'nic-failed' : 'nic-repaired', `${host.name}/${spec.name} link ${f.fail ? 'down' : 'up'}`, { tNs: now, nic: spec.name });
     svc.log.warn(f.fail ? 'NIC failed: link down' : 'NIC repaired: link up', { tNs: now });
+  });
+
+  svc.subscribe(subjects.protection(host.name), protection.ProtectionSetting.decode, (p) => {
+    protectionOn = p.on;
+    svc.log.warn('protection switched', { on: p.on });
   });
 
   svc.setFlowSource(() => flows.snapshot());

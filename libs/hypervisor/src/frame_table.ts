@@ -77,11 +77,14 @@ export class FrameTable {
     this.refs[mfn]--;
   }
 
-  /** Moves a frame from one owner to another (a page flip). */
-  transfer(mfn: number, from: number, to: number): void {
+  /**
+   * Moves a frame from one owner to another (a page flip). `ignoreRefs` only with protection
+   * off: the frame moves with its I/O references (the DMA in flight lands in the new owner's page).
+   */
+  transfer(mfn: number, from: number, to: number, ignoreRefs = false): void {
     this.check(mfn);
     if (this.owners[mfn] !== from) throw new HypervisorError('bad_owner', `mfn ${mfn} is owned by ${this.owners[mfn]}, not ${from}`);
-    if (this.refs[mfn] > 0) throw new HypervisorError('busy', `mfn ${mfn} has ${this.refs[mfn]} I/O references`);
+    if (this.refs[mfn] > 0 && !ignoreRefs) throw new HypervisorError('busy', `mfn ${mfn} has ${this.refs[mfn]} I/O references`);
     if (to === FRAME_FREE) throw new HypervisorError('bad_owner', 'use free() to release a frame');
     this.owners[mfn] = to;
   }

@@ -14,6 +14,7 @@ import { Cdna, type CdnaBuffer, type CdnaCompleteResult, type CdnaEnqueueResult,
 import type { HypervisorCore } from './hypervisor_core.js';
 import { Iommu, type IommuPerms } from './iommu.js';
 import { PortTable } from './event_channel.js';
+import { NotificationLimit } from './notification_limit.js';
 import { FrameTable } from './frame_table.js';
 import { readEntry, validGref, writeFlags, writeFrame } from './grant_entry.js';
 import { ViolationLog, type Violation, type ViolationKind } from './violations.js';
@@ -82,6 +83,8 @@ export class Hypervisor {
   private readonly domains = new Map<number, Domain>();
   private nextDomid = 0;
   private readonly pirqRoutes = new Map<number, { domid: number; port: number }>();
+  /** Bounds a notification storm (protection on): see notification_limit.ts. */
+  private readonly notifyLimit = new NotificationLimit();
 
   constructor(opts: HypervisorOptions) {
     this.mem = opts.mem;
@@ -375,7 +378,9 @@ export class Hypervisor {
     if (owner === FRAME_FREE || (this.protectionOn && owner !== caller)) {
       return fail({ status: GNTST_bad_page, kind: 'transfer_not_owner', detail: `mfn ${mfn} (gfn ${gfn}) is owned by ${owner}, not dom${caller}` });
     }
-    if (this.frameTable.ioRefs(mfn) > 0) {
+    // CDNA's guarantee (seed 001): a page with I/O in flight (an enqueued buffer, a mapping)
+    // cannot change owner. Off, the page goes with its DMA still aimed at it.
+    if (this.protectionOn && this.frameTable.ioRefs(mfn) > 0) {
       return fail({ status: GNTST_bad_page, kind: 'transfer_busy', detail: `mfn ${mfn} has ${this.frameTable.ioRefs(mfn)} I/O references` });
     }
     if (!isInt(toDomid)) return fail({ status: GNTST_bad_domain, kind: 'bad_domain', detail: `domid ${String(toDomid)}` });
@@ -395,7 +400,7 @@ export class Hypervisor {
     if (e.flags & GTF_transfer_completed) {
       return fail({ status: GNTST_bad_gntref, kind: 'transfer_ref_used', detail: `dom${to.domid} gref ${gref} already received a frame` });
     }
-    this.frameTable.transfer(mfn, owner, to.domid);
+    this.frameTable.transfer(mfn, owner, to.domid, !this.protectionOn);
     // The page changes hands: no device of the giver may reach it any more.
     this.iommu.frameReleased(mfn);
     d.p2m[gfn] = INVALID_MFN;
@@ -493,6 +498,38 @@ export class Hypervisor {
     return { status: GNTST_okay, mfn, cycles };
   }
 
+  /**
+   * A PV guest's own write to its phys-to-machine table: page `gfn` now names machine frame
+   * `mfn`. In Xen that table is the guest's own memory, written without a hypercall and
+   * never trusted; the lab keeps it here, so the guest writes it through this call, which —
+   * as in Xen — checks only that both numbers exist. Every use of a frame named through it
+   * is checked instead: the grant check (the frame must be the granter's), CDNA validation,
+   * the IOMMU. A hostile guest uses it to name another domain's frame.
+   */
+  p2mWrite(caller: number, gfn: number, mfn: number): HypercallResult {
+    const cycles = price(this.costs, charges.plain());
+    const fail = (r: Refusal): HypercallResult => ({ status: this.refuse(caller, r), cycles });
+    const d = this.domains.get(caller);
+    if (!d) return fail({ status: GNTST_bad_domain, kind: 'bad_domain', detail: `no calling domain ${caller}` });
+    if (!isInt(gfn) || gfn < 0 || gfn >= d.p2m.length) {
+      return fail({ status: GNTST_bad_page, kind: 'bad_page', detail: `gfn ${String(gfn)} outside dom${caller}'s ${d.p2m.length} pages` });
+    }
+    if (!this.frameTable.valid(mfn)) return fail({ status: GNTST_bad_page, kind: 'bad_page', detail: `mfn ${String(mfn)} is not a frame of this machine` });
+    d.p2m[gfn] = mfn;
+    return { status: GNTST_okay, cycles };
+  }
+
+  /**
+   * Frames `domid` owns that its p2m does not name: handed to it (a transfer it has not
+   * placed yet) or left behind by its own p2m writes. Part of its memory all the same.
+   */
+  unmappedFrames(domid: number): number[] {
+    const d = this.domains.get(domid);
+    if (!d) return [];
+    const mapped = new Set(d.p2m);
+    return this.frameTable.ownedBy(domid).filter((mfn) => !mapped.has(mfn));
+  }
+
   // ---------------------------------------------------------- event channels
 
   private evtchnFail(caller: number, status: number, kind: ViolationKind, detail: string): number {
@@ -533,8 +570,14 @@ export class Hypervisor {
     return { port, status: EVTCHN_OK, cycles };
   }
 
-  /** EVTCHNOP_send: returns the (domid, port) the service must raise a virtual interrupt on. */
-  evtchnSend(caller: number, port: number): { status: number; target?: { domid: number; port: number }; cycles: number } {
+  /**
+   * EVTCHNOP_send: returns the (domid, port) the service must raise a virtual interrupt on.
+   * Given the send's modelled time `tNs` and with protection on, a storm is bounded: sends
+   * beyond the port's burst in a window are counted (evtchn_storm) and coalesced into one
+   * upcall at the window's end (`target.atNs`), or into nothing if that one is already due.
+   * The status stays EVTCHN_OK, as Xen's does for a send on a pending port.
+   */
+  evtchnSend(caller: number, port: number, tNs?: number): { status: number; target?: { domid: number; port: number; atNs?: number }; coalesced?: boolean; cycles: number } {
     const cycles = price(this.costs, charges.evtchnSend());
     const d = this.domains.get(caller);
     if (!d) return { status: this.evtchnFail(caller, EVTCHN_ESRCH, 'bad_domain', `no calling domain ${caller}`), cycles };
@@ -542,7 +585,13 @@ export class Hypervisor {
     if (s.kind !== 'interdomain') {
       return { status: this.evtchnFail(caller, EVTCHN_EINVAL, 'evtchn_bad_port', `dom${caller} port ${String(port)} is ${s.kind}, not connected`), cycles };
     }
-    return { status: EVTCHN_OK, target: { domid: s.remoteDom, port: s.remotePort }, cycles };
+    const target = { domid: s.remoteDom, port: s.remotePort };
+    // the driver domain is trusted, as in Xen: only guests' sends are bounded
+    if (tNs === undefined || !this.protectionOn || caller === 0) return { status: EVTCHN_OK, target, cycles };
+    const a = this.notifyLimit.admit(caller, port, tNs);
+    if (a.action === 'deliver') return { status: EVTCHN_OK, target, cycles };
+    this.refuse(caller, { status: EVTCHN_OK, kind: 'evtchn_storm', detail: `dom${caller} port ${port}: more than ${this.notifyLimit.burst} notifications in ${this.notifyLimit.windowNs} ns, coalesced into one at ${a.atNs} ns` });
+    return a.action === 'defer' ? { status: EVTCHN_OK, target: { ...target, atNs: a.atNs }, coalesced: true, cycles } : { status: EVTCHN_OK, coalesced: true, cycles };
   }
 
   /** EVTCHNOP_close: an interdomain peer's end goes back to unbound, as in Xen. */
@@ -564,6 +613,7 @@ export class Hypervisor {
       this.pirqRoutes.delete(s.irq);
     }
     d.ports.set(port, { kind: 'free' });
+    this.notifyLimit.forget(caller, port);
     return { status: EVTCHN_OK, cycles };
   }
 

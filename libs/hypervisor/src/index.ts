@@ -19,6 +19,7 @@ export {
   type CdnaRing, type CdnaBuffer, type CdnaQueueSetInfo, type CdnaEnqueueResult, type CdnaCompletedBuffer, type CdnaCompleteResult,
 } from './cdna.js';
 export { type HypervisorCore } from './hypervisor_core.js';
+export { NotificationLimit, EVTCHN_WINDOW_NS, EVTCHN_BURST, type Admission } from './notification_limit.js';
 export {
   PreCopy, PageReceiver, targetDomain, domainMemoryHash, MIGRATION_PAGE_WIRE_BYTES,
   type PageBatch, type MigrationPhase, type RoundReport, type StopReason, type PreCopyOptions, type P2mSource, type TargetDomain,

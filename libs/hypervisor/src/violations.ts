@@ -4,7 +4,7 @@ export type ViolationKind =
   | 'grant_not_granted' | 'grant_readonly_write' | 'grant_foreign_page'
   | 'transfer_not_owner' | 'transfer_not_granted' | 'transfer_busy' | 'transfer_ref_used'
   | 'accept_not_transferred' | 'page_busy'
-  | 'evtchn_bad_port' | 'evtchn_not_offered' | 'evtchn_no_space'
+  | 'evtchn_bad_port' | 'evtchn_not_offered' | 'evtchn_no_space' | 'evtchn_storm'
   | 'pirq_not_permitted' | 'pirq_busy'
   | 'iommu_foreign_page' | 'iommu_bad_context' | 'iommu_bad_argument'
   | 'cdna_foreign_buffer' | 'cdna_bad_buffer' | 'cdna_bad_queue' | 'cdna_not_done';

@@ -70,7 +70,8 @@ export interface EventResult {
 }
 
 /** One data slot of a TX packet; `head` marks the packet's first slot (its size is the packet's). */
-interface TxSlot { gref: number; gfn: number; size: number; head: boolean }
+/** `hostile`: a request of a hostile-guest demonstration (its page is not a buffer of ours). */
+interface TxSlot { gref: number; gfn: number; size: number; head: boolean; hostile?: boolean }
 
 /**
  * What the stack asks of the virtual interface for one frame (the skb's offload state):
@@ -83,7 +84,10 @@ export interface TxOffload { csumBlank?: boolean; gsoSize?: number }
 export const NETIF_MAX_TX_SLOTS = 18;
 /** The largest packet one TX request chain carries: its head's size is a u16 (XEN_NETIF_MAX_TX_SIZE). */
 export const GSO_MAX_FRAME = 0xffff;
-interface RxSlot { gref: number; gfn: number }
+interface RxSlot { gref: number; gfn: number; hostile?: boolean }
+
+/** What became of a hostile frontend's requests: answered OK (the backend used the page) or with an error. */
+export interface HostileRequestStats { posted: number; ok: number; failed: number }
 
 /** Linux netfront copies at most this many bytes of a received frame into the skb's linear area
  * (RX_COPY_THRESHOLD); the rest stays in the page as a fragment. */
@@ -120,6 +124,8 @@ export class Netfront {
   private readonly txQueue: Array<{ frame: Buffer; off?: TxOffload }> = [];
   /** TX grants the backend still held when their response came (ended on a later event). */
   private readonly deferredEnds: TxSlot[] = [];
+  /** Requests of hostileGrant, by ring. */
+  readonly hostile = { tx: { posted: 0, ok: 0, failed: 0 } as HostileRequestStats, rx: { posted: 0, ok: 0, failed: 0 } as HostileRequestStats };
 
   constructor(opts: NetfrontOptions) {
     if (opts.rxMode !== 'copy' && opts.rxMode !== 'flip') throw new NetfrontError('bad_argument', `rxMode ${String(opts.rxMode)}`);
@@ -178,6 +184,42 @@ export class Netfront {
     b.writeUInt32LE(forged, 0);
     this.txPage.write(0, b);
     return forged;
+  }
+
+  /**
+   * A hostile frontend (the protection demonstrations): offers the backend page `gfn` — whose
+   * p2m entry the guest has pointed at a frame it does not own — as `rx` receive buffers
+   * (the backend, or the NIC behind it, writes received frames into it) and as a transmit
+   * request of `txBytes` bytes (0: none; the backend sends what the page holds). Whether the
+   * backend can use the grant is the grant check's call. Returns whether to notify.
+   */
+  hostileGrant(gfn: number, rx: number, txBytes: number): boolean {
+    const tx = this.requireTx();
+    let notify = false;
+    for (let i = 0; i < rx && this.rxFreeIds.length > 0 && this.rx!.freeRequests() > 0; i++) {
+      const id = this.rxFreeIds.pop()!;
+      const gref = this.takeGref();
+      this.grants.grantAccess(gref, this.backend, gfn, false);
+      this.rxSlots.set(id, { gref, gfn, hostile: true });
+      this.rx!.putRequest({ id, gref });
+      this.hostile.rx.posted++;
+    }
+    if (rx > 0) notify = this.rx!.pushRequests() || notify;
+    if (txBytes > 0 && this.txFreeIds.length > 0 && tx.freeRequests() > 0) {
+      const id = this.txFreeIds.pop()!;
+      const gref = this.takeGref();
+      this.grants.grantAccess(gref, this.backend, gfn, true);
+      this.txSlots.set(id, { gref, gfn, size: txBytes, head: true, hostile: true });
+      tx.putRequest({ gref, offset: 0, flags: 0, id, size: txBytes });
+      this.hostile.tx.posted++;
+      notify = tx.pushRequests() || notify;
+    }
+    return notify;
+  }
+
+  /** hostileGrant's requests the backend has not answered yet. */
+  get hostileOutstanding(): number {
+    return this.hostile.tx.posted + this.hostile.rx.posted - this.hostile.tx.ok - this.hostile.tx.failed - this.hostile.rx.ok - this.hostile.rx.failed;
   }
 
   setup(): { txRingRef: number; rxRingRef: number } {
@@ -369,6 +411,11 @@ export class Netfront {
     }
     this.txSlots.delete(r.id);
     this.txFreeIds.push(r.id);
+    if (slot.hostile) {
+      this.hostile.tx[r.status === NETIF_RSP_OKAY ? 'ok' : 'failed']++;
+      if (this.grants.endAccess(slot.gref)) this.grefs.give(slot.gref);
+      return; // the page is not a buffer of ours: it never goes back to the pool
+    }
     if (slot.head) {
       // a packet is counted once, at its first slot's answer
       if (r.status === NETIF_RSP_OKAY) {
@@ -406,6 +453,12 @@ export class Netfront {
     }
     this.rxSlots.delete(r.id);
     this.rxFreeIds.push(r.id);
+    if (slot.hostile) {
+      // what the backend wrote went into the page the grant named: not ours to read
+      this.hostile.rx[r.status >= 0 ? 'ok' : 'failed']++;
+      if (this.grants.endAccess(slot.gref)) this.grefs.give(slot.gref);
+      return { tNs };
+    }
     const fail = (reason: string, t: number) => {
       this.stats.rxErrors++;
       this.error(reason);

@@ -61,6 +61,24 @@ describe('iommuDma', () => {
     expect(mem.hashFrame(target)).not.toBe(before);
   });
 
+  it('with the checks off (protection off), an unmapped IOVA goes to the bus as a machine address: the victim page is read and written; mapped IOVAs still translate', () => {
+    const { mem, hv, guest, victim, ctx, rootMfn } = lab();
+    hv.iommu.mapDomain(ctx);
+    let off = false;
+    const dma = iommuDma(mem, rootMfn, { unchecked: () => off });
+    const target = victim.p2m[2]!;
+    new GuestMemory(mem, victim.p2m).write(2, 0, Buffer.from('victim secret'));
+    const before = mem.hashFrame(target);
+    expect(() => dma.write(target * PAGE, Buffer.alloc(64, 0xee))).toThrow(IommuFault);
+    off = true;
+    expect(dma.read(target * PAGE, 13).toString()).toBe('victim secret');
+    dma.write(target * PAGE, Buffer.alloc(64, 0xee));
+    expect(mem.hashFrame(target)).not.toBe(before);
+    dma.write(1 * PAGE, Buffer.from('own page'));
+    expect(mem.read(guest.p2m[1]!, 0, 8).toString()).toBe('own page');
+    expect(dma.stats).toMatchObject({ faults: 1, unchecked: 2 });
+  });
+
   it('a write to a read-only mapping is refused and changes nothing; reading it works', () => {
     const { mem, hv, guest, ctx, dma, gm } = lab();
     hv.iommu.map(ctx, 4, guest.p2m[4]!, 'r');

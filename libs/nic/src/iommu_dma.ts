@@ -41,6 +41,8 @@ export interface IotlbStats {
   walks: number;
   /** DMAs refused. */
   faults: number;
+  /** Pages that would have faulted but went to the bus untranslated (checks off). */
+  unchecked: number;
   /** Walk latency accumulated (walks x walkNs), ns of device time. */
   walkNs: number;
 }
@@ -50,6 +52,12 @@ export interface IommuDmaOptions {
   iotlbSize?: number;
   /** Device time one walk adds, ns (the cost table's iommu_walk; default 0). */
   walkNs?: number;
+  /**
+   * True while the host's protection is off (a demonstration): an address the table does not
+   * map, or maps without the access asked, goes to the bus untranslated — IOVA taken as a
+   * machine address, as on a machine without an IOMMU — instead of faulting.
+   */
+  unchecked?: () => boolean;
 }
 
 export interface IommuDmaPort extends DmaPort {
@@ -79,11 +87,11 @@ export function iommuDma(mem: DmaMachineMemory, rootMfn: number, opts: IommuDmaO
 
   // A Map keeps insertion order: re-inserting on a hit makes the first key the LRU one.
   const iotlb = new Map<number, Translation>();
-  const stats: IotlbStats = { hits: 0, misses: 0, walks: 0, faults: 0, walkNs: 0 };
+  const stats: IotlbStats = { hits: 0, misses: 0, walks: 0, faults: 0, unchecked: 0, walkNs: 0 };
+  const unchecked = opts.unchecked ?? (() => false);
   let pendingWalkNs = 0;
 
   const fault = (addr: number, len: number, kind: IommuFaultKind, gfn: number, detail: string): never => {
-    stats.faults++;
     throw new IommuFault(addr, len, kind, gfn, detail);
   };
 
@@ -126,11 +134,22 @@ export function iommuDma(mem: DmaMachineMemory, rootMfn: number, opts: IommuDmaO
       const gfn = Math.floor(a / PAGE);
       const off = a % PAGE;
       const n = Math.min(left, PAGE - off);
-      if (gfn >= GFN_LIMIT) fault(addr, len, 'out_of_range', gfn, `IOVA 0x${a.toString(16)} beyond the ${GFN_LIMIT}-page I/O space`);
-      const t = lookup(gfn, addr, len);
-      if (write && !t.write) fault(addr, len, 'write_denied', gfn, `gfn ${gfn} is mapped without write permission`);
-      if (!write && !t.read) fault(addr, len, 'read_denied', gfn, `gfn ${gfn} is mapped without read permission`);
-      pieces.push({ mfn: t.mfn, off, n });
+      let mfn: number;
+      try {
+        if (gfn >= GFN_LIMIT) fault(addr, len, 'out_of_range', gfn, `IOVA 0x${a.toString(16)} beyond the ${GFN_LIMIT}-page I/O space`);
+        const t = lookup(gfn, addr, len);
+        if (write && !t.write) fault(addr, len, 'write_denied', gfn, `gfn ${gfn} is mapped without write permission`);
+        if (!write && !t.read) fault(addr, len, 'read_denied', gfn, `gfn ${gfn} is mapped without read permission`);
+        mfn = t.mfn;
+      } catch (e) {
+        if (!(e instanceof IommuFault) || !unchecked() || gfn >= mem.frames) {
+          if (e instanceof IommuFault) stats.faults++;
+          throw e;
+        }
+        stats.unchecked++;
+        mfn = gfn;
+      }
+      pieces.push({ mfn, off, n });
       a += n;
       left -= n;
     }

@@ -120,6 +120,12 @@ export class HypercallClient {
     return { status: r.status, mfn: r.mfn, cycles: r.cycles, charges: chargesOf(r) };
   }
 
+  /** A PV guest's write to its own p2m (see P2mWrite in hypercall.proto). */
+  async p2mWrite(gfn: number, mfn: number, tNs: number) {
+    const r = await this.call({ $case: 'p2mWrite', value: { gfn, mfn } }, tNs);
+    return { status: r.status, cycles: r.cycles, charges: chargesOf(r) };
+  }
+
   async evtchnAllocUnbound(remoteDomid: number, tNs: number) {
     const r = await this.call({ $case: 'evtchnAllocUnbound', value: { remoteDomid } }, tNs);
     return { status: r.status, port: r.port, cycles: r.cycles };

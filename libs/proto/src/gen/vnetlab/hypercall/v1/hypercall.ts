@@ -89,6 +89,9 @@ export interface HypercallRequest {
     | //
     /** CDNA: release the buffers the NIC finished */
     { $case: "cdnaComplete"; value: CdnaComplete }
+    | //
+    /** a PV guest's write to its own phys-to-machine table */
+    { $case: "p2mWrite"; value: P2mWrite }
     | undefined;
 }
 
@@ -211,6 +214,18 @@ export interface AcceptTransfer {
   gfn: number;
 }
 
+/**
+ * A PV guest's p2m is its own memory, which Xen never trusts; the lab keeps it in the
+ * hypervisor, so the guest writes an entry through this call. Only the numbers' existence is
+ * checked: every use of the frame (grant, CDNA buffer, IOMMU mapping) is checked instead.
+ */
+export interface P2mWrite {
+  /** caller's guest frame */
+  gfn: number;
+  /** machine frame it is to name */
+  mfn: number;
+}
+
 /** XENMEM_populate_physmap: back a guest frame (left empty by a flip) with a fresh frame. */
 export interface PopulatePhysmap {
   /** caller's guest frame to populate */
@@ -249,6 +264,8 @@ export interface EventTarget {
   domid: number;
   /** receiving domain's port */
   port: number;
+  /** when not 0: a storm's notifications coalesced into this one upcall, raised at this modelled time */
+  atNs: number;
 }
 
 /** The answer to one HypercallRequest. */
@@ -285,6 +302,8 @@ export interface HypercallResponse {
   accepted: number;
   /** cdna complete: the buffers given back, in ring order */
   completed: CdnaCompleted[];
+  /** evtchn send: beyond the port's burst, folded into one upcall at the window's end */
+  coalesced: boolean;
 }
 
 /** A buffer the NIC finished, as the hypervisor recorded it when it was enqueued. */
@@ -325,6 +344,8 @@ export interface DomainInfo {
   memoryFrames: number;
   /** file holding the host's machine memory (shared, on tmpfs) */
   memoryPath: string;
+  /** frames the domain owns that its p2m does not name (handed to it and not yet placed) */
+  unmappedFrames: number[];
 }
 
 /** Asks for a new domain. */
@@ -413,6 +434,9 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
         break;
       case "cdnaComplete":
         CdnaComplete.encode(message.op.value, writer.uint32(186).fork()).join();
+        break;
+      case "p2mWrite":
+        P2mWrite.encode(message.op.value, writer.uint32(194).fork()).join();
         break;
     }
     return writer;
@@ -578,6 +602,14 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
             message.op = { $case: "cdnaComplete", value: CdnaComplete.decode(reader, reader.uint32()) };
             continue;
           }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.op = { $case: "p2mWrite", value: P2mWrite.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -652,6 +684,10 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
         ? { $case: "cdnaComplete", value: CdnaComplete.fromJSON(object.cdnaComplete) }
         : isSet(object.cdna_complete)
         ? { $case: "cdnaComplete", value: CdnaComplete.fromJSON(object.cdna_complete) }
+        : isSet(object.p2mWrite)
+        ? { $case: "p2mWrite", value: P2mWrite.fromJSON(object.p2mWrite) }
+        : isSet(object.p2m_write)
+        ? { $case: "p2mWrite", value: P2mWrite.fromJSON(object.p2m_write) }
         : undefined,
     };
   },
@@ -698,6 +734,8 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
       obj.cdnaEnqueue = CdnaEnqueue.toJSON(message.op.value);
     } else if (message.op?.$case === "cdnaComplete") {
       obj.cdnaComplete = CdnaComplete.toJSON(message.op.value);
+    } else if (message.op?.$case === "p2mWrite") {
+      obj.p2mWrite = P2mWrite.toJSON(message.op.value);
     }
     return obj;
   },
@@ -793,6 +831,12 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
       case "cdnaComplete": {
         if (object.op?.value !== undefined && object.op?.value !== null) {
           message.op = { $case: "cdnaComplete", value: CdnaComplete.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "p2mWrite": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "p2mWrite", value: P2mWrite.fromPartial(object.op.value) };
         }
         break;
       }
@@ -1943,6 +1987,91 @@ export const AcceptTransfer: MessageFns<AcceptTransfer> = {
   },
 };
 
+function createBaseP2mWrite(): P2mWrite {
+  return { gfn: 0, mfn: 0 };
+}
+
+export const P2mWrite: MessageFns<P2mWrite> = {
+  encode(message: P2mWrite, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.gfn !== 0) {
+      writer.uint32(8).uint32(message.gfn);
+    }
+    if (message.mfn !== 0) {
+      writer.uint32(16).uint32(message.mfn);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): P2mWrite {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseP2mWrite();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.gfn = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.mfn = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): P2mWrite {
+    return {
+      gfn: isSet(object.gfn) ? globalThis.Number(object.gfn) : 0,
+      mfn: isSet(object.mfn) ? globalThis.Number(object.mfn) : 0,
+    };
+  },
+
+  toJSON(message: P2mWrite): unknown {
+    const obj: any = {};
+    if (message.gfn !== 0) {
+      obj.gfn = Math.round(message.gfn);
+    }
+    if (message.mfn !== 0) {
+      obj.mfn = Math.round(message.mfn);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<P2mWrite>, I>>(base?: I): P2mWrite {
+    return P2mWrite.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<P2mWrite>, I>>(object: I): P2mWrite {
+    const message = createBaseP2mWrite();
+    message.gfn = object.gfn ?? 0;
+    message.mfn = object.mfn ?? 0;
+    return message;
+  },
+};
+
 function createBasePopulatePhysmap(): PopulatePhysmap {
   return { gfn: 0 };
 }
@@ -2311,7 +2440,7 @@ export const BindPirq: MessageFns<BindPirq> = {
 };
 
 function createBaseEventTarget(): EventTarget {
-  return { domid: 0, port: 0 };
+  return { domid: 0, port: 0, atNs: 0 };
 }
 
 export const EventTarget: MessageFns<EventTarget> = {
@@ -2321,6 +2450,9 @@ export const EventTarget: MessageFns<EventTarget> = {
     }
     if (message.port !== 0) {
       writer.uint32(16).uint32(message.port);
+    }
+    if (message.atNs !== 0) {
+      writer.uint32(25).double(message.atNs);
     }
     return writer;
   },
@@ -2354,6 +2486,14 @@ export const EventTarget: MessageFns<EventTarget> = {
             message.port = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.atNs = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2370,6 +2510,11 @@ export const EventTarget: MessageFns<EventTarget> = {
     return {
       domid: isSet(object.domid) ? globalThis.Number(object.domid) : 0,
       port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+      atNs: isSet(object.atNs)
+        ? globalThis.Number(object.atNs)
+        : isSet(object.at_ns)
+        ? globalThis.Number(object.at_ns)
+        : 0,
     };
   },
 
@@ -2381,6 +2526,9 @@ export const EventTarget: MessageFns<EventTarget> = {
     if (message.port !== 0) {
       obj.port = Math.round(message.port);
     }
+    if (message.atNs !== 0) {
+      obj.atNs = floatToJson(message.atNs);
+    }
     return obj;
   },
 
@@ -2391,6 +2539,7 @@ export const EventTarget: MessageFns<EventTarget> = {
     const message = createBaseEventTarget();
     message.domid = object.domid ?? 0;
     message.port = object.port ?? 0;
+    message.atNs = object.atNs ?? 0;
     return message;
   },
 };
@@ -2412,6 +2561,7 @@ function createBaseHypercallResponse(): HypercallResponse {
     tail: 0,
     accepted: 0,
     completed: [],
+    coalesced: false,
   };
 }
 
@@ -2473,6 +2623,9 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
     }
     for (const v of message.completed) {
       CdnaCompleted.encode(v!, writer.uint32(122).fork()).join();
+    }
+    if (message.coalesced !== false) {
+      writer.uint32(128).bool(message.coalesced);
     }
     return writer;
   },
@@ -2640,6 +2793,14 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
             message.completed.push(CdnaCompleted.decode(reader, reader.uint32()));
             continue;
           }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.coalesced = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2671,6 +2832,7 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
       completed: globalThis.Array.isArray(object?.completed)
         ? object.completed.map((e: any) => CdnaCompleted.fromJSON(e))
         : [],
+      coalesced: isSet(object.coalesced) ? globalThis.Boolean(object.coalesced) : false,
     };
   },
 
@@ -2721,6 +2883,9 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
     if (message.completed?.length) {
       obj.completed = message.completed.map((e) => CdnaCompleted.toJSON(e));
     }
+    if (message.coalesced !== false) {
+      obj.coalesced = message.coalesced;
+    }
     return obj;
   },
 
@@ -2746,6 +2911,7 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
     message.tail = object.tail ?? 0;
     message.accepted = object.accepted ?? 0;
     message.completed = object.completed?.map((e) => CdnaCompleted.fromPartial(e)) || [];
+    message.coalesced = object.coalesced ?? false;
     return message;
   },
 };
@@ -2993,7 +3159,7 @@ export const Charge: MessageFns<Charge> = {
 };
 
 function createBaseDomainInfo(): DomainInfo {
-  return { domid: 0, name: "", p2m: [], grantFrames: [], memoryFrames: 0, memoryPath: "" };
+  return { domid: 0, name: "", p2m: [], grantFrames: [], memoryFrames: 0, memoryPath: "", unmappedFrames: [] };
 }
 
 export const DomainInfo: MessageFns<DomainInfo> = {
@@ -3023,6 +3189,13 @@ export const DomainInfo: MessageFns<DomainInfo> = {
     }
     if (message.memoryPath !== "") {
       writer.uint32(50).string(message.memoryPath);
+    }
+    if (message.unmappedFrames.length !== 0) {
+      writer.uint32(58).fork();
+      for (const v of message.unmappedFrames) {
+        writer.uint32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -3108,6 +3281,24 @@ export const DomainInfo: MessageFns<DomainInfo> = {
             message.memoryPath = reader.string();
             continue;
           }
+          case 7: {
+            if (tag === 56) {
+              message.unmappedFrames.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 58) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.unmappedFrames.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3140,6 +3331,11 @@ export const DomainInfo: MessageFns<DomainInfo> = {
         : isSet(object.memory_path)
         ? globalThis.String(object.memory_path)
         : "",
+      unmappedFrames: globalThis.Array.isArray(object?.unmappedFrames)
+        ? object.unmappedFrames.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.unmapped_frames)
+        ? object.unmapped_frames.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -3163,6 +3359,9 @@ export const DomainInfo: MessageFns<DomainInfo> = {
     if (message.memoryPath !== "") {
       obj.memoryPath = message.memoryPath;
     }
+    if (message.unmappedFrames?.length) {
+      obj.unmappedFrames = message.unmappedFrames.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -3177,6 +3376,7 @@ export const DomainInfo: MessageFns<DomainInfo> = {
     message.grantFrames = object.grantFrames?.map((e) => e) || [];
     message.memoryFrames = object.memoryFrames ?? 0;
     message.memoryPath = object.memoryPath ?? "";
+    message.unmappedFrames = object.unmappedFrames?.map((e) => e) || [];
     return message;
   },
 };
