@@ -30,6 +30,8 @@ export const PRIMITIVES = [
   'vm_exit',
   'flow_lookup',
   'vxlan_encap',
+  // IPv4 forwarding by a kernel with ip_forward on (a router or middlebox VM).
+  'ip_forward',
   // Protection for direct device access (seed 001): IOMMU page-table updates by the
   // hypervisor, CDNA's per-buffer validation, and the IOMMU's own table walk (device time).
   'iommu_map',

@@ -86,7 +86,7 @@ export class GuestKernel {
   private readonly progress = new Signal();
   private readonly listeners = new Set<(e: StackEvent) => void>();
   private idleTimer?: NodeJS.Timeout;
-  private readonly counters = { eventsIn: 0, framesIn: 0, framesOut: 0, notifies: 0, notForUs: 0 };
+  private readonly counters = { eventsIn: 0, framesIn: 0, framesOut: 0, notifies: 0, notForUs: 0, forwarded: 0 };
 
   constructor(private readonly o: GuestKernelOptions) {}
 
@@ -120,7 +120,9 @@ export class GuestKernel {
     const out: Buffer[] = [];
     for (const f of r.frames) {
       const t0 = Math.max(f.tNs, t);
-      t = this.o.cpu.run(t0, this.o.domain, [['stack_rx', 1]]);
+      // a packet this kernel routes on (ip_forward) costs a forwarding lookup, not a delivery up the stack
+      const forward = this.o.stack.wouldForward(f.bytes);
+      t = this.o.cpu.run(t0, this.o.domain, [[forward ? 'ip_forward' : 'stack_rx', 1]]);
       this.tap?.('rx', f.bytes, t, t0);
       const key = flowKey(f.bytes);
       if (!this.forUs(f.bytes)) {
@@ -129,8 +131,12 @@ export class GuestKernel {
         this.flows.dropped(key, 'not_for_us');
         continue;
       }
-      this.counters.framesIn++;
-      this.flows.delivered(key, f.bytes.length, t);
+      // a forwarded packet is neither delivered here nor sent anew: its flow passes through
+      if (forward) this.counters.forwarded++;
+      else {
+        this.counters.framesIn++;
+        this.flows.delivered(key, f.bytes.length, t);
+      }
       this.collect(this.o.stack.receive(f.bytes, t), out);
     }
     this.seen(t);
@@ -165,13 +171,15 @@ export class GuestKernel {
   private transmit(frames: Buffer[], t: number): { notify: boolean; t: number } {
     let notify = false;
     for (const f of frames) {
-      const work = txWork(f, this.o.offload, this.o.stack.gsoSizeOf(f));
+      const forwarded = this.o.stack.isForwarded(f);
+      // a forwarded packet's work (ip_forward) was charged when it came in, and its checksums stand
+      const work = forwarded ? { charges: [], wireBytes: [f.length] } : txWork(f, this.o.offload, this.o.stack.gsoSizeOf(f));
       t = this.o.cpu.run(t, this.o.domain, work.charges);
       const key = flowKey(f);
       // a TSO segment is counted as the frames it becomes on the wire (what receivers count)
-      for (const n of work.wireBytes) this.flows.sent(key, n, t);
+      if (!forwarded) for (const n of work.wireBytes) this.flows.sent(key, n, t);
       const t0 = t;
-      const r = this.o.netfront.transmit(f, t, work.offload);
+      const r = this.o.netfront.transmit(f, t, 'offload' in work ? work.offload : undefined);
       if (!r.drop) this.tap?.('tx', f, Math.max(t, r.tNs), t0);
       t = Math.max(t, r.tNs);
       if (r.drop) this.flows.dropped(key, r.drop, work.wireBytes.length);
@@ -267,6 +275,14 @@ export class GuestKernel {
   private on(l: (e: StackEvent) => void): () => void {
     this.listeners.add(l);
     return () => this.listeners.delete(l);
+  }
+
+  /** Packets to `dst` go through the gateway `via` from now on (ip route add DST via VIA); undefined: directly again. */
+  route(dst: string, via: string | undefined): Promise<void> {
+    return this.serial.run(() => {
+      if (via === undefined) this.o.stack.deleteRoute(dst);
+      else this.o.stack.addRoute(dst, via);
+    });
   }
 
   /** Sends frames exactly as given (a hostile guest forging headers, for the protection demonstrations). */

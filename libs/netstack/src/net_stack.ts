@@ -2,7 +2,7 @@ import {
   BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, FrameError, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
   TCP_ACK, TCP_RST, TCP_SYN,
   decodeArp, decodeEthernet, decodeIcmp, decodeIpv4, decodeTcp, decodeUdp,
-  encodeArp, encodeEthernet, encodeIcmpEcho, encodeIpv4, encodeTcp, encodeUdp, ipToNumber,
+  encodeArp, encodeEthernet, encodeIcmpEcho, encodeIpv4, encodeTcp, encodeUdp, internetChecksum, ipToNumber, numberToIp,
   type ArpPacket, type Ip, type Mac, type TcpSegment,
 } from '@vnetlab/frames';
 import { ArpTable } from './arp_table.js';
@@ -37,6 +37,8 @@ export interface NetStackOptions {
    * default; gsoSizeOf() tells the owner the MSS of each large frame.
    */
   tsoMaxBytes?: number;
+  /** Forward IPv4 packets addressed to another host to their next hop (net.ipv4.ip_forward=1). Default off. */
+  ipForward?: boolean;
 }
 
 /** The most TCP payload one IPv4 packet can carry (65,535 - 20 - 20): a TSO segment's limit. */
@@ -61,6 +63,7 @@ export interface NetStackStats {
   drops: Record<string, number>;   // by reason; each also reported as a 'drop' event
   retransmissions: number;         // all TCP flows
   arp: { entries: number; queued: number; requestsSent: number; repliesSent: number };
+  forwarded: number;               // IPv4 packets passed on to their next hop (ip_forward)
   icmp: { echoRequestsSent: number; echoRepliesSent: number; echoRepliesReceived: number };
   flows: FlowStats[];
 }
@@ -95,8 +98,14 @@ export class NetStack {
   private rrUdp = 0;
   private readonly c = {
     framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0,
-    arpRequestsSent: 0, arpRepliesSent: 0, echoRequestsSent: 0, echoRepliesSent: 0, echoRepliesReceived: 0,
+    arpRequestsSent: 0, arpRepliesSent: 0, echoRequestsSent: 0, echoRepliesSent: 0, echoRepliesReceived: 0, forwarded: 0,
   };
+  readonly ipForward: boolean;
+  /** Host routes: a destination reached through a gateway's MAC (ip route add DST via GW). */
+  private readonly routes = new Map<Ip, Ip>();
+  /** Forwarded IP packets, then the frames that carry them: not this host's own traffic. */
+  private readonly fwdPackets = new WeakSet<Buffer>();
+  private readonly fwdFrames = new WeakSet<Buffer>();
   private readonly drops: Record<string, number> = {};
   private readonly tsoMax?: number;
   /** IP packets, then frames, that carry a TCP segment larger than the MSS: their MSS. */
@@ -126,6 +135,46 @@ export class NetStack {
       this.tsoMax = t;
     }
     this.pingId = flowSeed(`ping:${this.ip}`) & 0xffff;
+    this.ipForward = opts.ipForward === true;
+  }
+
+  // ---- routes -------------------------------------------------------------------------
+
+  /** Packets to `dst` go to `via`'s MAC from now on (a host route through a gateway). */
+  addRoute(dst: Ip, via: Ip): void {
+    checkIp(dst, 'dst');
+    checkIp(via, 'via');
+    if (via === this.ip || dst === this.ip) throw new NetStackError('bad_argument', `a route to ${dst} via ${via} would loop back to this host (${this.ip})`);
+    this.routes.set(dst, via);
+  }
+
+  deleteRoute(dst: Ip): boolean {
+    return this.routes.delete(dst);
+  }
+
+  routeEntries(): Array<{ dst: Ip; via: Ip }> {
+    return [...this.routes].map(([dst, via]) => ({ dst, via }));
+  }
+
+  /** The address whose MAC a packet to `dst` is sent to. */
+  private nextHop(dst: Ip): Ip {
+    return this.routes.get(dst) ?? dst;
+  }
+
+  /**
+   * Whether receive() would forward this frame rather than take it up the stack: what the
+   * owner charges for it differs (a forwarding lookup, not a socket delivery).
+   */
+  wouldForward(frame: Buffer): boolean {
+    if (!this.ipForward || frame.length < 14 + IP_HEADER) return false;
+    if (frame.readUInt16BE(12) !== ETHERTYPE_IPV4 || (frame[14]! >> 4) !== 4) return false;
+    for (let i = 0; i < 6; i++) if (frame[i] !== parseInt(this.mac.slice(i * 3, i * 3 + 2), 16)) return false;
+    return numberToIp(frame.readUInt32BE(30)) !== this.ip;
+  }
+
+  /** Whether a frame this stack sent carries a forwarded packet (someone else's traffic). */
+  isForwarded(frame: Buffer): boolean {
+    return this.fwdFrames.has(frame);
   }
 
   // ---- frames in ----------------------------------------------------------------------
@@ -195,7 +244,7 @@ export class NetStack {
   private onIpv4(bytes: Buffer, tNs: number, out: StackOutput): void {
     const ip = this.decode(out, () => decodeIpv4(bytes));
     if (!ip) return;
-    if (ip.dst !== this.ip) return void this.drop(out, 'not_for_us');
+    if (ip.dst !== this.ip) return void (this.ipForward ? this.forward(bytes, ip.ttl, ip.dst, tNs, out) : this.drop(out, 'not_for_us'));
     if (((ip.flags ?? 0) & 1) !== 0 || (ip.fragmentOffset ?? 0) !== 0) return void this.drop(out, 'fragment');
     switch (ip.protocol) {
       case IPPROTO_ICMP: return this.onIcmp(ip.src, ip.payload, tNs, out);
@@ -203,6 +252,22 @@ export class NetStack {
       case IPPROTO_TCP: return this.onTcp(ip.src, ip.payload, tNs, out);
       default: this.drop(out, 'unknown_protocol');
     }
+  }
+
+  /**
+   * Forwards a packet for another host (RFC 1812 5.3.1: decrement TTL, update the header
+   * checksum) to its next hop. The packet is copied: the received frame is the device's.
+   */
+  private forward(bytes: Buffer, ttl: number, dst: Ip, tNs: number, out: StackOutput): void {
+    if (ttl <= 1) return void this.drop(out, 'ttl_exceeded');
+    const hlen = (bytes[0]! & 0x0f) * 4;
+    const pkt = Buffer.from(bytes.subarray(0, bytes.readUInt16BE(2)));
+    pkt[8] = ttl - 1;
+    pkt.writeUInt16BE(0, 10);
+    pkt.writeUInt16BE(internetChecksum(pkt, 0, hlen), 10);
+    this.c.forwarded++;
+    this.fwdPackets.add(pkt);
+    this.toNextHop(dst, pkt, tNs, out);
   }
 
   /** Wraps an L4 payload in IPv4 and Ethernet, or holds it until the peer's MAC is known. */
@@ -214,10 +279,16 @@ export class NetStack {
       this.ipId = (this.ipId + Math.ceil((l4.length - TCP_HEADER) / gsoSize) - 1) & 0xffff;
     }
     this.ipId = (this.ipId + 1) & 0xffff;
-    const mac = this.arp.lookup(dst);
+    this.toNextHop(dst, pkt, tNs, out);
+  }
+
+  /** Sends an IP packet to the MAC of dst's next hop, or holds it while that is resolved. */
+  private toNextHop(dst: Ip, pkt: Buffer, tNs: number, out: StackOutput): void {
+    const hop = this.nextHop(dst);
+    const mac = this.arp.lookup(hop);
     if (mac !== undefined) return this.emit(out, mac, ETHERTYPE_IPV4, pkt);
-    const r = this.arp.enqueue(dst, pkt, tNs);
-    if (r === 'request') this.sendArpRequest(dst, out);
+    const r = this.arp.enqueue(hop, pkt, tNs);
+    if (r === 'request') this.sendArpRequest(hop, out);
     else if (r === 'full') this.drop(out, 'arp_queue_full');
   }
 
@@ -225,6 +296,7 @@ export class NetStack {
     const f = encodeEthernet({ dst: dstMac, src: this.mac, ethertype, payload });
     const gso = this.gsoPackets.get(payload);
     if (gso !== undefined) this.gsoFrames.set(f, gso);
+    if (this.fwdPackets.has(payload)) this.fwdFrames.add(f);
     this.c.framesOut++;
     this.c.bytesOut += f.length;
     out.frames.push(f);
@@ -346,7 +418,7 @@ export class NetStack {
 
   private udpBulkReady(b: UdpBulk): boolean {
     // While the peer's MAC is being resolved, hold back rather than fill the ARP queue.
-    return !b.done && !this.arp.isResolving(b.dst);
+    return !b.done && !this.arp.isResolving(this.nextHop(b.dst));
   }
 
   // ---- TCP ----------------------------------------------------------------------------
@@ -569,6 +641,7 @@ export class NetStack {
       drops: { ...this.drops },
       retransmissions,
       arp: { entries: this.arp.entries().length, queued: this.arp.queuedPackets(), requestsSent: this.c.arpRequestsSent, repliesSent: this.c.arpRepliesSent },
+      forwarded: this.c.forwarded,
       icmp: { echoRequestsSent: this.c.echoRequestsSent, echoRepliesSent: this.c.echoRepliesSent, echoRepliesReceived: this.c.echoRepliesReceived },
       flows,
     };

@@ -65,11 +65,13 @@ export function applyDefaults(raw: Raw): Topology {
       queue_sets: n.queue_sets ?? 1,
       mac: n.mac ? String(n.mac).toLowerCase() : freshMac(NIC_MAC_PREFIX, ((hi + 1) << 16) | (ni + 1)),
       offload: offloadOf(n.offload),
+      bridge: n.bridge ?? n.name,
     }));
     const guests: Guest[] = (h.guests ?? []).map((g: Raw, gi: number): Guest => ({
       name: g.name,
       memory_mib: g.memory_mib,
       vcpus: [...g.vcpus],
+      ip_forward: g.ip_forward === true,
       interfaces: (g.interfaces ?? []).map((i: Raw, ii: number): GuestInterface => {
         const iface: GuestInterface = {
           arch: i.arch,

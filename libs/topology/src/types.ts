@@ -19,6 +19,8 @@ export interface Nic {
   queue_sets: number;   // default 1
   mac: string;          // generated when omitted
   offload: Offload;     // what the NIC does on transmit; default neither
+  /** dom0's switch this NIC is a port of; NICs naming the same one share it. Default: a switch of its own (xenbr per NIC). */
+  bridge: string;
 }
 
 export interface GuestInterface {
@@ -36,6 +38,8 @@ export interface Guest {
   memory_mib: number;
   vcpus: number[];      // physical CPU of each vCPU
   interfaces: GuestInterface[];
+  /** The guest's kernel forwards IPv4 packets not addressed to it (net.ipv4.ip_forward=1); default false. */
+  ip_forward: boolean;
 }
 
 export interface DriverDomain {
