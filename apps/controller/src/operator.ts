@@ -129,7 +129,11 @@ export class Operator {
    */
   private async transfers(pairs: control.TrafficPair[], proto: 'udp' | 'tcp', bytes: number, msgSize: number, warm: boolean) {
     const runs = pairs.map((p) => ({ ...p, dstIp: this.ipOf(p.dst), client: this.guest(p.src) }));
-    for (const p of pairs) this.guest(p.dst); // a name that is not a guest is refused before anything runs
+    // a name that is not a guest is refused before anything runs
+    for (const p of pairs) {
+      this.guest(p.dst);
+      if (p.via) this.guest(p.via);
+    }
     if (warm) {
       // one ping at a time per source (its echo ids are per call), sources in parallel
       const bySrc = new Map<string, typeof runs>();
@@ -139,7 +143,7 @@ export class Operator {
           // a few tries: a path that never answers still fails below, in the bulk's own ARP
           for (let i = 0; i < 3; i++) {
             const atNs = await this.labNow();
-            const r = await unary<control.PingResponse>((cb) => x.client.ping({ dst: x.dstIp, count: 1, size: 8, intervalNs: 0, atNs }, cb)).catch(() => undefined);
+            const r = await unary<control.PingResponse>((cb) => x.client.ping({ dst: x.dstIp, count: 1, size: 8, intervalNs: 0, atNs, via: x.via }, cb)).catch(() => undefined);
             if (r?.received) break;
           }
         }
@@ -149,7 +153,7 @@ export class Operator {
     const atNs = await this.labNow();
     const sent = await Promise.all(runs.map((x) =>
       unary<control.GuestBulkResult>((cb) =>
-        x.client.bulkSend({ dst: x.dstIp, proto, bytes, msgSize: msgSize || 1472, port: 0, atNs }, new grpc.Metadata(), { deadline: Date.now() + 30 * 60_000 }, cb),
+        x.client.bulkSend({ dst: x.dstIp, proto, bytes, msgSize: msgSize || 1472, port: 0, atNs, via: x.via }, new grpc.Metadata(), { deadline: Date.now() + 30 * 60_000 }, cb),
       ),
     ));
     const names = new Set(sent.map((s) => s.flow));

@@ -74,17 +74,18 @@ export class Dom0Inspect {
     await this.taps.start();
   }
 
-  /** The switch of the bridge (or vswitch) behind `nic` (undefined: the NIC-less local one). */
-  switchFor(nic: string | undefined): DomainSwitch {
+  /** The switch of the bridge (or vswitch) joining `nics` (none: the NIC-less local one). */
+  switchFor(nics: string[]): DomainSwitch {
     if (this.host.driver_domain.switch !== 'vswitch') return new BridgeSwitch(new Bridge());
-    const tunnelled = nic !== undefined && nic === tunnelNic(this.host) && this.host.underlay;
-    const spec = this.host.nics.find((n) => n.name === nic);
+    const tnic = tunnelNic(this.host);
+    const tunnelled = tnic !== undefined && nics.includes(tnic) && this.host.underlay;
+    const spec = this.host.nics.find((n) => n.name === tnic);
     const sw = new OvsSwitch(
       new VSwitch(),
-      tunnelled && spec ? { localIp: this.host.underlay!.ip, localMac: spec.mac, underlayMtu: this.host.underlay!.mtu } : undefined,
+      tunnelled && spec ? { localIp: this.host.underlay!.ip, localMac: spec.mac, underlayMtu: this.host.underlay!.mtu, uplink: spec.name } : undefined,
     );
     if (tunnelled) for (const v of remoteVteps(this.topo, this.host)) sw.addVtep(v.vni, v.ip, v.mac);
-    this.switches.set(nic ?? '', sw);
+    for (const n of nics.length ? nics : ['']) this.switches.set(n, sw);
     return sw;
   }
 
@@ -101,7 +102,7 @@ export class Dom0Inspect {
     if (this.host.driver_domain.switch !== 'vswitch') return;
     const reg = this.svc.metrics.registry;
     // a switch with no port (dom0's NIC-less one, when every guest uses a NIC) is not shown
-    const stats = () => [...this.switches.values()].filter((s) => s.vswitch.ports().length > 0).map((s) => s.vswitch.stats());
+    const stats = () => [...new Set(this.switches.values())].filter((s) => s.vswitch.ports().length > 0).map((s) => s.vswitch.stats());
     new Counter({
       name: 'vnetlab_vswitch_cache_total', help: 'Frames the vswitch decided in its exact-match cache (hit) or on the slow path (miss)', labelNames: ['result'], registers: [reg],
       collect() {

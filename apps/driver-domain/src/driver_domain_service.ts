@@ -2,7 +2,7 @@
 // bridge, and the driver of the host's NIC. Event-channel upcalls arrive on NATS, hypercalls
 // go to the hypervisor over gRPC, doorbells go to the NIC on NATS.
 import { CostTable, Cpu, Ledger } from '@vnetlab/cost';
-import { DriverDomain, EmulatedNicError, EmulatedNicModel, nicUplink } from '@vnetlab/driver-domain';
+import { DriverDomain, EmulatedNicError, EmulatedNicModel, nicUplink, type UplinkPort } from '@vnetlab/driver-domain';
 import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
 import { mergeFlowCounts } from '@vnetlab/flows';
 import { NicDriver, QueueSetDriver } from '@vnetlab/nic';
@@ -52,9 +52,11 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   };
 
   // One bridge per NIC whose queue set 0 is dom0's (xenbr0, xenbr1, ... as Linux sets them
-  // up), each with that NIC's driver as its uplink. The NIC driver's rings live in dom0's
+  // up), each with that NIC's driver as its uplink; NICs naming the same bridge in the
+  // topology share one (dom0 forwards between them). The NIC driver's rings live in dom0's
   // memory; the NIC learns them by configuration.
   const bridges = new Map<string, DriverDomain>();
+  const groups = new Map<string, UplinkPort[]>();
   for (const q of queueSetPlan(host).filter((x) => x.qs === 0 && x.owner === 'dom0')) {
     const nic = host.nics[q.nicIndex]!;
     // the driver sets the NIC's features: what the NIC lacks, dom0 does in software
@@ -71,13 +73,17 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     const irq = await hv.bindPirq(queueSetIrq(q.nicIndex, 0), 0);
     if (irq.status < 0) throw new Error(`bind_pirq for ${nic.name} failed: ${irq.status}`);
     const uplink = { name: nic.name, driver: nicUplink(driver, doorbell, cpu), port: irq.port };
-    bridges.set(nic.name, new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor(nic.name), uplink, ports: { hv, notify }, observer: look.observer }));
+    groups.set(nic.bridge, [...(groups.get(nic.bridge) ?? []), uplink]);
     doorbell('rx', driver.postRxBuffers(), 0);
   }
+  for (const uplinks of groups.values()) {
+    const dd = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor(uplinks.map((u) => u.name)), uplinks, ports: { hv, notify }, observer: look.observer });
+    for (const u of uplinks) bridges.set(u.name, dd);
+  }
   // guests on no NIC of dom0's still meet on a bridge without an uplink
-  const local = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor(undefined), ports: { hv, notify }, observer: look.observer });
+  const local = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor([]), ports: { hv, notify }, observer: look.observer });
   const ddFor = (nic: string | undefined) => (nic && bridges.get(nic)) || bridges.values().next().value || local;
-  const all = () => [...bridges.values(), local];
+  const all = () => [...new Set(bridges.values()), local];
   const dd = {
     get now() {
       return Math.max(...all().map((d) => d.now));
@@ -193,10 +199,56 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     const { be, k, port } = await handshake(domid, mac, true, true);
     const mode = k['request-rx-copy'] === '1' ? 'copy' : 'flip';
     if (mode !== rxMode) svc.log.info('frontend chose its receive mode', { guest, mode });
-    const vni = host.guests.find((g) => g.name === guest)?.interfaces[0]?.vni;
+    // (a guest that migrated here is in the topology under the host it started on)
+    const vni = topo.hosts.flatMap((x) => x.guests).find((g) => g.name === guest)?.interfaces[0]?.vni;
     await ddFor(nic).addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode, mac, features: { sg: true, gsoTcpv4: true }, ...(vni !== undefined ? { vni } : {}) }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
     await setState(store, be, XenbusState.Connected);
     svc.log.info('vif connected', { guest, domid, mode });
+    served.add(domid);
+    await watchFrontendClose(domid, guest, `vif${domid}.0`, nic);
+  }
+
+  // Guests that arrive by live migration: the toolstack writes the vif's backend directory
+  // (domain, mac, rx-mode, then online = 1), as libxl does on the target, and netback attaches.
+  const served = new Set<number>();
+  const toolstackDir = `${host.name}.local.domain.0.backend.vif`;
+  await store.watch(toolstackDir, (e) => {
+    const m = new RegExp(`^${toolstackDir.replace(/\./g, '\\.')}\\.(\\d+)\\.0\\.online$`).exec(e.path);
+    if (!m || e.value !== '1') return;
+    const domid = Number(m[1]);
+    if (served.has(domid)) return;
+    served.add(domid);
+    void (async () => {
+      const be = backendDir(host.name, 0, domid);
+      const k = await readKeys(store, be, ['domain', 'mac', 'rx-mode'] as const);
+      svc.log.info('toolstack asks for a vif', { guest: k.domain, domid });
+      await connectBackend(domid, k.domain, k.mac, k['rx-mode'] === 'flip' ? 'flip' : 'copy');
+    })().catch((e) => {
+      served.delete(domid);
+      svc.log.error('vif backend failed', { domid, error: e });
+    });
+  });
+
+  /**
+   * The frontend closes (its guest suspends to migrate, or shuts down): the vif goes, after
+   * the requests on its TX ring; frames waiting for its RX buffers are dropped and counted.
+   * Then the backend says Closed, which the frontend waits for.
+   */
+  async function watchFrontendClose(domid: number, guest: string, vif: string, nic?: string): Promise<void> {
+    const fe = frontendDir(host.name, domid);
+    let closing = false;
+    const stop = await store.watch(`${fe}.state`, (e) => {
+      const st = Number(e.value);
+      if (closing || (st !== XenbusState.Closing && st !== XenbusState.Closed)) return;
+      closing = true;
+      void (async () => {
+        await ddFor(nic).removeVif(vif, dd.now, 'vif_disconnected');
+        await setState(store, backendDir(host.name, 0, domid), XenbusState.Closed);
+        served.delete(domid);
+        stop();
+        svc.log.info('vif disconnected', { guest, domid });
+      })().catch((err) => svc.log.error('vif disconnect failed', { guest, domid, error: err }));
+    });
   }
 
   // Protection: the operator may switch the driver domain's checks off to show why they exist.

@@ -97,7 +97,7 @@ export interface TopologyFileObject {
   links: Array<{ a: string; b: string; rate_bps: number }>;
 }
 
-export interface TransferPair { src: string; dst: string }
+export interface TransferPair { src: string; dst: string; via?: string }
 
 export interface ComparePlan {
   /** Topology name: cmp-<label>-<guests>. */

@@ -7,6 +7,9 @@ import type { FlagSpec } from '../args.js';
 import { cliLabDriver } from '../compare/command.js';
 import { runSweep, type SweepOptions } from '../compare/compare_sweep.js';
 import { labDir } from '../labfile.js';
+import { pointFigures } from '../compare/compare_figures.js';
+import type { LabDriver } from '../compare/compare_sweep.js';
+import { DUT_HOST, DUT_HZ, EMMERICH_PATHS, EMMERICH_SWITCHES, PATH_LABEL, SMALL_PAYLOAD, emmerichPlan, emmerichPoint, emmerichRows, emmerichTopologyText, type EmmerichPoint } from './emmerich.js';
 import { constantRows, fidelityMarkdown, menonRows, nativeRow, notModelledRows, rixnerRows, type FidelityRow } from './fidelity_report.js';
 
 type Out = (s: string) => void;
@@ -17,10 +20,10 @@ export const FIDELITY_FLAGS: FlagSpec[] = [
   { name: 'quick', type: 'boolean', help: 'small guest counts and transfers (a few minutes); the full run sweeps 1..24 guests' },
   { name: 'out', type: 'string', help: 'where to write the report', default: join(repoRoot, 'docs', 'fidelity.md') },
   { name: 'timeout', type: 'number', help: 'seconds to wait for each lab to come up', default: 180 },
-  { name: 'only', type: 'string', help: 'run only these experiments, comma-separated (rixner, native, menon); default all' },
+  { name: 'only', type: 'string', help: 'run only these experiments, comma-separated (rixner, native, menon, emmerich); default all' },
 ];
 
-const EXPERIMENTS = ['rixner', 'native', 'menon'] as const;
+const EXPERIMENTS = ['rixner', 'native', 'menon', 'emmerich'] as const;
 
 export async function cmdFidelity(pos: string[], f: Record<string, unknown>, out: Out, err: Out): Promise<number> {
   if (pos.length) throw new Error(`fidelity takes no positional arguments (got ${pos.join(' ')})`);
@@ -64,6 +67,12 @@ export async function cmdFidelity(pos: string[], f: Record<string, unknown>, out
     if (original) rows.push(...menonRows({ original, csum: at('pv+csum'), tso: at('pv+tso'), both: at('pv+csum+tso'), bothNoNicOffload: noNic.points[0] }));
   }
 
+  if (only.includes('emmerich')) {
+    err('fidelity: Emmerich 2014 Table I — one switch core, four paths, Open vSwitch and Linux bridge');
+    const points = await runEmmerich(lab, quick ? 3_000 : 12_000, (l) => err(`  ${l}`));
+    rows.push(...emmerichRows(points));
+  }
+
   rows.push(...constantRows(DEFAULT_COSTS, 2.8e9), ...notModelledRows());
   const md = fidelityMarkdown(rows, { generated: new Date().toISOString().slice(0, 10), command: `vnetlab fidelity${quick ? ' --quick' : ''}` });
   const file = resolve(String(f.out));
@@ -72,4 +81,39 @@ export async function cmdFidelity(pos: string[], f: Record<string, unknown>, out
   out(md);
   err(`fidelity: wrote ${file}`);
   return 0;
+}
+
+/**
+ * Every (switch, path) point of Emmerich's Table I: a lab each, `packets` minimum-size UDP
+ * datagrams from the generator, the DUT's cores measured over the run.
+ */
+export async function runEmmerich(lab: LabDriver, packets: number, progress: (l: string) => void): Promise<EmmerichPoint[]> {
+  const points: EmmerichPoint[] = [];
+  const total = EMMERICH_SWITCHES.length * EMMERICH_PATHS.length;
+  let i = 0;
+  for (const sw of EMMERICH_SWITCHES) {
+    for (const path of EMMERICH_PATHS) {
+      const tag = `[${++i}/${total}] ${sw} ${PATH_LABEL[path]}`;
+      const plan = emmerichPlan(path, sw);
+      const t0 = Date.now();
+      const up = await lab.up(plan.name, emmerichTopologyText(plan));
+      if (!up.ok) {
+        progress(`${tag}: skipped — the lab refused to start it: ${up.error}`);
+        continue;
+      }
+      try {
+        const r = await lab.traffic({ pairs: [plan.pair], proto: 'udp', bytes: packets * SMALL_PAYLOAD, msgSize: SMALL_PAYLOAD });
+        const cpus = (plan.topology.hosts as Array<{ name: string; cpus: { count: number } }>).find((h) => h.name === DUT_HOST)!.cpus.count;
+        const fig = pointFigures(r, { arch: `${sw} ${path}`, guests: plan.vms.length, sutHost: DUT_HOST, sutGuests: plan.vms, cpuCount: cpus, wireBps: 10e9 });
+        const p = emmerichPoint(path, sw, fig, r.ledger, DUT_HZ);
+        points.push(p);
+        progress(`${tag}: switch core ${p.switchCoreMpps.toFixed(2)} Mpps (${Math.round(p.switchCore.cyclesPerPacket)} cycles/packet), end to end ${p.deliveredMpps.toFixed(2)} Mpps, ${p.packets} packets (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      } catch (e) {
+        progress(`${tag}: failed — ${(e as Error).message}`);
+      } finally {
+        await lab.down();
+      }
+    }
+  }
+  return points;
 }

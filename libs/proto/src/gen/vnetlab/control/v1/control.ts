@@ -191,6 +191,8 @@ export interface TrafficPair {
   src: string;
   /** receiving guest name or IPv4 address */
   dst: string;
+  /** optional: a guest (name or IPv4) the source routes through (ip route add DST via VIA) */
+  via?: string | undefined;
 }
 
 /** Asks the operator for bulk transfers that all start at the same modelled time. */
@@ -270,6 +272,8 @@ export interface GuestPingRequest {
   intervalNs: number;
   /** the lab's modelled time when the operator asked: start no earlier */
   atNs: number;
+  /** optional: a gateway (guest name or IPv4) to send through instead of straight to dst */
+  via?: string | undefined;
 }
 
 /** Asks a guest to send a bulk stream. */
@@ -286,6 +290,8 @@ export interface GuestBulkRequest {
   port: number;
   /** the lab's modelled time when the operator asked: start no earlier */
   atNs: number;
+  /** optional: a gateway (guest name or IPv4) to send through instead of straight to dst */
+  via?: string | undefined;
 }
 
 /** What the sending guest saw of its bulk stream. */
@@ -1992,7 +1998,7 @@ export const BulkResponse: MessageFns<BulkResponse> = {
 };
 
 function createBaseTrafficPair(): TrafficPair {
-  return { src: "", dst: "" };
+  return { src: "", dst: "", via: undefined };
 }
 
 export const TrafficPair: MessageFns<TrafficPair> = {
@@ -2002,6 +2008,9 @@ export const TrafficPair: MessageFns<TrafficPair> = {
     }
     if (message.dst !== "") {
       writer.uint32(18).string(message.dst);
+    }
+    if (message.via !== undefined) {
+      writer.uint32(26).string(message.via);
     }
     return writer;
   },
@@ -2035,6 +2044,14 @@ export const TrafficPair: MessageFns<TrafficPair> = {
             message.dst = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.via = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2051,6 +2068,7 @@ export const TrafficPair: MessageFns<TrafficPair> = {
     return {
       src: isSet(object.src) ? globalThis.String(object.src) : "",
       dst: isSet(object.dst) ? globalThis.String(object.dst) : "",
+      via: isSet(object.via) ? globalThis.String(object.via) : undefined,
     };
   },
 
@@ -2062,6 +2080,9 @@ export const TrafficPair: MessageFns<TrafficPair> = {
     if (message.dst !== "") {
       obj.dst = message.dst;
     }
+    if (message.via !== undefined) {
+      obj.via = message.via;
+    }
     return obj;
   },
 
@@ -2072,6 +2093,7 @@ export const TrafficPair: MessageFns<TrafficPair> = {
     const message = createBaseTrafficPair();
     message.src = object.src ?? "";
     message.dst = object.dst ?? "";
+    message.via = object.via ?? undefined;
     return message;
   },
 };
@@ -2734,7 +2756,7 @@ export const ShutdownResponse: MessageFns<ShutdownResponse> = {
 };
 
 function createBaseGuestPingRequest(): GuestPingRequest {
-  return { dst: "", count: 0, size: 0, intervalNs: 0, atNs: 0 };
+  return { dst: "", count: 0, size: 0, intervalNs: 0, atNs: 0, via: undefined };
 }
 
 export const GuestPingRequest: MessageFns<GuestPingRequest> = {
@@ -2753,6 +2775,9 @@ export const GuestPingRequest: MessageFns<GuestPingRequest> = {
     }
     if (message.atNs !== 0) {
       writer.uint32(41).double(message.atNs);
+    }
+    if (message.via !== undefined) {
+      writer.uint32(50).string(message.via);
     }
     return writer;
   },
@@ -2810,6 +2835,14 @@ export const GuestPingRequest: MessageFns<GuestPingRequest> = {
             message.atNs = reader.double();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.via = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2837,6 +2870,7 @@ export const GuestPingRequest: MessageFns<GuestPingRequest> = {
         : isSet(object.at_ns)
         ? globalThis.Number(object.at_ns)
         : 0,
+      via: isSet(object.via) ? globalThis.String(object.via) : undefined,
     };
   },
 
@@ -2857,6 +2891,9 @@ export const GuestPingRequest: MessageFns<GuestPingRequest> = {
     if (message.atNs !== 0) {
       obj.atNs = floatToJson(message.atNs);
     }
+    if (message.via !== undefined) {
+      obj.via = message.via;
+    }
     return obj;
   },
 
@@ -2870,12 +2907,13 @@ export const GuestPingRequest: MessageFns<GuestPingRequest> = {
     message.size = object.size ?? 0;
     message.intervalNs = object.intervalNs ?? 0;
     message.atNs = object.atNs ?? 0;
+    message.via = object.via ?? undefined;
     return message;
   },
 };
 
 function createBaseGuestBulkRequest(): GuestBulkRequest {
-  return { dst: "", proto: "", bytes: 0, msgSize: 0, port: 0, atNs: 0 };
+  return { dst: "", proto: "", bytes: 0, msgSize: 0, port: 0, atNs: 0, via: undefined };
 }
 
 export const GuestBulkRequest: MessageFns<GuestBulkRequest> = {
@@ -2897,6 +2935,9 @@ export const GuestBulkRequest: MessageFns<GuestBulkRequest> = {
     }
     if (message.atNs !== 0) {
       writer.uint32(49).double(message.atNs);
+    }
+    if (message.via !== undefined) {
+      writer.uint32(58).string(message.via);
     }
     return writer;
   },
@@ -2962,6 +3003,14 @@ export const GuestBulkRequest: MessageFns<GuestBulkRequest> = {
             message.atNs = reader.double();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.via = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2990,6 +3039,7 @@ export const GuestBulkRequest: MessageFns<GuestBulkRequest> = {
         : isSet(object.at_ns)
         ? globalThis.Number(object.at_ns)
         : 0,
+      via: isSet(object.via) ? globalThis.String(object.via) : undefined,
     };
   },
 
@@ -3013,6 +3063,9 @@ export const GuestBulkRequest: MessageFns<GuestBulkRequest> = {
     if (message.atNs !== 0) {
       obj.atNs = floatToJson(message.atNs);
     }
+    if (message.via !== undefined) {
+      obj.via = message.via;
+    }
     return obj;
   },
 
@@ -3027,6 +3080,7 @@ export const GuestBulkRequest: MessageFns<GuestBulkRequest> = {
     message.msgSize = object.msgSize ?? 0;
     message.port = object.port ?? 0;
     message.atNs = object.atNs ?? 0;
+    message.via = object.via ?? undefined;
     return message;
   },
 };
