@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // time keeps two cores from being oversubscribed, and the timeouts allow for start-up.
 export default defineConfig({
   test: {
-    include: ['integration/**/*.test.ts', 'deploy/**/*.test.ts', 'fuzz/**/*.test.ts'],
+    include: ['integration/**/*.test.ts', 'chaos/**/*.test.ts', 'deploy/**/*.test.ts', 'fuzz/**/*.test.ts'],
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 120_000,

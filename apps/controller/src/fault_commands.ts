@@ -1,4 +1,4 @@
-// The CLI's fault-injection verbs: fail and repair a NIC.
+// The CLI's fault-injection verbs: fail and repair a NIC, cut and mend a fabric link.
 import { fault } from '@vnetlab/proto';
 import { unary } from '@vnetlab/runtime';
 import { UsageError, type FlagSpec } from './args.js';
@@ -11,9 +11,20 @@ interface Command {
   run(pos: string[], f: Record<string, unknown>): Promise<number>;
 }
 
+function setLink(cut: boolean, out: (s: string) => void): Command['run'] {
+  return async (pos, f) => {
+    if (pos.length !== 2) throw new UsageError(`${cut ? 'fail' : 'repair'} link needs: link LINK (a link's name, or one of its ends as HOST/NIC)`);
+    const r = await withOperatorClient(f, fault.FaultsClient, (c) => unary<fault.SetLinkResponse>((cb) => c.setLink({ link: pos[1]!, cut }, cb)));
+    if (f.json) out(JSON.stringify({ link: r.link, cut, ends: r.ends.map((e, i) => ({ nic: e, up: r.endsUp[i] })) }));
+    else out(`${r.link} ${cut ? 'cut' : 'mended'}: ${r.ends.map((e, i) => `${e} link ${r.endsUp[i] ? 'up' : 'DOWN'}`).join(', ')}`);
+    return 0;
+  };
+}
+
 function setNic(fail: boolean, out: (s: string) => void): Command['run'] {
   return async (pos, f) => {
-    if (pos.length !== 2 || pos[0] !== 'nic' || !/^[^/]+\/[^/]+$/.test(pos[1]!)) throw new UsageError(`${fail ? 'fail' : 'repair'} needs: nic HOST/NIC`);
+    if (pos[0] === 'link') return setLink(fail, out)(pos, f);
+    if (pos.length !== 2 || pos[0] !== 'nic' || !/^[^/]+\/[^/]+$/.test(pos[1]!)) throw new UsageError(`${fail ? 'fail' : 'repair'} needs: nic HOST/NIC, or link LINK`);
     const [host, nic] = pos[1]!.split('/') as [string, string];
     const r = await withOperatorClient(f, fault.FaultsClient, (c) => unary<fault.SetNicResponse>((cb) => c.setNic({ host, nic, fail }, cb)));
     out(f.json ? JSON.stringify({ host, nic, up: r.up }) : `${host}/${nic}: link ${r.up ? 'up' : 'DOWN'}`);
@@ -24,14 +35,14 @@ function setNic(fail: boolean, out: (s: string) => void): Command['run'] {
 export function faultCommands(out: (s: string) => void, json: FlagSpec): Record<string, Command> {
   return {
     fail: {
-      synopsis: 'vnetlab fail nic HOST/NIC [--json]',
-      help: 'Fails a NIC: its link goes down, frames it would send or receive are dropped with reason link_down (counted per flow), and it announces the change on its link subject.',
+      synopsis: 'vnetlab fail nic HOST/NIC | fail link LINK [--json]',
+      help: 'Fails a NIC (its link goes down; frames it would send or receive are dropped with reason link_down, counted per flow; it announces the change on its link subject, where the driver domain\'s fault agent holds the I/O and redirects it through another host), or cuts a fabric link (named, or by one of its ends HOST/NIC): nothing crosses it (link_cut) and the NICs at its ends lose carrier.',
       flags: [json],
       run: setNic(true, out),
     },
     repair: {
-      synopsis: 'vnetlab repair nic HOST/NIC [--json]',
-      help: 'Repairs a failed NIC: its link comes back up.',
+      synopsis: 'vnetlab repair nic HOST/NIC | repair link LINK [--json]',
+      help: 'Repairs a failed NIC, or mends a cut link: the link comes back up, and the fault agent sends the held or redirected I/O through the NIC again.',
       flags: [json],
       run: setNic(false, out),
     },

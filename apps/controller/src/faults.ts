@@ -1,7 +1,8 @@
-// Fault injection from the operator: fail or repair a NIC (its link goes down or up).
+// Fault injection from the operator: fail or repair a NIC (its link goes down or up), cut or
+// mend a fabric link (the NICs at its ends lose or regain carrier).
 import * as grpc from '@grpc/grpc-js';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { fault, pcie, subjects } from '@vnetlab/proto';
+import { eth, fault, pcie, subjects } from '@vnetlab/proto';
 import type { Topology } from '@vnetlab/topology';
 
 export class FaultService {
@@ -16,7 +17,7 @@ export class FaultService {
     if (!host.nics.some((n) => n.name === r.nic)) throw new Error(`no NIC "${r.nic}" on ${r.host} (NICs: ${host.nics.map((n) => n.name).join(', ')})`);
     // wait for the NIC's own word that its link changed
     const sub = this.nc().subscribe(subjects.nicLink(r.host, r.nic), { max: 1 });
-    this.nc().publish(subjects.nicFault(r.host, r.nic), pcie.NicFault.encode({ nic: r.nic, fail: r.fail }).finish());
+    this.nc().publish(subjects.nicFault(r.host, r.nic), pcie.NicFault.encode({ nic: r.nic, fail: r.fail, carrier: false }).finish());
     const timer = setTimeout(() => sub.unsubscribe(), 5000);
     for await (const m of sub) {
       clearTimeout(timer);
@@ -25,8 +26,38 @@ export class FaultService {
     throw new Error(`${r.host}/${r.nic} did not report its link within 5 s`);
   }
 
+  async setLink(r: fault.SetLinkRequest): Promise<fault.SetLinkResponse> {
+    const link = this.topo.links.find((l) => l.name === r.link || l.ends.includes(r.link));
+    if (!link) throw new Error(`no link "${r.link}" (links: ${this.topo.links.map((l) => `${l.name} [${l.ends.join(', ')}]`).join('; ')})`);
+    // wait for every end's own word that its carrier changed
+    const ends = link.ends.map((e) => e.split('/') as [string, string]);
+    const subs = ends.map(([h, n]) => this.nc().subscribe(subjects.nicLink(h, n), { max: 1 }));
+    const msg = await this.nc().request(subjects.linkFault(), eth.LinkFault.encode({ link: link.name, loss: link.loss, cut: r.cut }).finish(), { timeout: 5000 });
+    const res = eth.LinkFaultResult.decode(msg.data);
+    if (res.error) {
+      for (const s of subs) s.unsubscribe();
+      throw new Error(res.error);
+    }
+    const endsUp = await Promise.all(
+      subs.map(async (sub, i) => {
+        const timer = setTimeout(() => sub.unsubscribe(), 5000);
+        for await (const m of sub) {
+          clearTimeout(timer);
+          return pcie.LinkState.decode(m.data).up;
+        }
+        throw new Error(`${ends[i]!.join('/')} did not report its link within 5 s`);
+      }),
+    );
+    return { link: link.name, ends: [...link.ends], endsUp };
+  }
+
   impl(): fault.FaultsServer {
     return {
+      setLink: (call, cb) =>
+        void this.setLink(call.request).then(
+          (res) => cb(null, res),
+          (e) => cb({ code: grpc.status.FAILED_PRECONDITION, details: (e as Error).message } as grpc.ServiceError, null),
+        ),
       setNic: (call, cb) =>
         void this.setNic(call.request).then(
           (res) => cb(null, res),

@@ -12,6 +12,7 @@ import { BadMessageError, checkModelledTime, HypercallClient, KvStore, startServ
 import { hostSpec, loadTopology, queueSetIrq, queueSetPlan, type QueueSetAssignment } from '@vnetlab/topology';
 import { XenbusState, backendDir, frontendDir, readKeys, setState, waitForState } from '@vnetlab/xenbus';
 import { startDom0Inspect } from './dom0_inspect.js';
+import { startFaultAgent } from './fault_service.js';
 
 export const DRIVER_DOMAIN_SPEC: ServiceSpec = {
   kind: 'driver-domain',
@@ -84,6 +85,8 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   const local = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor([]), ports: { hv, notify }, observer: look.observer });
   const ddFor = (nic: string | undefined) => (nic && bridges.get(nic)) || bridges.values().next().value || local;
   const all = () => [...new Set(bridges.values()), local];
+  // the fault agent (seed 004): notices a failed NIC, holds and redirects its traffic
+  startFaultAgent(svc, topo, host, (nic) => bridges.get(nic));
   const dd = {
     get now() {
       return Math.max(...all().map((d) => d.now));

@@ -3,7 +3,7 @@
 // joining several NICs, at the NIC behind the destination MAC (flooded while unknown).
 import { FlowCounters, flowKey } from '@vnetlab/flows';
 import { describeFrame } from '@vnetlab/frames';
-import { ANY, eth, subjects } from '@vnetlab/proto';
+import { ANY, eth, pcie, subjects } from '@vnetlab/proto';
 import { BadMessageError, startService, Taps, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { loadTopology } from '@vnetlab/topology';
 import { FabricLink } from './segment.js';
@@ -82,6 +82,35 @@ export async function startFabric(cfg: ServiceConfig, shared: { handleSignals?: 
       svc.publish(subjects.nicRx(toHost!, toNic!), eth.FrameBurst.encode({ link: o.direction, from, frames: o.frames }).finish());
     }
     m.setModelledTime(now);
+  });
+
+  // Fault injection on a link: a loss rate, or a cut. A cut link carries nothing and its ends
+  // lose carrier (each NIC is told, and says so on its link subject); mending brings it back.
+  const byName = new Map(topo.links.map((l, i) => [l.name, i]));
+  const links = [...new Set(linkOf.values())];
+  const cuts = m.counter('vnetlab_link_cuts_total', 'Times a link was cut or mended', ['link', 'state']);
+  svc.subscribe(subjects.linkFault(), eth.LinkFault.decode, (f, msg) => {
+    const link = byName.has(f.link) ? links.find((l) => l.name === f.link) : linkOf.get(f.link);
+    if (!link) {
+      msg.respond(eth.LinkFaultResult.encode({ link: f.link, ends: [], error: `no link or link end "${f.link}" (links: ${topo.links.map((l) => l.name).join(', ')})` }).finish());
+      throw new BadMessageError('unknown_link', `no link or link end "${f.link}"`);
+    }
+    if (!(f.loss >= 0 && f.loss <= 1)) {
+      msg.respond(eth.LinkFaultResult.encode({ link: link.name, ends: [...link.ends], error: `loss must be in 0..1, got ${f.loss}` }).finish());
+      throw new BadMessageError('bad_loss', `loss ${f.loss} for ${link.name}`);
+    }
+    link.setLoss(f.loss);
+    if (link.cut !== f.cut) {
+      link.setCut(f.cut);
+      cuts.inc({ link: link.name, state: f.cut ? 'cut' : 'mended' });
+      for (const end of link.ends) {
+        const [h, n] = end.split('/') as [string, string];
+        svc.publish(subjects.nicFault(h, n), pcie.NicFault.encode({ nic: n, fail: f.cut, carrier: true }).finish());
+      }
+      svc.event(f.cut ? 'link-cut' : 'link-mended', `${link.name} (${link.ends.join(' ↔ ')}) ${f.cut ? 'cut' : 'mended'}`, { link: link.name, tNs: now });
+      svc.log.warn(f.cut ? 'link cut' : 'link mended', { link: link.name });
+    }
+    msg.respond(eth.LinkFaultResult.encode({ link: link.name, ends: [...link.ends], error: '' }).finish());
   });
 
   svc.setFlowSource(() => flows.snapshot());

@@ -14,7 +14,7 @@ export class LinkDirection {
     readonly to: string,
     readonly rateBps: number,
     readonly latencyNs: number,
-    readonly loss: number,
+    public loss: number,
     seed: number,
   ) {
     this.state = seed >>> 0 || 1;

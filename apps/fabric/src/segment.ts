@@ -17,13 +17,14 @@ export interface CarryResult {
   /** How the destination was chosen: the cable's other end, a learned end, or flooding. */
   how: 'cable' | 'learned' | 'flooded';
   /** Set when the frame went nowhere (e.g. its destination sits behind the end it came from). */
-  drop?: 'same_port' | 'runt' | 'bad_time';
+  drop?: 'same_port' | 'runt' | 'bad_time' | 'cut';
 }
 
 export class FabricLink {
   private readonly egress = new Map<string, LinkDirection>();
   private readonly macTable = new Map<string, string>();
   readonly counters = { learned: 0, flooded: 0, unicast: 0 };
+  private cutOff = false;
 
   constructor(
     readonly name: string,
@@ -41,8 +42,24 @@ export class FabricLink {
     });
   }
 
+  /** Cut (nothing crosses) or mended. */
+  setCut(cut: boolean): void {
+    this.cutOff = cut;
+  }
+
+  get cut(): boolean {
+    return this.cutOff;
+  }
+
+  /** Every direction loses this fraction of frames from now on. */
+  setLoss(loss: number): void {
+    if (!(loss >= 0 && loss <= 1)) throw new RangeError(`loss must be in 0..1, got ${loss}`);
+    for (const d of this.egress.values()) d.loss = loss;
+  }
+
   /** The ends a frame from `from` reaches: the other end of a cable, or by destination MAC on a segment. */
   carry(from: string, frame: Uint8Array, tNs: number): CarryResult {
+    if (this.cutOff) return { deliveries: [], how: this.form === 'cable' ? 'cable' : 'flooded', drop: 'cut' };
     // a frame at no modelled time (NaN, negative, past 2^53 ns) would leave the link busy
     // until then, and every frame after it would wait behind it
     if (!(Number.isFinite(tNs) && tNs >= 0 && tNs <= Number.MAX_SAFE_INTEGER)) return { deliveries: [], how: this.form === 'cable' ? 'cable' : 'flooded', drop: 'bad_time' };

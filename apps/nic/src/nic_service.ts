@@ -9,6 +9,9 @@ import { hostMemoryPath, hostSpec, loadTopology, queueSetPlan } from '@vnetlab/t
 import { Taps } from '@vnetlab/runtime';
 import { observeWire } from './nic_taps.js';
 
+/** How often a NIC repeats its link state (wall ms): the fault agent's heartbeat. */
+export const NIC_HEARTBEAT_MS = 1000;
+
 export const NIC_SPEC: ServiceSpec = {
   kind: 'nic',
   description: 'A multiqueue NIC of one host: descriptor rings, DMA, MAC demux, line rate, coalesced interrupts.',
@@ -130,18 +133,31 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
     m.setModelledTime(now);
   });
 
-  // Fault injection: the operator fails or repairs the NIC. Its link goes down: frames it
-  // would send or receive are dropped with reason link_down; it says so on its link subject,
-  // where the driver domain's fault agent can notice.
+  // Fault injection: the operator fails or repairs the NIC, or the fabric cuts or mends its
+  // cable (carrier). Its link is up while the device works and the cable carries: while down,
+  // frames it would send or receive are dropped with reason link_down. It says so on its link
+  // subject, and repeats its link state there every heartbeat, where the driver domain's fault
+  // agent listens (a NIC that falls silent has died).
   const linkDowns = m.counter('vnetlab_nic_link_changes_total', 'Times the NIC\'s link went down or up', ['nic', 'state']);
+  let deviceFailed = false;
+  let carrierLost = false;
+  const linkState = () => pcie.LinkState.encode({ nic: spec.name, up: !deviceFailed && !carrierLost, tNs: now }).finish();
   svc.subscribe(subjects.nicFault(host.name, spec.name), pcie.NicFault.decode, (f) => {
     if (f.nic && f.nic !== spec.name) throw new BadMessageError('wrong_nic', `fault for ${f.nic} sent to ${spec.name}`);
-    nic.setLink(!f.fail, now);
-    linkDowns.inc({ nic: spec.name, state: f.fail ? 'down' : 'up' });
-    svc.publish(subjects.nicLink(host.name, spec.name), pcie.LinkState.encode({ nic: spec.name, up: !f.fail, tNs: now }).finish());
-    svc.event(f.fail ? 'nic-failed' : 'nic-repaired', `${host.name}/${spec.name} link ${f.fail ? 'down' : 'up'}`, { tNs: now, nic: spec.name });
-    svc.log.warn(f.fail ? 'NIC failed: link down' : 'NIC repaired: link up', { tNs: now });
+    const wasUp = !deviceFailed && !carrierLost;
+    if (f.carrier) carrierLost = f.fail;
+    else deviceFailed = f.fail;
+    const up = !deviceFailed && !carrierLost;
+    nic.setLink(up, now);
+    if (up !== wasUp) linkDowns.inc({ nic: spec.name, state: up ? 'up' : 'down' });
+    svc.publish(subjects.nicLink(host.name, spec.name), linkState());
+    const what = f.carrier ? (f.fail ? 'cable cut' : 'cable mended') : f.fail ? 'failed' : 'repaired';
+    svc.event(f.fail ? 'nic-failed' : 'nic-repaired', `${host.name}/${spec.name} ${what}: link ${up ? 'up' : 'down'}`, { tNs: now, nic: spec.name, carrier: f.carrier });
+    svc.log.warn(`NIC ${what}: link ${up ? 'up' : 'down'}`, { tNs: now });
   });
+  const heartbeat = setInterval(() => svc.publish(subjects.nicLink(host.name, spec.name), linkState()), NIC_HEARTBEAT_MS);
+  heartbeat.unref();
+  svc.onShutdown(() => clearInterval(heartbeat));
 
   svc.subscribe(subjects.protection(host.name), protection.ProtectionSetting.decode, (p) => {
     protectionOn = p.on;

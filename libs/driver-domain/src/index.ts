@@ -6,3 +6,4 @@ export * from './ovs_switch.js';
 export * from './frame_observer.js';
 export * from './emulated_nic.js';
 export * from './xmit_offload.js';
+export * from './fault_agent.js';

@@ -88,3 +88,48 @@ describe.each([
     expect(() => new DriverDomain({ ...d.base, switch: make(), uplinks: twice })).toThrow(/given twice/);
   });
 });
+
+describe('a failed NIC (seed 004): hold, redirect, restore', () => {
+  it('holds frames for a NIC whose link is down, sends them through the redirect, and the NIC again once restored', async () => {
+    const d = dut(new BridgeSwitch(new Bridge()));
+    await d.arrive('eth1', reply, 0); // the sink is learned behind eth1
+    await d.dd.holdUplink('eth1', true, 100_000);
+    const sent = Array.from({ length: 5 }, (_, i) => frame(i));
+    for (let i = 0; i < sent.length; i++) await d.arrive('eth0', sent[i]!, 1_000_000 + i * 100);
+    expect(d.wires.eth1).toEqual([]);
+    expect(d.dd.heldFrames()).toBe(5);
+
+    const redirected: Buffer[] = [];
+    const encapBefore = d.ops('vxlan_encap');
+    await d.dd.redirectUplink('eth1', (frames) => redirected.push(...frames.map((f) => Buffer.from(f.bytes))), 2_000_000);
+    expect(redirected.map((b) => b.toString('hex'))).toEqual(sent.map((b) => b.toString('hex')));
+    expect(d.dd.heldFrames()).toBe(0);
+    expect(d.ops('vxlan_encap') - encapBefore).toBe(5);
+    expect(d.dd.counters.redirectedOut).toBe(5);
+
+    // the way back: the other host's driver domain sends the generator's peer a frame
+    d.wires.eth0!.length = 0;
+    await d.dd.fromRemote('eth1', [{ bytes: reply, tNs: 3_000_000 }]);
+    expect(d.wires.eth0!.map((b) => b.toString('hex'))).toEqual([reply.toString('hex')]);
+    expect(d.dd.counters.redirectedIn).toBe(1);
+
+    // restored: frames go to the NIC again
+    await d.dd.holdUplink('eth1', false, 4_000_000);
+    await d.arrive('eth0', frame(9), 5_000_000);
+    expect(d.wires.eth1!.map((b) => b.toString('hex'))).toEqual([frame(9).toString('hex')]);
+    expect(redirected).toHaveLength(5);
+    expect(d.dd.flows.snapshot().reduce((n, f) => n + Object.values(f.drops).reduce((a, b) => a + b, 0), 0)).toBe(0);
+  });
+
+  it('switches frames to a remote port (the temporary backend\'s side) and refuses an unknown one', async () => {
+    const d = dut(new BridgeSwitch(new Bridge()));
+    const out: Buffer[] = [];
+    d.dd.addRemotePort('redir-a', (frames) => out.push(...frames.map((f) => f.bytes)));
+    // a frame from the remote host's guest teaches the bridge where it is
+    await d.dd.fromRemote('redir-a', [{ bytes: reply, tNs: 0 }]);
+    await d.arrive('eth0', frame(1), 1_000_000);
+    expect(out.map((b) => b.toString('hex'))).toContain(frame(1).toString('hex'));
+    await expect(d.dd.fromRemote('nowhere', [{ bytes: reply, tNs: 0 }])).rejects.toThrow(/no uplink or remote port/);
+    d.dd.removeRemotePort('redir-a');
+  });
+});

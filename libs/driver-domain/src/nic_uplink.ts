@@ -30,6 +30,7 @@ export function nicUplink(driver: NicDriver, doorbell: Doorbell, cpu: Cpu, domai
       return { rx: r.rx.map((s) => ({ ...s, tNs: Math.max(s.tNs, t) })), freedGfns: r.freedGfns, tNs: t };
     },
     txRoom: () => driver.txFree(),
+    abandon: () => driver.abandonTx(),
     // the NIC's features, as its driver set them: what it lacks dom0 does in software
     offload: driver.offload,
   };

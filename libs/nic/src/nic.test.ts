@@ -708,3 +708,25 @@ describe('Interrupts cover every completion', () => {
     expect(heldBack).toBeGreaterThan(0); // and did outrun the wire
   });
 });
+
+describe('a NIC that died with frames on its TX ring', () => {
+  it('lets its driver give them up: each frame reported lost, every page back, the ring empty', () => {
+    const { drivers } = host();
+    const { driver, gm, pool } = drivers[0]!;
+    const freeBefore = pool.free;
+    const pageGfn = pool.take()!;
+    const zc = frame(MAC_B, 200, 2);
+    gm.write(pageGfn, 0, zc);
+    const copied = frame(MAC_B, 100, 1);
+    // the NIC is never rung: nothing is completed
+    driver.transmit([{ bytes: copied, tNs: 0 }, { bytes: zc, tNs: 0, page: { gfn: pageGfn, offset: 0 } }], 0);
+    expect(driver.txFree()).toBeLessThan(15);
+    const r = driver.abandonTx();
+    expect(r.lost.map((s) => s.bytes)).toEqual([copied, zc]);
+    expect(r.freedGfns).toEqual([pageGfn]);
+    pool.give(pageGfn);
+    expect(pool.free).toBe(freeBefore); // the bounce page of the copied frame came back too
+    expect(driver.txFree()).toBe(15);
+    expect(driver.abandonTx()).toEqual({ lost: [], freedGfns: [] });
+  });
+});

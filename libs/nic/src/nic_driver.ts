@@ -68,6 +68,8 @@ interface TxSlot {
   bounceGfn?: number;
   /** The caller's pages, handed back on completion (on the frame's last slot). */
   callerGfns?: number[];
+  /** The frame (on its last slot): what is lost if the NIC never sends it. */
+  skb?: SkBuff;
 }
 
 /**
@@ -190,6 +192,7 @@ export class NicDriver {
         }
         result.copiedBytes += skb.bytes.length;
       }
+      this.txSlots[(this.txTail - 1 + this.size) % this.size]!.skb = skb;
       result.queued++;
       result.descriptors += need;
     }
@@ -257,6 +260,23 @@ export class NicDriver {
     }
 
     out.rxTail = this.postRxBuffers();
+    return out;
+  }
+
+  /**
+   * Gives up every TX descriptor the NIC has not completed (it died: nothing on its ring will
+   * be sent). Returns the frames lost and the caller's pages to hand back; the ring is empty.
+   */
+  abandonTx(): { lost: SkBuff[]; freedGfns: number[] } {
+    this.checkSetUp();
+    const out = { lost: [] as SkBuff[], freedGfns: [] as number[] };
+    for (; this.txClean !== this.txTail; this.txClean = (this.txClean + 1) % this.size) {
+      const slot = this.txSlots[this.txClean];
+      if (slot?.bounceGfn !== undefined) this.pool.give(slot.bounceGfn);
+      if (slot?.callerGfns !== undefined) out.freedGfns.push(...slot.callerGfns);
+      if (slot?.skb) out.lost.push(slot.skb);
+      this.txSlots[this.txClean] = undefined;
+    }
     return out;
   }
 

@@ -56,3 +56,26 @@ export function queueSetPlan(host: Host): QueueSetAssignment[] {
   });
   return out;
 }
+
+/**
+ * Where a driver domain whose NIC failed can send its guests' traffic (seed 004): the first
+ * other host on the same link whose NIC there is its driver domain's (a bridge uplink), with
+ * that NIC. Undefined when the link joins no such host.
+ */
+export function redirectTarget(topo: Topology, host: string, nic: string): { host: string; nic: string } | undefined {
+  const end = `${host}/${nic}`;
+  const link = topo.links.find((l) => l.ends.includes(end));
+  if (!link) return undefined;
+  for (const other of link.ends) {
+    const [h, n] = other.split('/') as [string, string];
+    if (h === host) continue;
+    const spec = topo.hosts.find((x) => x.name === h);
+    if (spec && queueSetPlan(spec).some((q) => q.nic === n && q.qs === 0 && q.owner === 'dom0')) return { host: h, nic: n };
+  }
+  return undefined;
+}
+
+/** The guests whose traffic crosses dom0's bridge on `nic` (pv and emulated interfaces): a NIC failure concerns them. */
+export function bridgedGuests(host: Host, nic: string): Array<{ name: string; mac: string; ip: string; vni?: number }> {
+  return host.guests.flatMap((g) => g.interfaces.filter((i) => i.nic === nic && (i.arch === 'pv' || i.arch === 'emulated')).map((i) => ({ name: g.name, mac: i.mac, ip: i.ip, ...(i.vni !== undefined ? { vni: i.vni } : {}) })));
+}

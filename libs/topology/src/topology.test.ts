@@ -296,3 +296,22 @@ describe('offloads (pv virtual interface, physical NIC)', () => {
     expect(unknown.some((p) => p.message.includes('unknown key'))).toBe(true);
   });
 });
+
+describe('redirect targets (seed 004)', () => {
+  it('picks the other host on the failed NIC\'s link whose NIC is its driver domain\'s, and names the bridged guests', async () => {
+    const { redirectTarget, bridgedGuests } = await import('./index.js');
+    const t = parseTopology(`
+name: r
+hosts:
+  - { name: a, cpus: { count: 2, hz: 1e9 }, memory_mib: 256, nics: [{ name: eth0, rate_bps: 1e9, queue_sets: 2 }], guests: [{ name: g1, memory_mib: 16, vcpus: [1], interfaces: [{ arch: pv, ip: 10.0.0.1 }] }, { name: g2, memory_mib: 16, vcpus: [1], interfaces: [{ arch: cdna, ip: 10.0.0.2 }] }] }
+  - { name: b, cpus: { count: 2, hz: 1e9 }, memory_mib: 256, nics: [{ name: eth0, rate_bps: 1e9 }], guests: [{ name: g3, memory_mib: 16, vcpus: [1], interfaces: [{ arch: native, ip: 10.0.0.3 }] }] }
+  - { name: c, cpus: { count: 2, hz: 1e9 }, memory_mib: 256, nics: [{ name: eth0, rate_bps: 1e9 }, { name: eth1, rate_bps: 1e9 }] }
+links:
+  - { ends: [a/eth0, b/eth0, c/eth1] }
+`, 'r.yaml');
+    // b's NIC belongs to its native guest: c is the one that can carry a's traffic
+    expect(redirectTarget(t, 'a', 'eth0')).toEqual({ host: 'c', nic: 'eth1' });
+    expect(redirectTarget(t, 'c', 'eth0')).toBeUndefined();
+    expect(bridgedGuests(t.hosts[0]!, 'eth0').map((g) => g.name)).toEqual(['g1']);
+  });
+});

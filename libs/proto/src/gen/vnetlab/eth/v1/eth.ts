@@ -31,12 +31,24 @@ export interface FrameBurst {
   frames: Frame[];
 }
 
-/** The operator changes a link's loss (fault injection on the fabric). */
+/** The operator changes a link's loss, or cuts or mends it (fault injection on the fabric). */
 export interface LinkFault {
-  /** "host-a/eth0" names the link that end belongs to */
+  /** the link's name, or "host-a/eth0" for the link that end belongs to */
   link: string;
   /** fraction of frames lost in each direction, 0..1 */
   loss: number;
+  /** true: nothing crosses the link, and the NICs at its ends lose carrier */
+  cut: boolean;
+}
+
+/** What the fabric did with a LinkFault (its reply). */
+export interface LinkFaultResult {
+  /** the link's name */
+  link: string;
+  /** the NICs it joins ("host/nic"), told of their carrier */
+  ends: string[];
+  /** set when nothing was changed, and why */
+  error: string;
 }
 
 function createBaseFrame(): Frame {
@@ -226,7 +238,7 @@ export const FrameBurst: MessageFns<FrameBurst> = {
 };
 
 function createBaseLinkFault(): LinkFault {
-  return { link: "", loss: 0 };
+  return { link: "", loss: 0, cut: false };
 }
 
 export const LinkFault: MessageFns<LinkFault> = {
@@ -236,6 +248,9 @@ export const LinkFault: MessageFns<LinkFault> = {
     }
     if (message.loss !== 0) {
       writer.uint32(17).double(message.loss);
+    }
+    if (message.cut !== false) {
+      writer.uint32(24).bool(message.cut);
     }
     return writer;
   },
@@ -269,6 +284,14 @@ export const LinkFault: MessageFns<LinkFault> = {
             message.loss = reader.double();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.cut = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -285,6 +308,7 @@ export const LinkFault: MessageFns<LinkFault> = {
     return {
       link: isSet(object.link) ? globalThis.String(object.link) : "",
       loss: isSet(object.loss) ? globalThis.Number(object.loss) : 0,
+      cut: isSet(object.cut) ? globalThis.Boolean(object.cut) : false,
     };
   },
 
@@ -296,6 +320,9 @@ export const LinkFault: MessageFns<LinkFault> = {
     if (message.loss !== 0) {
       obj.loss = floatToJson(message.loss);
     }
+    if (message.cut !== false) {
+      obj.cut = message.cut;
+    }
     return obj;
   },
 
@@ -306,6 +333,108 @@ export const LinkFault: MessageFns<LinkFault> = {
     const message = createBaseLinkFault();
     message.link = object.link ?? "";
     message.loss = object.loss ?? 0;
+    message.cut = object.cut ?? false;
+    return message;
+  },
+};
+
+function createBaseLinkFaultResult(): LinkFaultResult {
+  return { link: "", ends: [], error: "" };
+}
+
+export const LinkFaultResult: MessageFns<LinkFaultResult> = {
+  encode(message: LinkFaultResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.link !== "") {
+      writer.uint32(10).string(message.link);
+    }
+    for (const v of message.ends) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.error !== "") {
+      writer.uint32(26).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LinkFaultResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLinkFaultResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.link = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ends.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LinkFaultResult {
+    return {
+      link: isSet(object.link) ? globalThis.String(object.link) : "",
+      ends: globalThis.Array.isArray(object?.ends) ? object.ends.map((e: any) => globalThis.String(e)) : [],
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: LinkFaultResult): unknown {
+    const obj: any = {};
+    if (message.link !== "") {
+      obj.link = message.link;
+    }
+    if (message.ends?.length) {
+      obj.ends = message.ends;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LinkFaultResult>, I>>(base?: I): LinkFaultResult {
+    return LinkFaultResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LinkFaultResult>, I>>(object: I): LinkFaultResult {
+    const message = createBaseLinkFaultResult();
+    message.link = object.link ?? "";
+    message.ends = object.ends?.map((e) => e) || [];
+    message.error = object.error ?? "";
     return message;
   },
 };

@@ -25,6 +25,70 @@ export const protobufFileName = "vnetlab/fault/v1/fault.proto";
 
 /** Fault injection, as the operator asks for it (served by the controller). */
 
+/** A phase of a NIC failure, as the driver domain's fault agent reports it (fault.<host>). */
+export interface FaultReport {
+  /** host of the failed NIC */
+  host: string;
+  /** the NIC */
+  nic: string;
+  /** detected, held, redirected, restored */
+  phase: string;
+  /** link_down, heartbeats_missed, link_up, or why a redirect failed */
+  reason: string;
+  /** the host whose driver domain carries the traffic (redirected) */
+  targetHost: string;
+  /** guests whose traffic used the NIC */
+  guests: string[];
+  /** modelled time of the phase */
+  tNs: number;
+  /** frames waiting for the NIC at that moment */
+  heldFrames: number;
+}
+
+/** One guest whose traffic a temporary backend carries. */
+export interface RedirectGuest {
+  name: string;
+  mac: string;
+  ip: string;
+}
+
+/** Asks a driver domain to act as the temporary backend of another host's guests (on) or to stop. */
+export interface RedirectControl {
+  /** the host whose NIC failed */
+  fromHost: string;
+  /** its failed NIC */
+  nic: string;
+  on: boolean;
+  guests: RedirectGuest[];
+  /** modelled time of the request */
+  tNs: number;
+}
+
+export interface RedirectReply {
+  ok: boolean;
+  error: string;
+  /** the switch port the target added for the redirected traffic */
+  port: string;
+  /** the target's NIC the traffic leaves through */
+  nic: string;
+}
+
+export interface SetLinkRequest {
+  /** the link's name, or one of its ends as host/nic */
+  link: string;
+  /** true: cut; false: mend */
+  cut: boolean;
+}
+
+export interface SetLinkResponse {
+  /** the link's name */
+  link: string;
+  /** the NICs it joins */
+  ends: string[];
+  /** each end's link state after the change, as the NIC reported it */
+  endsUp: boolean[];
+}
+
 export interface SetNicRequest {
   /** host of the NIC */
   host: string;
@@ -38,6 +102,754 @@ export interface SetNicResponse {
   /** the NIC's link after the change */
   up: boolean;
 }
+
+function createBaseFaultReport(): FaultReport {
+  return { host: "", nic: "", phase: "", reason: "", targetHost: "", guests: [], tNs: 0, heldFrames: 0 };
+}
+
+export const FaultReport: MessageFns<FaultReport> = {
+  encode(message: FaultReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.host !== "") {
+      writer.uint32(10).string(message.host);
+    }
+    if (message.nic !== "") {
+      writer.uint32(18).string(message.nic);
+    }
+    if (message.phase !== "") {
+      writer.uint32(26).string(message.phase);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.targetHost !== "") {
+      writer.uint32(42).string(message.targetHost);
+    }
+    for (const v of message.guests) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.tNs !== 0) {
+      writer.uint32(57).double(message.tNs);
+    }
+    if (message.heldFrames !== 0) {
+      writer.uint32(64).uint64(message.heldFrames);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FaultReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFaultReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nic = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.targetHost = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.guests.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.tNs = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.heldFrames = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FaultReport {
+    return {
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      nic: isSet(object.nic) ? globalThis.String(object.nic) : "",
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      targetHost: isSet(object.targetHost)
+        ? globalThis.String(object.targetHost)
+        : isSet(object.target_host)
+        ? globalThis.String(object.target_host)
+        : "",
+      guests: globalThis.Array.isArray(object?.guests) ? object.guests.map((e: any) => globalThis.String(e)) : [],
+      tNs: isSet(object.tNs) ? globalThis.Number(object.tNs) : isSet(object.t_ns) ? globalThis.Number(object.t_ns) : 0,
+      heldFrames: isSet(object.heldFrames)
+        ? globalThis.Number(object.heldFrames)
+        : isSet(object.held_frames)
+        ? globalThis.Number(object.held_frames)
+        : 0,
+    };
+  },
+
+  toJSON(message: FaultReport): unknown {
+    const obj: any = {};
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.nic !== "") {
+      obj.nic = message.nic;
+    }
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.targetHost !== "") {
+      obj.targetHost = message.targetHost;
+    }
+    if (message.guests?.length) {
+      obj.guests = message.guests;
+    }
+    if (message.tNs !== 0) {
+      obj.tNs = floatToJson(message.tNs);
+    }
+    if (message.heldFrames !== 0) {
+      obj.heldFrames = Math.round(message.heldFrames);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FaultReport>, I>>(base?: I): FaultReport {
+    return FaultReport.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FaultReport>, I>>(object: I): FaultReport {
+    const message = createBaseFaultReport();
+    message.host = object.host ?? "";
+    message.nic = object.nic ?? "";
+    message.phase = object.phase ?? "";
+    message.reason = object.reason ?? "";
+    message.targetHost = object.targetHost ?? "";
+    message.guests = object.guests?.map((e) => e) || [];
+    message.tNs = object.tNs ?? 0;
+    message.heldFrames = object.heldFrames ?? 0;
+    return message;
+  },
+};
+
+function createBaseRedirectGuest(): RedirectGuest {
+  return { name: "", mac: "", ip: "" };
+}
+
+export const RedirectGuest: MessageFns<RedirectGuest> = {
+  encode(message: RedirectGuest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.mac !== "") {
+      writer.uint32(18).string(message.mac);
+    }
+    if (message.ip !== "") {
+      writer.uint32(26).string(message.ip);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RedirectGuest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRedirectGuest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mac = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ip = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RedirectGuest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      mac: isSet(object.mac) ? globalThis.String(object.mac) : "",
+      ip: isSet(object.ip) ? globalThis.String(object.ip) : "",
+    };
+  },
+
+  toJSON(message: RedirectGuest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.mac !== "") {
+      obj.mac = message.mac;
+    }
+    if (message.ip !== "") {
+      obj.ip = message.ip;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RedirectGuest>, I>>(base?: I): RedirectGuest {
+    return RedirectGuest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RedirectGuest>, I>>(object: I): RedirectGuest {
+    const message = createBaseRedirectGuest();
+    message.name = object.name ?? "";
+    message.mac = object.mac ?? "";
+    message.ip = object.ip ?? "";
+    return message;
+  },
+};
+
+function createBaseRedirectControl(): RedirectControl {
+  return { fromHost: "", nic: "", on: false, guests: [], tNs: 0 };
+}
+
+export const RedirectControl: MessageFns<RedirectControl> = {
+  encode(message: RedirectControl, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.fromHost !== "") {
+      writer.uint32(10).string(message.fromHost);
+    }
+    if (message.nic !== "") {
+      writer.uint32(18).string(message.nic);
+    }
+    if (message.on !== false) {
+      writer.uint32(24).bool(message.on);
+    }
+    for (const v of message.guests) {
+      RedirectGuest.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.tNs !== 0) {
+      writer.uint32(41).double(message.tNs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RedirectControl {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRedirectControl();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.fromHost = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nic = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.on = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.guests.push(RedirectGuest.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.tNs = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RedirectControl {
+    return {
+      fromHost: isSet(object.fromHost)
+        ? globalThis.String(object.fromHost)
+        : isSet(object.from_host)
+        ? globalThis.String(object.from_host)
+        : "",
+      nic: isSet(object.nic) ? globalThis.String(object.nic) : "",
+      on: isSet(object.on) ? globalThis.Boolean(object.on) : false,
+      guests: globalThis.Array.isArray(object?.guests) ? object.guests.map((e: any) => RedirectGuest.fromJSON(e)) : [],
+      tNs: isSet(object.tNs) ? globalThis.Number(object.tNs) : isSet(object.t_ns) ? globalThis.Number(object.t_ns) : 0,
+    };
+  },
+
+  toJSON(message: RedirectControl): unknown {
+    const obj: any = {};
+    if (message.fromHost !== "") {
+      obj.fromHost = message.fromHost;
+    }
+    if (message.nic !== "") {
+      obj.nic = message.nic;
+    }
+    if (message.on !== false) {
+      obj.on = message.on;
+    }
+    if (message.guests?.length) {
+      obj.guests = message.guests.map((e) => RedirectGuest.toJSON(e));
+    }
+    if (message.tNs !== 0) {
+      obj.tNs = floatToJson(message.tNs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RedirectControl>, I>>(base?: I): RedirectControl {
+    return RedirectControl.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RedirectControl>, I>>(object: I): RedirectControl {
+    const message = createBaseRedirectControl();
+    message.fromHost = object.fromHost ?? "";
+    message.nic = object.nic ?? "";
+    message.on = object.on ?? false;
+    message.guests = object.guests?.map((e) => RedirectGuest.fromPartial(e)) || [];
+    message.tNs = object.tNs ?? 0;
+    return message;
+  },
+};
+
+function createBaseRedirectReply(): RedirectReply {
+  return { ok: false, error: "", port: "", nic: "" };
+}
+
+export const RedirectReply: MessageFns<RedirectReply> = {
+  encode(message: RedirectReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ok !== false) {
+      writer.uint32(8).bool(message.ok);
+    }
+    if (message.error !== "") {
+      writer.uint32(18).string(message.error);
+    }
+    if (message.port !== "") {
+      writer.uint32(26).string(message.port);
+    }
+    if (message.nic !== "") {
+      writer.uint32(34).string(message.nic);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RedirectReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRedirectReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.port = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nic = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RedirectReply {
+    return {
+      ok: isSet(object.ok) ? globalThis.Boolean(object.ok) : false,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      port: isSet(object.port) ? globalThis.String(object.port) : "",
+      nic: isSet(object.nic) ? globalThis.String(object.nic) : "",
+    };
+  },
+
+  toJSON(message: RedirectReply): unknown {
+    const obj: any = {};
+    if (message.ok !== false) {
+      obj.ok = message.ok;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.port !== "") {
+      obj.port = message.port;
+    }
+    if (message.nic !== "") {
+      obj.nic = message.nic;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RedirectReply>, I>>(base?: I): RedirectReply {
+    return RedirectReply.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RedirectReply>, I>>(object: I): RedirectReply {
+    const message = createBaseRedirectReply();
+    message.ok = object.ok ?? false;
+    message.error = object.error ?? "";
+    message.port = object.port ?? "";
+    message.nic = object.nic ?? "";
+    return message;
+  },
+};
+
+function createBaseSetLinkRequest(): SetLinkRequest {
+  return { link: "", cut: false };
+}
+
+export const SetLinkRequest: MessageFns<SetLinkRequest> = {
+  encode(message: SetLinkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.link !== "") {
+      writer.uint32(10).string(message.link);
+    }
+    if (message.cut !== false) {
+      writer.uint32(16).bool(message.cut);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetLinkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetLinkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.link = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.cut = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetLinkRequest {
+    return {
+      link: isSet(object.link) ? globalThis.String(object.link) : "",
+      cut: isSet(object.cut) ? globalThis.Boolean(object.cut) : false,
+    };
+  },
+
+  toJSON(message: SetLinkRequest): unknown {
+    const obj: any = {};
+    if (message.link !== "") {
+      obj.link = message.link;
+    }
+    if (message.cut !== false) {
+      obj.cut = message.cut;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetLinkRequest>, I>>(base?: I): SetLinkRequest {
+    return SetLinkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetLinkRequest>, I>>(object: I): SetLinkRequest {
+    const message = createBaseSetLinkRequest();
+    message.link = object.link ?? "";
+    message.cut = object.cut ?? false;
+    return message;
+  },
+};
+
+function createBaseSetLinkResponse(): SetLinkResponse {
+  return { link: "", ends: [], endsUp: [] };
+}
+
+export const SetLinkResponse: MessageFns<SetLinkResponse> = {
+  encode(message: SetLinkResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.link !== "") {
+      writer.uint32(10).string(message.link);
+    }
+    for (const v of message.ends) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.endsUp.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.endsUp) {
+        writer.bool(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetLinkResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetLinkResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.link = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ends.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.endsUp.push(reader.bool());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.endsUp.push(reader.bool());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetLinkResponse {
+    return {
+      link: isSet(object.link) ? globalThis.String(object.link) : "",
+      ends: globalThis.Array.isArray(object?.ends) ? object.ends.map((e: any) => globalThis.String(e)) : [],
+      endsUp: globalThis.Array.isArray(object?.endsUp)
+        ? object.endsUp.map((e: any) => globalThis.Boolean(e))
+        : globalThis.Array.isArray(object?.ends_up)
+        ? object.ends_up.map((e: any) => globalThis.Boolean(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SetLinkResponse): unknown {
+    const obj: any = {};
+    if (message.link !== "") {
+      obj.link = message.link;
+    }
+    if (message.ends?.length) {
+      obj.ends = message.ends;
+    }
+    if (message.endsUp?.length) {
+      obj.endsUp = message.endsUp;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetLinkResponse>, I>>(base?: I): SetLinkResponse {
+    return SetLinkResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetLinkResponse>, I>>(object: I): SetLinkResponse {
+    const message = createBaseSetLinkResponse();
+    message.link = object.link ?? "";
+    message.ends = object.ends?.map((e) => e) || [];
+    message.endsUp = object.endsUp?.map((e) => e) || [];
+    return message;
+  },
+};
 
 function createBaseSetNicRequest(): SetNicRequest {
   return { host: "", nic: "", fail: false };
@@ -219,11 +1031,23 @@ export const FaultsService = {
     responseSerialize: (value: SetNicResponse): Buffer => Buffer.from(SetNicResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SetNicResponse => SetNicResponse.decode(value),
   },
+  /** Cuts a fabric link (nothing crosses it, its ends lose carrier) or mends it. */
+  setLink: {
+    path: "/vnetlab.fault.v1.Faults/SetLink" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetLinkRequest): Buffer => Buffer.from(SetLinkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetLinkRequest => SetLinkRequest.decode(value),
+    responseSerialize: (value: SetLinkResponse): Buffer => Buffer.from(SetLinkResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetLinkResponse => SetLinkResponse.decode(value),
+  },
 } as const;
 
 export interface FaultsServer extends UntypedServiceImplementation {
   /** Fails a NIC (its link goes down) or repairs it. */
   setNic: handleUnaryCall<SetNicRequest, SetNicResponse>;
+  /** Cuts a fabric link (nothing crosses it, its ends lose carrier) or mends it. */
+  setLink: handleUnaryCall<SetLinkRequest, SetLinkResponse>;
 }
 
 export interface FaultsClient extends Client {
@@ -243,6 +1067,22 @@ export interface FaultsClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetNicResponse) => void,
   ): ClientUnaryCall;
+  /** Cuts a fabric link (nothing crosses it, its ends lose carrier) or mends it. */
+  setLink(
+    request: SetLinkRequest,
+    callback: (error: ServiceError | null, response: SetLinkResponse) => void,
+  ): ClientUnaryCall;
+  setLink(
+    request: SetLinkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetLinkResponse) => void,
+  ): ClientUnaryCall;
+  setLink(
+    request: SetLinkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetLinkResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const FaultsClient = makeGenericClientConstructor(FaultsService, "vnetlab.fault.v1.Faults") as unknown as {
@@ -250,6 +1090,10 @@ export const FaultsClient = makeGenericClientConstructor(FaultsService, "vnetlab
   service: typeof FaultsService;
   serviceName: string;
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
@@ -263,6 +1107,17 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

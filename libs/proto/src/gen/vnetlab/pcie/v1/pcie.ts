@@ -174,6 +174,8 @@ export interface NicFault {
   nic: string;
   /** true: fail (link down); false: repair (link up) */
   fail: boolean;
+  /** the cable, not the device: set by the fabric when the NIC's link is cut or mended */
+  carrier: boolean;
 }
 
 function createBaseDoorbell(): Doorbell {
@@ -1126,7 +1128,7 @@ export const IoReq: MessageFns<IoReq> = {
 };
 
 function createBaseNicFault(): NicFault {
-  return { nic: "", fail: false };
+  return { nic: "", fail: false, carrier: false };
 }
 
 export const NicFault: MessageFns<NicFault> = {
@@ -1136,6 +1138,9 @@ export const NicFault: MessageFns<NicFault> = {
     }
     if (message.fail !== false) {
       writer.uint32(16).bool(message.fail);
+    }
+    if (message.carrier !== false) {
+      writer.uint32(24).bool(message.carrier);
     }
     return writer;
   },
@@ -1169,6 +1174,14 @@ export const NicFault: MessageFns<NicFault> = {
             message.fail = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.carrier = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1185,6 +1198,7 @@ export const NicFault: MessageFns<NicFault> = {
     return {
       nic: isSet(object.nic) ? globalThis.String(object.nic) : "",
       fail: isSet(object.fail) ? globalThis.Boolean(object.fail) : false,
+      carrier: isSet(object.carrier) ? globalThis.Boolean(object.carrier) : false,
     };
   },
 
@@ -1196,6 +1210,9 @@ export const NicFault: MessageFns<NicFault> = {
     if (message.fail !== false) {
       obj.fail = message.fail;
     }
+    if (message.carrier !== false) {
+      obj.carrier = message.carrier;
+    }
     return obj;
   },
 
@@ -1206,6 +1223,7 @@ export const NicFault: MessageFns<NicFault> = {
     const message = createBaseNicFault();
     message.nic = object.nic ?? "";
     message.fail = object.fail ?? false;
+    message.carrier = object.carrier ?? false;
     return message;
   },
 };
