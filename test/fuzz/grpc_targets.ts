@@ -183,7 +183,7 @@ function models(view: LabView, s: LabService): Record<string, Omit<GrpcTarget, '
     '/vnetlab.protection.v1.GuestAttack/Attack': {
       sample: (rng) => {
         const v = rng.pick(guests);
-        return { kind: rng.pick([...ATTACKS, 'fuzz']), victimDomid: doms.length ? rng.pick(doms).domid : 0, victimMfns: [BIG + rng.int(BIG)], victimMac: v.mac, victimIp: v.ip } satisfies protection.AttackRequest;
+        return { kind: rng.pick([...ATTACKS, 'fuzz']), victimDomid: doms.length ? rng.pick(doms).domid : 0, victimMfns: [BIG + rng.int(BIG)], victimMac: v.mac, victimIp: v.ip, count: 0, atNs: 0 } satisfies protection.AttackRequest;
       },
       // the attacks themselves are demonstrations (ring-overflow shuts the attacker's own vif
       // down, a spoofed lab MAC moves a victim's traffic): kept to refusals and harmless names

@@ -22,7 +22,7 @@ export function protectionCommands(out: (s: string) => void, json: FlagSpec): Re
   return {
     attack: {
       synopsis: 'vnetlab attack KIND --attacker GUEST --victim GUEST [--json]',
-      help: `Makes GUEST attack another through its real interfaces, then reports what happened to the victim: its memory hash before and after, whether a third guest still reaches it, and the protection violations counted. Kinds: ${Object.entries(ATTACKS).map(([k, a]) => `${k} (${a.help})`).join('; ')}.`,
+      help: `Makes GUEST attack another through its real interfaces, then reports what happened to the victim: its memory hash before and after, whether a third guest still reaches it, the protection violations counted on the attacker's host, and figures of its own (evtchn-storm: the victim's round trip and dom0's upcalls before and during; give-away-dma: whether the NIC wrote into the victim's page). Kinds: ${Object.entries(ATTACKS).map(([k, a]) => `${k} (${a.help})`).join('; ')}.`,
       flags: [{ name: 'attacker', type: 'string', help: 'the hostile guest' }, { name: 'victim', type: 'string', help: 'the guest attacked' }, json],
       async run(pos, f) {
         if (pos.length !== 1) throw new UsageError('attack needs one KIND');
@@ -36,6 +36,7 @@ export function protectionCommands(out: (s: string) => void, json: FlagSpec): Re
           out(`  attacker: ${r.outcome?.detail ?? ''}`);
           out(`  victim memory: ${r.victimMemoryChanged ? 'CHANGED' : 'unchanged'} (sha256 ${r.victimHashBefore.slice(0, 16)}… → ${r.victimHashAfter.slice(0, 16)}…)`);
           out(`  violations counted: ${r.violations}`);
+          for (const m of r.measures) out(`  ${m.name}: ${Number.isInteger(m.value) ? m.value : m.value.toFixed(1)} ${m.unit} — ${m.help}`);
           out(`  verdict: ${r.verdict}`);
         }
         return 0;

@@ -14,6 +14,7 @@ import { checkModelledTime, HypercallClient, KvStore, startService, type HostSha
 import { hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
 import { XenbusState, backendDir, frontendDir, setState, waitForState } from '@vnetlab/xenbus';
 import { startGuestInspect } from './guest_inspect.js';
+import { guestAttacks } from './guest_attacks.js';
 
 /** The port the guest's sinks (UDP and TCP) listen on. */
 export const SINK_PORT = 5001;
@@ -267,49 +268,28 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   };
   svc.addGrpc(control.GuestService, impl);
 
-  // A hostile guest on demand: attacks through the guest's real interfaces.
+  // A hostile guest on demand: attacks through the guest's real interfaces (guest_attacks.ts).
+  const runAttack = guestAttacks({
+    name, arch: iface.arch, rxMode, cpu, hv, pages, p2m: info.p2m, log: svc.log,
+    // read at attack time: a migration may replace them
+    get kernel() { return kernel; }, get ownNic() { return ownNic; }, get pvFront() { return pvFront; },
+  });
   const attacks: protection.GuestAttackServer = {
     attack(call, cb) {
       runAttack(call.request).then((r) => cb(null, r), (e) => fail(cb, e));
     },
     memoryHash(_call, cb) {
-      cb(null, { sha256: kernelHash(), pages: reserved });
+      // its memory: the kernel's pages and any frame the hypervisor has it own beyond its p2m
+      // (handed to it, as a page given away by another domain is)
+      hv.domain(name).then((d) => {
+        const h = createHash('sha256').update(kernelHash());
+        for (const mfn of d.unmappedFrames) h.update(mem.read(mfn, 0, 4096));
+        cb(null, { sha256: h.digest('hex'), pages: reserved + d.unmappedFrames.length });
+      }, (e) => fail(cb, e));
     },
   };
   svc.addGrpc(protection.GuestAttackService, attacks);
 
-  async function runAttack(r: protection.AttackRequest): Promise<protection.AttackOutcome> {
-    const none = Buffer.alloc(0);
-    switch (r.kind) {
-      case 'spoof-mac': {
-        // gratuitous ARP in the victim's name, from the victim's MAC: a bridge that believed it
-        // would send the victim's traffic here
-        const liar = new NetStack({ mac: r.victimMac, ip: r.victimIp });
-        const frames = Array.from({ length: 5 }, (_, i) => liar.announce(kernel.now + i).frames[0]!);
-        await kernel.sendRaw(frames);
-        return { attempts: frames.length, accepted: frames.length, refused: 0, detail: `sent ${frames.length} gratuitous ARPs claiming ${r.victimIp} at ${r.victimMac}`, leaked: none };
-      }
-      case 'cdna-rx-foreign': {
-        if (!ownNic || iface!.arch !== 'cdna') throw new Error(`${name} has no cdna queue set to attack from (arch ${iface!.arch})`);
-        const targets = r.victimMfns.slice(0, 8); // the victim kernel's own pages
-        const o = await ownNic.hostileRx(targets, kernel.now);
-        return { attempts: o.attempts, accepted: o.accepted, refused: o.refused, detail: `asked the hypervisor to enqueue ${o.attempts} receive buffers in the victim's frames: ${o.accepted} accepted (status ${o.statuses})`, leaked: none };
-      }
-      case 'ring-overflow': {
-        if (!pvFront) throw new Error(`${name} has no netfront ring to overrun (arch ${iface!.arch})`);
-        const forged = pvFront.netfront.hostileRequestProducer(1000);
-        await hv.evtchnSend(pvFront.port, kernel.now);
-        return { attempts: 1, accepted: 1, refused: 0, detail: `wrote req_prod = ${forged}, 1000 requests past the last real one, and notified the backend`, leaked: none };
-      }
-      case 'cdna-tx-foreign': {
-        if (!ownNic || iface!.arch !== 'cdna') throw new Error(`${name} has no cdna queue set to attack from (arch ${iface!.arch})`);
-        const o = await ownNic.hostileTx(r.victimMfns.slice(0, 8), kernel.now);
-        return { attempts: o.attempts, accepted: o.accepted, refused: o.refused, detail: `asked the hypervisor to send ${o.attempts} frames straight out of the victim's frames: ${o.accepted} accepted (status ${o.statuses})`, leaked: none };
-      }
-      default:
-        throw new Error(`unknown attack "${r.kind}" (known: spoof-mac, ring-overflow, cdna-rx-foreign, cdna-tx-foreign)`);
-    }
-  }
   // captures of this guest's interface, traces, and the Probe API that sends a trace's frame
   await startGuestInspect(svc, { name, mac: iface.mac, ip: iface.ip, kernel, stack, ledger, cpu });
   svc.setLedgerSource(() => ledger.snapshot());

@@ -13,6 +13,11 @@ import type { GuestNic } from './guest_kernel.js';
 const PAGE = 4096;
 /** Descriptors per CDNA ring (the hypervisor's rings are one page: 256 descriptors). */
 const CDNA_RING = 256;
+/** The cookie of a descriptor a hostile driver aimed at memory that is not its own (never a page of its pool). */
+const HOSTILE = -1;
+
+/** What became of a hostile driver's descriptors: done OK by the device, or refused / in error. */
+export interface HostileDescriptors { posted: number; ok: number; failed: number }
 
 /** The CDNA hypercalls a guest's driver makes (the app binds them to the hypervisor). */
 export interface CdnaPort {
@@ -58,6 +63,10 @@ export class DirectNic implements GuestNic {
   private txTail = -1;
   private readonly serialCdna: { run: Promise<unknown> } = { run: Promise.resolve() };
   readonly stats = { txFrames: 0, rxFrames: 0, drops: {} as Record<string, number>, refused: 0 };
+  /** Descriptors of the hostile-driver demonstrations, by ring. */
+  readonly hostile = { tx: { posted: 0, ok: 0, failed: 0 } as HostileDescriptors, rx: { posted: 0, ok: 0, failed: 0 } as HostileDescriptors };
+  /** Pages given away while a receive buffer on them was enqueued: no longer ours to read or reuse. */
+  private readonly givenAway = new Set<number>();
 
   constructor(private readonly o: DirectNicOptions) {
     if (o.mode === 'cdna' ? !o.cdna : !o.queue || !o.busAddr) throw new Error(`direct NIC in ${o.mode} mode is missing its ${o.mode === 'cdna' ? 'CDNA port' : 'queue driver'}`);
@@ -157,10 +166,19 @@ export class DirectNic implements GuestNic {
     const q = this.o.queue!;
     const done = q.reclaim(tNs);
     let t = tNs;
-    for (const c of done.tx) this.o.pages.give(c.cookie);
+    for (const c of done.tx) {
+      if (c.cookie === HOSTILE) this.hostile.tx[c.ok ? 'ok' : 'failed']++;
+      else this.o.pages.give(c.cookie);
+    }
     const frames: Array<{ bytes: Buffer; tNs: number }> = [];
     for (const c of done.rx) {
       this.rxPosted--;
+      if (c.cookie === HOSTILE) {
+        // what the device wrote there is not in our memory: nothing to read, no page to recycle
+        this.hostile.rx[c.ok ? 'ok' : 'failed']++;
+        if (this.hostile.rx.ok + this.hostile.rx.failed >= this.hostile.rx.posted) this.refillOff = false;
+        continue;
+      }
       if (c.ok && c.len >= 14) {
         t = this.o.cpu.run(Math.max(t, c.doneNs), this.o.domain, [['nic_driver_rx', 1]]);
         frames.push({ bytes: this.o.mem.read(c.cookie, 0, c.len), tNs: t });
@@ -196,6 +214,10 @@ export class DirectNic implements GuestNic {
       for (const c of rx.completed) {
         this.rxPosted--;
         if (c.gfn === 0 && this.refillOff) continue; // a foreign buffer the attack planted: not ours to read
+        if (this.givenAway.has(c.gfn)) {
+          this.hostile.rx[c.ok ? 'ok' : 'failed']++;
+          continue;
+        }
         if (c.ok && c.doneLen >= 14) {
           t = this.o.cpu.run(Math.max(t, c.doneNs), this.o.domain, [['nic_driver_rx', 1]]);
           frames.push({ bytes: this.o.mem.read(c.gfn, 0, c.doneLen), tNs: t });
@@ -214,7 +236,7 @@ export class DirectNic implements GuestNic {
    * hypervisor's call (CDNA validation).
    */
   async hostileRx(mfns: number[], tNs: number): Promise<{ attempts: number; accepted: number; refused: number; statuses: number }> {
-    if (this.o.mode !== 'cdna') throw new Error(`a foreign receive buffer needs a cdna queue set, not ${this.o.mode}`);
+    if (this.o.mode !== 'cdna') return this.hostileQueue('rx', mfns, tNs);
     this.refillOff = true;
     let out = { attempts: mfns.length, accepted: 0, refused: 0, statuses: 0 };
     try {
@@ -236,7 +258,7 @@ export class DirectNic implements GuestNic {
    * that the NIC would send the victim's memory onto the wire.
    */
   async hostileTx(mfns: number[], tNs: number): Promise<{ attempts: number; accepted: number; refused: number; statuses: number }> {
-    if (this.o.mode !== 'cdna') throw new Error(`a foreign transmit buffer needs a cdna queue set, not ${this.o.mode}`);
+    if (this.o.mode !== 'cdna') return this.hostileQueue('tx', mfns, tNs);
     let out = { attempts: mfns.length, accepted: 0, refused: 0, statuses: 0 };
     await this.cdnaRun(async () => {
       const r = await this.o.cdna!.enqueue(false, mfns.map((mfn) => ({ mfn, offset: 0, len: 1514 })), tNs);
@@ -246,6 +268,57 @@ export class DirectNic implements GuestNic {
       if (r.accepted > 0) this.o.doorbell('tx', r.tail, tNs);
     });
     return out;
+  }
+
+  /**
+   * A hostile driver of its own rings (passthrough, native): descriptors carrying the machine
+   * addresses of frames it does not own, which the ring takes unchecked. Whether the device
+   * reaches them is the IOMMU's call (passthrough); with receive buffers the driver stops
+   * posting its own until the device is done with these. `accepted`: descriptors on the ring.
+   */
+  private hostileQueue(ring: 'tx' | 'rx', mfns: number[], tNs: number) {
+    const q = this.o.queue!;
+    const bufs = mfns.map((mfn) => ({ addr: mfn * PAGE, len: ring === 'tx' ? 1514 : 2048, cookie: HOSTILE }));
+    if (ring === 'rx') this.refillOff = true;
+    const r = ring === 'tx' ? q.postTx(bufs) : q.postRx(bufs);
+    this.hostile[ring].posted += r.accepted;
+    if (ring === 'rx') this.rxPosted += r.accepted;
+    if (ring === 'rx' && r.accepted === 0) this.refillOff = false;
+    if (r.accepted > 0) this.o.doorbell(ring, r.tail, this.o.cpu.run(tNs, this.o.domain, [['mmio_write', 1]]));
+    return { attempts: mfns.length, accepted: r.accepted, refused: mfns.length - r.accepted, statuses: 0 };
+  }
+
+  /**
+   * A hostile CDNA driver: enqueues a receive buffer on a page of its own, then, while the
+   * buffer is still enqueued, asks the hypervisor (`give`: a grant transfer to another
+   * domain) to give the page away, so that the NIC's DMA would land in someone else's page.
+   * CDNA's reference count on the enqueued page is what refuses it.
+   */
+  async hostileGiveAway(give: (gfn: number, tNs: number) => Promise<number>, tNs: number): Promise<{ gfn: number; status: number }> {
+    if (this.o.mode !== 'cdna') throw new Error(`giving away a page under DMA needs a cdna queue set, not ${this.o.mode}`);
+    const gfn = this.o.pages.take();
+    if (gfn === undefined) throw new Error(`${this.o.domain}: no free page`);
+    let enqueued = false;
+    await this.cdnaRun(async () => {
+      const r = await this.o.cdna!.enqueue(true, [{ gfn, offset: 0, len: 2048 }], tNs);
+      this.chargeHypercall(tNs, r.charges);
+      enqueued = r.accepted === 1;
+      if (enqueued) {
+        this.rxPosted++;
+        this.o.doorbell('rx', r.tail, tNs);
+      }
+    });
+    if (!enqueued) {
+      this.o.pages.give(gfn);
+      throw new Error(`${this.o.domain}: the hypervisor did not take a receive buffer on its own page ${gfn}`);
+    }
+    const status = await give(gfn, tNs);
+    if (status === 0) {
+      this.givenAway.add(gfn);
+      this.hostile.rx.posted++;
+    }
+    // refused: the page stays ours and the buffer completes as any other
+    return { gfn, status };
   }
 
   private refillOff = false;

@@ -33,6 +33,8 @@ describe('a guest that grants a frame it does not own', () => {
     const map = hv.grantMap(dom0.domid, attacker.domid, 9, true);
     expect([out[0]!.status, into[0]!.status, map.status]).toEqual([GNTST_bad_page, GNTST_bad_page, GNTST_bad_page]);
     expect(count(hv, 'grant_foreign_page')).toBe(3);
+    // the fault is the granter's, not the backend's that used the grant
+    expect(hv.violations.filter((v) => v.kind === 'grant_foreign_page').every((v) => v.domid === attacker.domid)).toBe(true);
     expect(vmem.read(0, 0, 22).toString()).toBe('the victim kernel page');
     expect(hv.frameTable.ioRefs(victim.p2m[0]!)).toBe(0);
   });

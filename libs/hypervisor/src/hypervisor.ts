@@ -54,7 +54,8 @@ interface Domain {
   permittedIrqs: Set<number>;
 }
 
-type Refusal = { status: number; kind: ViolationKind; detail: string };
+/** `blame`: the domain at fault when it is not the caller (a granter that granted a frame it does not own). */
+type Refusal = { status: number; kind: ViolationKind; detail: string; blame?: number };
 type Resolved = { mfn: number } | Refusal;
 
 const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
@@ -125,7 +126,7 @@ export class Hypervisor {
   }
 
   private refuse(domid: number, r: Refusal): number {
-    this.log.record(r.kind, domid, r.detail);
+    this.log.record(r.kind, r.blame ?? domid, r.detail);
     return r.status;
   }
 
@@ -217,7 +218,7 @@ export class Hypervisor {
     const mfn = d.p2m[gfn];
     if (mfn === INVALID_MFN) return { status: GNTST_bad_page, kind: 'bad_page', detail: `dom${d.domid} gfn ${gfn} has no frame` };
     if (this.protectionOn && this.frameTable.owner(mfn) !== d.domid) {
-      return { status: GNTST_bad_page, kind: 'grant_foreign_page', detail: `dom${d.domid} gfn ${gfn} is mfn ${mfn}, owned by ${this.frameTable.owner(mfn)}` };
+      return { status: GNTST_bad_page, kind: 'grant_foreign_page', detail: `dom${d.domid} gfn ${gfn} is mfn ${mfn}, owned by ${this.frameTable.owner(mfn)}`, blame: d.domid };
     }
     return { mfn };
   }

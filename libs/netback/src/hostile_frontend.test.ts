@@ -103,6 +103,9 @@ describe('the multiqueue backend and a frontend granting a frame it does not own
     await backend.onFrontendEvent(1000);
     expect(wire).toHaveLength(0);
     expect(backend.stats.txErrors).toMatchObject({ 'map_failed_-9': 1 });
+    // the refusal is answered at once: the guest learns its request failed
+    await tb.netfront.onEvent(1000);
+    expect(tb.netfront.hostile.tx).toEqual({ posted: 1, ok: 0, failed: 1 });
     for (let i = 0; i < 300; i++) nic.receive(incoming(), 2000 + i * 20_000);
     expect(vmem.read(0, 0, 4096).equals(before)).toBe(true);
     expect(tb.hv.violationCounts.get('grant_foreign_page')).toBe(5);

@@ -127,6 +127,7 @@ export class MultiqueueBackend {
         break;
       }
       t = this.o.cpu.run(t, this.domain, [['netback_tx', requests.length], ['ring_op', requests.length]]);
+      let answered = 0; // requests refused here: their error responses go back now
       const valid: NetifTxRequest[] = [];
       for (const req of requests) {
         const reason = checkTxRequest(req);
@@ -146,6 +147,7 @@ export class MultiqueueBackend {
           if (m.status !== GNTST_okay) {
             bump(this.stats.txErrors, `map_failed_${m.status}`);
             rings.tx.putResponse({ id: req.id, status: NETIF_RSP_ERROR });
+            answered++;
             continue;
           }
           bufs.push({ addr: m.mfn * PAGE + req.offset, len: req.size, cookie: { id: req.id, handle: m.handle } });
@@ -155,7 +157,7 @@ export class MultiqueueBackend {
           tail = this.o.queue.postTx(bufs).tail;
         }
       }
-      if (valid.length < requests.length) notify = rings.tx.pushResponses() || notify;
+      if (valid.length < requests.length || answered > 0) notify = rings.tx.pushResponses() || notify;
     }
     if (tail >= 0) {
       t = this.o.cpu.run(t, this.domain, [['mmio_write', 1]]);

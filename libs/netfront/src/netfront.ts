@@ -157,6 +157,14 @@ export class Netfront {
     return this.txQueue.length;
   }
 
+  /**
+   * Takes the frames waiting for a TX slot, in order (the guest suspends: they go out on the
+   * connection it resumes with, not on this one).
+   */
+  takeQueued(): Array<{ frame: Buffer; off?: TxOffload }> {
+    return this.txQueue.splice(0);
+  }
+
   /** RX buffers currently posted to the backend. */
   get rxPosted(): number {
     return this.rxSlots.size;
@@ -196,15 +204,9 @@ export class Netfront {
   hostileGrant(gfn: number, rx: number, txBytes: number): boolean {
     const tx = this.requireTx();
     let notify = false;
-    for (let i = 0; i < rx && this.rxFreeIds.length > 0 && this.rx!.freeRequests() > 0; i++) {
-      const id = this.rxFreeIds.pop()!;
-      const gref = this.takeGref();
-      this.grants.grantAccess(gref, this.backend, gfn, false);
-      this.rxSlots.set(id, { gref, gfn, hostile: true });
-      this.rx!.putRequest({ id, gref });
-      this.hostile.rx.posted++;
-    }
-    if (rx > 0) notify = this.rx!.pushRequests() || notify;
+    // receive buffers go on the ring as soon as it has room, before our own are reposted
+    this.hostileRxPlan = { gfn, left: rx };
+    if (this.postHostileRx() > 0) notify = this.rx!.pushRequests() || notify;
     if (txBytes > 0 && this.txFreeIds.length > 0 && tx.freeRequests() > 0) {
       const id = this.txFreeIds.pop()!;
       const gref = this.takeGref();
@@ -217,9 +219,27 @@ export class Netfront {
     return notify;
   }
 
-  /** hostileGrant's requests the backend has not answered yet. */
+  private hostileRxPlan = { gfn: 0, left: 0 };
+
+  private postHostileRx(): number {
+    let posted = 0;
+    const plan = this.hostileRxPlan;
+    while (plan.left > 0 && this.rxFreeIds.length > 0 && this.rx!.freeRequests() > 0 && this.grefs.available > 0) {
+      const id = this.rxFreeIds.pop()!;
+      const gref = this.takeGref();
+      this.grants.grantAccess(gref, this.backend, plan.gfn, false);
+      this.rxSlots.set(id, { gref, gfn: plan.gfn, hostile: true });
+      this.rx!.putRequest({ id, gref });
+      this.hostile.rx.posted++;
+      plan.left--;
+      posted++;
+    }
+    return posted;
+  }
+
+  /** hostileGrant's requests the backend has not answered yet (receive buffers still to post included). */
   get hostileOutstanding(): number {
-    return this.hostile.tx.posted + this.hostile.rx.posted - this.hostile.tx.ok - this.hostile.tx.failed - this.hostile.rx.ok - this.hostile.rx.failed;
+    return this.hostileRxPlan.left + this.hostile.tx.posted + this.hostile.rx.posted - this.hostile.tx.ok - this.hostile.tx.failed - this.hostile.rx.ok - this.hostile.rx.failed;
   }
 
   setup(): { txRingRef: number; rxRingRef: number } {
@@ -497,7 +517,7 @@ export class Netfront {
   /** Posts RX buffers up to the target (xennet_alloc_rx_buffers); returns how many. */
   private refillRx(): number {
     const rx = this.rx!;
-    let posted = 0;
+    let posted = this.postHostileRx();
     while (this.rxSlots.size < this.rxTarget && rx.freeRequests() > 0 && this.rxFreeIds.length > 0 && this.pages.free > 0 && this.grefs.available > 0) {
       const id = this.rxFreeIds.pop()!;
       const gfn = this.pages.take()!;

@@ -41,6 +41,10 @@ export interface AttackRequest {
   victimMac: string;
   /** the victim's IPv4 address */
   victimIp: string;
+  /** how many hostile operations, where the attack repeats one (0: the attack's default) */
+  count: number;
+  /** modelled time to start at (0: the attacker's now) */
+  atNs: number;
 }
 
 /** What the attacker's side saw. */
@@ -99,8 +103,26 @@ export interface AttackReport {
   victimMemoryChanged: boolean;
   /** protection violations counted on the attacker's host during the attack */
   violations: number;
-  /** "refused", "corrupted", "leaked", "hijacked", ... */
+  /** "refused", "corrupted", "leaked", "hijacked", "starved", ... */
   verdict: string;
+  /** what else the attack was judged by (latency, CPU, frame owners), by name */
+  measures: Measure[];
+  /** a third guest still reached the victim after the attack */
+  victimReached: boolean;
+  /** that third guest ("" if none could reach the victim before) */
+  observer: string;
+}
+
+/** One figure of an attack report. */
+export interface Measure {
+  /** e.g. victim_rtt_during_ns */
+  name: string;
+  /** the figure */
+  value: number;
+  /** ns, cycles, frames, ... */
+  unit: string;
+  /** one line for a person */
+  help: string;
 }
 
 export interface SetProtectionRequest {
@@ -122,7 +144,7 @@ export interface ProtectionSetting {
 }
 
 function createBaseAttackRequest(): AttackRequest {
-  return { kind: "", victimDomid: 0, victimMfns: [], victimMac: "", victimIp: "" };
+  return { kind: "", victimDomid: 0, victimMfns: [], victimMac: "", victimIp: "", count: 0, atNs: 0 };
 }
 
 export const AttackRequest: MessageFns<AttackRequest> = {
@@ -145,6 +167,12 @@ export const AttackRequest: MessageFns<AttackRequest> = {
     }
     if (message.victimIp !== "") {
       writer.uint32(42).string(message.victimIp);
+    }
+    if (message.count !== 0) {
+      writer.uint32(48).uint32(message.count);
+    }
+    if (message.atNs !== 0) {
+      writer.uint32(57).double(message.atNs);
     }
     return writer;
   },
@@ -212,6 +240,22 @@ export const AttackRequest: MessageFns<AttackRequest> = {
             message.victimIp = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.atNs = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -247,6 +291,12 @@ export const AttackRequest: MessageFns<AttackRequest> = {
         : isSet(object.victim_ip)
         ? globalThis.String(object.victim_ip)
         : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      atNs: isSet(object.atNs)
+        ? globalThis.Number(object.atNs)
+        : isSet(object.at_ns)
+        ? globalThis.Number(object.at_ns)
+        : 0,
     };
   },
 
@@ -267,6 +317,12 @@ export const AttackRequest: MessageFns<AttackRequest> = {
     if (message.victimIp !== "") {
       obj.victimIp = message.victimIp;
     }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.atNs !== 0) {
+      obj.atNs = floatToJson(message.atNs);
+    }
     return obj;
   },
 
@@ -280,6 +336,8 @@ export const AttackRequest: MessageFns<AttackRequest> = {
     message.victimMfns = object.victimMfns?.map((e) => e) || [];
     message.victimMac = object.victimMac ?? "";
     message.victimIp = object.victimIp ?? "";
+    message.count = object.count ?? 0;
+    message.atNs = object.atNs ?? 0;
     return message;
   },
 };
@@ -667,6 +725,9 @@ function createBaseAttackReport(): AttackReport {
     victimMemoryChanged: false,
     violations: 0,
     verdict: "",
+    measures: [],
+    victimReached: false,
+    observer: "",
   };
 }
 
@@ -701,6 +762,15 @@ export const AttackReport: MessageFns<AttackReport> = {
     }
     if (message.verdict !== "") {
       writer.uint32(82).string(message.verdict);
+    }
+    for (const v of message.measures) {
+      Measure.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.victimReached !== false) {
+      writer.uint32(96).bool(message.victimReached);
+    }
+    if (message.observer !== "") {
+      writer.uint32(106).string(message.observer);
     }
     return writer;
   },
@@ -798,6 +868,30 @@ export const AttackReport: MessageFns<AttackReport> = {
             message.verdict = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.measures.push(Measure.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.victimReached = reader.bool();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.observer = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -834,6 +928,13 @@ export const AttackReport: MessageFns<AttackReport> = {
         : false,
       violations: isSet(object.violations) ? globalThis.Number(object.violations) : 0,
       verdict: isSet(object.verdict) ? globalThis.String(object.verdict) : "",
+      measures: globalThis.Array.isArray(object?.measures) ? object.measures.map((e: any) => Measure.fromJSON(e)) : [],
+      victimReached: isSet(object.victimReached)
+        ? globalThis.Boolean(object.victimReached)
+        : isSet(object.victim_reached)
+        ? globalThis.Boolean(object.victim_reached)
+        : false,
+      observer: isSet(object.observer) ? globalThis.String(object.observer) : "",
     };
   },
 
@@ -869,6 +970,15 @@ export const AttackReport: MessageFns<AttackReport> = {
     if (message.verdict !== "") {
       obj.verdict = message.verdict;
     }
+    if (message.measures?.length) {
+      obj.measures = message.measures.map((e) => Measure.toJSON(e));
+    }
+    if (message.victimReached !== false) {
+      obj.victimReached = message.victimReached;
+    }
+    if (message.observer !== "") {
+      obj.observer = message.observer;
+    }
     return obj;
   },
 
@@ -889,6 +999,126 @@ export const AttackReport: MessageFns<AttackReport> = {
     message.victimMemoryChanged = object.victimMemoryChanged ?? false;
     message.violations = object.violations ?? 0;
     message.verdict = object.verdict ?? "";
+    message.measures = object.measures?.map((e) => Measure.fromPartial(e)) || [];
+    message.victimReached = object.victimReached ?? false;
+    message.observer = object.observer ?? "";
+    return message;
+  },
+};
+
+function createBaseMeasure(): Measure {
+  return { name: "", value: 0, unit: "", help: "" };
+}
+
+export const Measure: MessageFns<Measure> = {
+  encode(message: Measure, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    if (message.unit !== "") {
+      writer.uint32(26).string(message.unit);
+    }
+    if (message.help !== "") {
+      writer.uint32(34).string(message.help);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Measure {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMeasure();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.unit = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.help = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Measure {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+      unit: isSet(object.unit) ? globalThis.String(object.unit) : "",
+      help: isSet(object.help) ? globalThis.String(object.help) : "",
+    };
+  },
+
+  toJSON(message: Measure): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    if (message.unit !== "") {
+      obj.unit = message.unit;
+    }
+    if (message.help !== "") {
+      obj.help = message.help;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Measure>, I>>(base?: I): Measure {
+    return Measure.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Measure>, I>>(object: I): Measure {
+    const message = createBaseMeasure();
+    message.name = object.name ?? "";
+    message.value = object.value ?? 0;
+    message.unit = object.unit ?? "";
+    message.help = object.help ?? "";
     return message;
   },
 };
@@ -1272,6 +1502,10 @@ function bytesFromBase64(b64: string): Uint8Array {
 
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

@@ -1,0 +1,146 @@
+// The rest of the hostile guests (examples/architectures.yaml, host-a): a grant of a frame the
+// granter does not own, foreign descriptors from a multiqueue and a passed-through guest, an
+// event-channel storm, a page given away while a DMA is aimed at it — each refused and
+// counted with protection on, the victim's memory hash and reachability unchanged; each
+// doing its harm with protection off.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { example, metricValue as sample, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
+
+interface Report {
+  kind: string;
+  protection: boolean;
+  victimHashBefore: string;
+  victimHashAfter: string;
+  victimMemoryChanged: boolean;
+  victimReached: boolean;
+  violations: number;
+  verdict: string;
+  outcome: { attempts: number; accepted: number; refused: number; detail: string };
+  measures: Array<{ name: string; value: number }>;
+}
+
+/** A counter's value, 0 while it has never been incremented (not exported yet). */
+const metricValue = (text: string, name: string, labels: Record<string, string>) => sample(text, name, labels) || 0;
+
+const m = (r: Report, name: string) => {
+  const x = r.measures.find((y) => y.name === name);
+  if (!x) throw new Error(`no measure ${name} in ${JSON.stringify(r.measures)}`);
+  return x.value;
+};
+
+describe('more hostile guests against the protection checks', () => {
+  let dir: string;
+  let lab: LabInfo;
+  let down: () => Promise<{ code: number }>;
+  const attack = (kind: string, attacker: string, victim: string) => vnetlabJson<Report>(['attack', kind, '--attacker', attacker, '--victim', victim], dir);
+  const metrics = (name: string) => fetch(lab.services.find((s) => s.name === name)!.metricsUrl).then((r) => r.text());
+  /** The victim's state is the same after as before: memory hash, and a third guest still reaches it. */
+  const untouched = (r: Report) => {
+    expect(r.victimHashAfter).toBe(r.victimHashBefore);
+    expect(r.victimMemoryChanged).toBe(false);
+    expect(r.victimReached, r.verdict).toBe(true);
+  };
+
+  beforeAll(async () => {
+    ({ dir, lab, down } = await startLab(example('architectures.yaml')));
+  });
+  afterAll(async () => {
+    await down();
+  });
+
+  it('legitimate traffic sends no notification beyond the storm bound', async () => {
+    expect((await vnetlab(['bulk', 'pv-a', 'peer-b0', '--bytes', '2000000'], { labDir: dir })).code).toBe(0);
+    expect((await vnetlab(['bulk', 'mq-a', 'pv-a', '--bytes', '1000000'], { labDir: dir })).code).toBe(0);
+    expect(metricValue(await metrics('host-a/hypervisor'), 'vnetlab_protection_violations_total', { kind: 'evtchn_storm' })).toBe(0);
+  });
+
+  it('with protection on, a pv guest granting the victim\'s frame to dom0 is refused by the grant check; the victim is untouched', async () => {
+    const r = await attack('grant-foreign', 'pv-a', 'mq-a');
+    expect(r.protection).toBe(true);
+    expect(r.outcome.accepted).toBe(0); // its transmit request was refused
+    expect(r.violations).toBeGreaterThanOrEqual(5); // the transmit request and the 4 receive buffers
+    // counted against the granter, not against dom0 whose copy it refused
+    expect(metricValue(await metrics('host-a/hypervisor'), 'vnetlab_protection_violations_total', { kind: 'grant_foreign_page', domain: 'pv-a' })).toBeGreaterThanOrEqual(5);
+    expect(r.verdict).toMatch(/^refused/);
+    untouched(r);
+  });
+
+  it('with protection on, a multiqueue guest\'s buffers in the victim\'s frame are refused by dom0\'s grant map', async () => {
+    const rx = await attack('mq-rx-foreign', 'mq-a', 'pv-a');
+    expect(rx.violations).toBeGreaterThanOrEqual(4);
+    untouched(rx);
+    const tx = await attack('mq-tx-foreign', 'mq-a', 'pv-a');
+    expect(tx.outcome).toMatchObject({ accepted: 0, refused: 1 });
+    expect(tx.verdict).toMatch(/^refused/);
+    untouched(tx);
+  });
+
+  it('with protection on, a passed-through guest\'s descriptors at the victim\'s frames fault in the IOMMU', async () => {
+    const rx = await attack('passthrough-rx-foreign', 'pt-a', 'pv-a');
+    expect(rx.violations).toBeGreaterThanOrEqual(8);
+    untouched(rx);
+    const tx = await attack('passthrough-tx-foreign', 'pt-a', 'pv-a');
+    expect(tx.outcome).toMatchObject({ attempts: 8, accepted: 0 });
+    expect(tx.violations).toBeGreaterThanOrEqual(8);
+    expect(metricValue(await metrics('host-a/eth1'), 'vnetlab_protection_violations_total', { kind: 'iommu_fault', domain: 'pt-a' })).toBeGreaterThanOrEqual(16);
+    untouched(tx);
+  });
+
+  it('with protection on, an event-channel storm is coalesced and counted, and the victim\'s round trip stays as it was', async () => {
+    const r = await attack('evtchn-storm', 'pv-a', 'mq-a');
+    const sent = m(r, 'notifications_sent');
+    expect(m(r, 'upcalls_raised')).toBeLessThan(sent / 5);
+    expect(r.violations).toBeGreaterThanOrEqual(sent - m(r, 'upcalls_raised'));
+    expect(m(r, 'dom0_upcalls')).toBe(m(r, 'upcalls_raised'));
+    expect(m(r, 'victim_pings_lost')).toBe(0);
+    // a coalesced upcall is late by at most one window (100 µs)
+    expect(m(r, 'victim_rtt_storm_ns')).toBeLessThanOrEqual(m(r, 'victim_rtt_quiet_ns') + 100_000);
+    expect(r.verdict).toMatch(/^refused/);
+    untouched(r);
+  });
+
+  it('with protection on, a page with an enqueued receive buffer cannot be given away', async () => {
+    const r = await attack('give-away-dma', 'cdna-a', 'pv-a');
+    expect(r.outcome).toMatchObject({ attempts: 1, accepted: 0, refused: 1 });
+    expect(metricValue(await metrics('host-a/hypervisor'), 'vnetlab_protection_violations_total', { kind: 'transfer_busy', domain: 'cdna-a' })).toBeGreaterThanOrEqual(1);
+    expect(m(r, 'victim_memory_changed_by_dma')).toBe(0);
+    untouched(r);
+  });
+
+  it('with protection off, each attack does its harm: memory written, memory leaked, dom0 starved, DMA into the victim\'s page', async () => {
+    expect((await vnetlab(['protection', 'host-a', 'off'], { labDir: dir })).code).toBe(0);
+
+    const grant = await attack('grant-foreign', 'pv-a', 'mq-a');
+    expect(grant.protection).toBe(false);
+    expect(grant.violations).toBe(0);
+    expect(grant.outcome.accepted).toBe(1); // the victim's page went out as a frame
+    expect(grant.victimHashAfter).not.toBe(grant.victimHashBefore); // and frames were written into it
+    expect(grant.verdict).toMatch(/^corrupted/);
+
+    const mqRx = await attack('mq-rx-foreign', 'mq-a', 'pv-a');
+    expect(mqRx.victimHashAfter).not.toBe(mqRx.victimHashBefore);
+    expect(mqRx.verdict).toMatch(/^corrupted/);
+    const mqTx = await attack('mq-tx-foreign', 'mq-a', 'pv-a');
+    expect(mqTx.outcome.accepted).toBe(1);
+    expect(mqTx.verdict).toMatch(/^leaked/);
+
+    const ptRx = await attack('passthrough-rx-foreign', 'pt-a', 'pv-a');
+    expect(ptRx.victimHashAfter).not.toBe(ptRx.victimHashBefore);
+    expect(ptRx.verdict).toMatch(/^corrupted/);
+    const ptTx = await attack('passthrough-tx-foreign', 'pt-a', 'pv-a');
+    expect(ptTx.outcome.accepted).toBe(8);
+    expect(ptTx.verdict).toMatch(/^leaked/);
+
+    const storm = await attack('evtchn-storm', 'pv-a', 'mq-a');
+    expect(m(storm, 'upcalls_raised')).toBe(m(storm, 'notifications_sent'));
+    expect(m(storm, 'dom0_upcalls')).toBe(m(storm, 'notifications_sent'));
+    expect(m(storm, 'victim_rtt_storm_ns')).toBeGreaterThan(2 * m(storm, 'victim_rtt_quiet_ns'));
+    expect(storm.verdict, JSON.stringify(storm.measures)).toMatch(/^starved/);
+
+    const give = await attack('give-away-dma', 'cdna-a', 'pv-a');
+    expect(give.outcome.accepted).toBe(1);
+    expect(m(give, 'victim_memory_changed_by_dma')).toBe(1);
+    expect(give.victimHashAfter).not.toBe(give.victimHashBefore);
+    expect(give.verdict).toMatch(/^corrupted/);
+  });
+});
