@@ -295,6 +295,12 @@ function models(view: LabView, s: LabService): Record<string, Omit<GrpcTarget, '
   };
 }
 
+/** The operator API's credential, mostly the lab's own; sometimes another or none, which must be refused. */
+function operatorToken(view: LabView): GrpcTarget['metadata'] {
+  const token = view.lab.operatorToken;
+  return (rng) => (token ? rng.weighted<Record<string, string>>([[8, { 'x-vnetlab-operator-token': token }], [1, { 'x-vnetlab-operator-token': rng.bytes(24).toString('hex') }], [1, {}]]) : {});
+}
+
 /** Every (service, method) of the lab, with its request model. */
 export function grpcTargets(view: LabView): GrpcTarget[] {
   const out: GrpcTarget[] = [];
@@ -306,7 +312,7 @@ export function grpcTargets(view: LabView): GrpcTarget[] {
         if (EXCLUDED.has(m.path)) continue;
         const model = ms[m.path];
         if (!model) throw new Error(`the fuzzer has no request model for ${m.path}: add it to grpc_targets.ts`);
-        out.push({ service: s, path: m.path, def: m, ...model });
+        out.push({ service: s, path: m.path, def: m, ...model, ...(s === view.controller && !model.metadata ? { metadata: operatorToken(view) } : {}) });
       }
     }
   }

@@ -90,10 +90,17 @@ export async function domainCounts(view: LabView): Promise<Map<string, number>> 
 }
 
 /** Switches every host's protection back on (the barrage may have switched it off, as an operator may). */
+/** The operator's credential on a call to the operator API. */
+export function operatorMetadata(view: LabView): grpc.Metadata {
+  const md = new grpc.Metadata();
+  if (view.lab.operatorToken) md.set('x-vnetlab-operator-token', view.lab.operatorToken);
+  return md;
+}
+
 export async function protectionOn(view: LabView): Promise<void> {
   const c = grpcClient(protection.ProtectionClient, view.lab.operatorAddr);
   try {
-    for (const h of view.topo.hosts) await unary((cb) => c.setProtection({ host: h.name, on: true }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, cb));
+    for (const h of view.topo.hosts) await unary((cb) => c.setProtection({ host: h.name, on: true }, operatorMetadata(view), { deadline: Date.now() + 10_000 }, cb));
   } finally {
     c.close();
   }
@@ -119,7 +126,7 @@ export function pingPairs(view: LabView): PingPair[] {
 export async function ping(view: LabView, pair: PingPair, count: number): Promise<number> {
   const c = grpcClient(control.OperatorClient, view.lab.operatorAddr);
   try {
-    const r = await unary<control.PingResponse>((cb) => c.ping({ src: pair.src, dst: pair.dst, count, size: 56 }, new grpc.Metadata(), { deadline: Date.now() + 30_000 }, cb));
+    const r = await unary<control.PingResponse>((cb) => c.ping({ src: pair.src, dst: pair.dst, count, size: 56 }, operatorMetadata(view), { deadline: Date.now() + 30_000 }, cb));
     return r.received;
   } catch {
     return 0;
@@ -137,7 +144,7 @@ export interface BulkCheck {
 export async function udpBulk(view: LabView, pair: PingPair, bytes: number): Promise<BulkCheck> {
   const c = grpcClient(control.OperatorClient, view.lab.operatorAddr);
   try {
-    const r = await unary<control.BulkResponse>((cb) => c.bulk({ src: pair.src, dst: pair.dst, proto: 'udp', bytes, msgSize: 1000 }, new grpc.Metadata(), { deadline: Date.now() + 120_000 }, cb));
+    const r = await unary<control.BulkResponse>((cb) => c.bulk({ src: pair.src, dst: pair.dst, proto: 'udp', bytes, msgSize: 1000 }, operatorMetadata(view), { deadline: Date.now() + 120_000 }, cb));
     const srcIp = view.guests.find((g) => g.name === pair.src)?.ip;
     const data = r.flows.find((f) => f.flow.startsWith(`udp ${srcIp}:`));
     if (!data) return { ok: false, detail: `no UDP flow in the bulk's counters (${r.flows.map((f) => f.flow).join(', ')})` };

@@ -22,6 +22,8 @@ export interface LabJson {
   topologyFile: string;
   controllerPid: number;
   operatorAddr: string;
+  /** The operator API's credential (written by vnetlab up). */
+  operatorToken?: string;
   natsUrl: string;
   services: LabService[];
 }

@@ -2,7 +2,13 @@
 // granter does not own, foreign descriptors from a multiqueue and a passed-through guest, an
 // event-channel storm, a page given away while a DMA is aimed at it — each refused and
 // counted with protection on, the victim's memory hash and reachability unchanged; each
-// doing its harm with protection off.
+// doing its harm with protection off. And the operator API refusing a caller without the
+// lab's token.
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { protection } from '@vnetlab/proto';
+import { grpcClient, unary } from '@vnetlab/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { example, metricValue as sample, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
 
@@ -105,6 +111,28 @@ describe('more hostile guests against the protection checks', () => {
     expect(metricValue(await metrics('host-a/hypervisor'), 'vnetlab_protection_violations_total', { kind: 'transfer_busy', domain: 'cdna-a' })).toBeGreaterThanOrEqual(1);
     expect(m(r, 'victim_memory_changed_by_dma')).toBe(0);
     untouched(r);
+  });
+
+  it('the operator API refuses a caller without the lab\'s token, and counts it; the lab file holding the token is the operator\'s alone', async () => {
+    const labFile = join(dir, 'lab.json');
+    expect(statSync(labFile).mode & 0o077).toBe(0);
+    const { operatorAddr } = JSON.parse(readFileSync(labFile, 'utf8')) as { operatorAddr: string };
+    const targets = JSON.parse(readFileSync(join(dir, 'prometheus', 'targets.json'), 'utf8')) as Array<{ targets: string[]; labels: { kind: string } }>;
+    const controllerMetrics = `http://${targets.find((t) => t.labels.kind === 'controller')!.targets[0]}/metrics`;
+    const refusedBefore = metricValue(await fetch(controllerMetrics).then((r) => r.text()), 'vnetlab_bad_messages_total', { reason: 'unauthenticated' });
+    const c = grpcClient(protection.ProtectionClient, operatorAddr);
+    try {
+      const switchOff = (md: grpc.Metadata) => unary((cb) => c.setProtection({ host: 'host-a', on: false }, md, cb));
+      await expect(switchOff(new grpc.Metadata())).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      const forged = new grpc.Metadata();
+      forged.set('x-vnetlab-operator-token', 'f'.repeat(48));
+      await expect(switchOff(forged)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    } finally {
+      c.close();
+    }
+    expect(metricValue(await fetch(controllerMetrics).then((r) => r.text()), 'vnetlab_bad_messages_total', { reason: 'unauthenticated' })).toBe(refusedBefore + 2);
+    // protection stayed on: the grant check still refuses
+    expect((await attack('mq-tx-foreign', 'mq-a', 'pv-a')).verdict).toMatch(/^refused/);
   });
 
   it('with protection off, each attack does its harm: memory written, memory leaked, dom0 starved, DMA into the victim\'s page', async () => {

@@ -4,6 +4,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { grpcClient } from '@vnetlab/runtime';
 import { UsageError } from './args.js';
 import { isAlive, labDir, readLab, type LabState } from './labfile.js';
+import { operatorClientOptions } from './operator_auth.js';
 
 /** The running lab, or a usage error saying why there is none to talk to. */
 export function requireLab(f: Record<string, unknown>): LabState {
@@ -20,7 +21,8 @@ export async function withOperatorClient<C extends { close(): void }, T>(
   ClientCtor: new (address: string, credentials: grpc.ChannelCredentials, options?: Partial<grpc.ClientOptions>) => C,
   fn: (c: C) => Promise<T>,
 ): Promise<T> {
-  const c = grpcClient(ClientCtor, requireLab(f).operatorAddr);
+  const { operatorAddr } = requireLab(f);
+  const c = grpcClient(ClientCtor, operatorAddr, operatorClientOptions(operatorAddr));
   try {
     return await fn(c);
   } catch (e) {

@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ServicePlan } from './plan.js';
+import { rememberOperatorToken } from './operator_auth.js';
 
 export interface ServiceState extends ServicePlan {
   pid?: number;
@@ -15,6 +16,8 @@ export interface LabState {
   topologyFile: string;
   controllerPid: number;
   operatorAddr: string;
+  /** The operator API's credential (operator_auth.ts): the reason this file is the operator's alone (0600). */
+  operatorToken?: string;
   natsUrl: string;
   natsPid?: number;
   /** Prometheus started with `up --with-prometheus`. */
@@ -39,14 +42,17 @@ export function labFile(dir: string): string {
 export function readLab(dir: string): LabState | undefined {
   const f = labFile(dir);
   if (!existsSync(f)) return undefined;
-  return JSON.parse(readFileSync(f, 'utf8')) as LabState;
+  const lab = JSON.parse(readFileSync(f, 'utf8')) as LabState;
+  // calls to this lab's operator API carry its token from now on
+  rememberOperatorToken(lab.operatorAddr, lab.operatorToken);
+  return lab;
 }
 
 /** Written atomically so that a CLI polling it never reads half a file. */
 export function writeLab(dir: string, state: LabState): void {
   mkdirSync(dir, { recursive: true });
   const tmp = labFile(dir) + '.tmp';
-  writeFileSync(tmp, JSON.stringify(state, null, 2));
+  writeFileSync(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
   renameSync(tmp, labFile(dir));
 }
 

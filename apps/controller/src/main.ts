@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import type * as grpc from '@grpc/grpc-js';
 import { control, fault, inspect, protection } from '@vnetlab/proto';
 import { ConfigError, parseServiceArgs, startNatsServer, startService, stopNatsServer, type NatsServerHandle } from '@vnetlab/runtime';
 import { loadTopology } from '@vnetlab/topology';
@@ -14,6 +15,7 @@ import { natsConfig, natsUserName, natsUsers } from './nats_auth.js';
 import { connect } from '@nats-io/transport-node';
 import { createLabBuckets } from './nats_buckets.js';
 import { ProtectionService } from './protection.js';
+import { newOperatorToken, requireOperatorToken } from './operator_auth.js';
 import { FaultService } from './faults.js';
 import { InspectApi } from './inspect_api.js';
 import { planLab, type ServiceKind } from './plan.js';
@@ -56,6 +58,7 @@ const state: LabState = {
   topologyFile,
   controllerPid: process.pid,
   operatorAddr: '',
+  operatorToken: newOperatorToken(),
   natsUrl: '',
   memDir,
   phase: 'starting',
@@ -195,11 +198,14 @@ try {
     handleSignals: false,
   });
   const op = new Operator(topo, state, () => void shutdown(0));
-  svc.addGrpc(control.OperatorService, op.impl());
+  // the operator API answers only calls carrying the lab's token (operator_auth.ts)
+  const operatorOnly = <I extends grpc.UntypedServiceImplementation>(def: grpc.ServiceDefinition<I>, impl: I) =>
+    svc.addGrpc(def, requireOperatorToken(def, impl, state.operatorToken!, (method, why) => svc.metrics.badMessage('unauthenticated', { method, error: why })));
+  operatorOnly(control.OperatorService, op.impl());
   // flows, captures and traces (vnetlab flows|capture|trace), on the operator's address
-  svc.addGrpc(inspect.InspectService, new InspectApi(topo, state, svc).impl());
-  svc.addGrpc(protection.ProtectionService, new ProtectionService(topo, state, () => svc.nc).impl());
-  svc.addGrpc(fault.FaultsService, new FaultService(topo, () => svc.nc).impl());
+  operatorOnly(inspect.InspectService, new InspectApi(topo, state, svc).impl());
+  operatorOnly(protection.ProtectionService, new ProtectionService(topo, state, () => svc.nc).impl());
+  operatorOnly(fault.FaultsService, new FaultService(topo, () => svc.nc).impl());
   await svc.listen();
   svc.ready();
   state.operatorAddr = `127.0.0.1:${operatorPort}`;

@@ -2,6 +2,7 @@
 import { Metadata } from '@grpc/grpc-js';
 import { control } from '@vnetlab/proto';
 import { grpcClient, unary } from '@vnetlab/runtime';
+import { operatorClientOptions } from './operator_auth.js';
 
 const opts = (timeoutMs: number) => ({ deadline: Date.now() + timeoutMs });
 
@@ -9,7 +10,8 @@ export class OperatorApi {
   private readonly client: control.OperatorClient;
 
   constructor(addr: string) {
-    this.client = grpcClient(control.OperatorClient, addr);
+    // the lab's token, remembered when its lab file was read
+    this.client = grpcClient(control.OperatorClient, addr, operatorClientOptions(addr));
   }
 
   status(timeoutMs = 5000) {
