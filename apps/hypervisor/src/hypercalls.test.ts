@@ -34,6 +34,24 @@ describe('hypercalls from the wire', () => {
     expect(out.response.cycles).toBeGreaterThan(0);
   });
 
+  it('a storm of sends from a guest: beyond the burst one upcall at the window end, the rest coalesced, each said so', () => {
+    const { hv, g } = host();
+    const p = runHypercall(hv, req(g.domid, { $case: 'evtchnAllocUnbound', value: { remoteDomid: 0 } })).response.port;
+    runHypercall(hv, req(0, { $case: 'evtchnBindInterdomain', value: { remoteDomid: g.domid, remotePort: p } }));
+    const outs = Array.from({ length: 20 }, (_, i) => runHypercall(hv, { ...req(g.domid, { $case: 'evtchnSend', value: { port: p } }), tNs: 1000 + i }));
+    expect(outs.filter((o) => o.event && o.event.tNs === undefined)).toHaveLength(16);
+    expect(outs[16]!.event).toMatchObject({ domid: 0, tNs: 100_000 });
+    expect(outs[16]!.response).toMatchObject({ status: 0, coalesced: true, target: { atNs: 100_000 } });
+    expect(outs.slice(17).every((o) => o.event === undefined && o.response.coalesced && o.response.status === 0)).toBe(true);
+  });
+
+  it('a p2m write names any existing frame, and only an existing one', () => {
+    const { hv, dom0, g } = host();
+    expect(runHypercall(hv, req(g.domid, { $case: 'p2mWrite', value: { gfn: 3, mfn: dom0.p2m[0]! } })).response.status).toBe(0);
+    expect(hv.domain(g.domid)!.p2m[3]).toBe(dom0.p2m[0]);
+    expect(runHypercall(hv, req(g.domid, { $case: 'p2mWrite', value: { gfn: 3, mfn: 4096 } })).response.status).toBeLessThan(0);
+  });
+
   it('an event-channel send names the domain and port to deliver to', () => {
     const { hv, dom0, g } = host();
     const p = runHypercall(hv, req(g.domid, { $case: 'evtchnAllocUnbound', value: { remoteDomid: 0 } })).response.port;
