@@ -98,6 +98,11 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     flows: () => mergeFlowCounts(all().map((d) => d.flows.snapshot())),
   };
 
+  // the bus restarted: events sent meanwhile are gone, so every ring is looked at again
+  svc.onReconnect(async () => {
+    for (const d of all()) await d.rescan(d.now);
+  });
+
   svc.subscribe(subjects.evtchn(host.name, 0), netif.EventBatch.decode, async (batch) => {
     for (const e of batch.events) {
       checkModelledTime(e.tNs, 'event');

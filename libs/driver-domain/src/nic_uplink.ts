@@ -31,6 +31,11 @@ export function nicUplink(driver: NicDriver, doorbell: Doorbell, cpu: Cpu, domai
     },
     txRoom: () => driver.txFree(),
     abandon: () => driver.abandonTx(),
+    ringAgain: (tNs: number) => {
+      const t = driver.tails();
+      doorbell('tx', t.tx, tNs);
+      doorbell('rx', t.rx, tNs);
+    },
     // the NIC's features, as its driver set them: what it lacks dom0 does in software
     offload: driver.offload,
   };

@@ -280,6 +280,11 @@ export class NicDriver {
     return out;
   }
 
+  /** The ring tails the driver last wrote (what its doorbells carry). */
+  tails(): { tx: number; rx: number } {
+    return { tx: this.txTail, rx: this.rxTail };
+  }
+
   /** Free TX descriptors (one slot always stays empty, as in e1000). */
   txFree(): number {
     return this.size - 1 - ((this.txTail - this.txClean + this.size) % this.size);

@@ -17,6 +17,9 @@ import type { ServiceConfig } from './service_args.js';
  * Thrown by a subscription handler to refuse a message under its own reason
  * (e.g. 'unknown_queue_set'); any other error counts under reason 'handler'.
  */
+/** After a reconnection, the second rescan: time enough for every service to resubscribe. */
+const RECONNECT_RESCAN_MS = 1000;
+
 export class BadMessageError extends Error {
   constructor(
     readonly reason: string,
@@ -264,6 +267,7 @@ export class Service {
         else if (s.type === 'reconnect') {
           reconnects.inc();
           this.log.info('NATS reconnected', { server: s.server });
+          this.afterReconnect();
         } else if (s.type === 'error') this.log.error('NATS error', { error: s.error });
       }
     })().catch(() => undefined);
@@ -433,6 +437,31 @@ export class Service {
       kv.catch(() => this.kvs.delete(bucket)); // let a later call retry
     }
     return kv;
+  }
+
+  private readonly reconnectHooks: Array<() => void | Promise<void>> = [];
+
+  /**
+   * Runs `fn` after every reconnection to NATS, and once more a second later (by then the
+   * other services have resubscribed too). Signals published while this service was not
+   * subscribed are gone; the owner re-reads its own state (rings, pending interrupts, the
+   * tails its doorbells carry), as a domain rescans its pending event bits.
+   */
+  onReconnect(fn: () => void | Promise<void>): void {
+    this.reconnectHooks.push(fn);
+  }
+
+  private afterReconnect(): void {
+    const run = () => {
+      for (const fn of this.reconnectHooks) {
+        Promise.resolve()
+          .then(fn)
+          .catch((e: unknown) => this.log.warn('after-reconnect hook failed', { error: e }));
+      }
+    };
+    run();
+    const again = setTimeout(run, RECONNECT_RESCAN_MS);
+    again.unref();
   }
 
   /** Runs `fn` at shutdown, before the servers close (last registered runs first). */
