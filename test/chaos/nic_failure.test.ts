@@ -80,7 +80,7 @@ describe('a NIC fails under load', () => {
     expect(metricValue(a2, 'vnetlab_nic_health', { nic: 'eth0' })).toBe(0);
   });
 
-  it('a killed NIC process falls silent: missed heartbeats are noticed, its TX ring is written off with a reason, and TCP still delivers every byte', async () => {
+  it('a killed NIC process falls silent: missed heartbeats are noticed, its TX ring is written off with a reason, TCP still delivers every byte, and the restarted NIC takes over again', async () => {
     const { dir, lab: l } = await lab();
     const nic = l.services.find((s) => s.kind === 'nic' && s.host === 'host-a')!;
     const bulk = vnetlab(['bulk', 'vm-a1', 'vm-b1', '--proto', 'tcp', '--bytes', '2000000', '--json'], { labDir: dir, timeoutMs: 120_000 });
@@ -93,6 +93,18 @@ describe('a NIC fails under load', () => {
     expect(count(metricValue(a, 'vnetlab_fault_phases_total', { nic: 'eth0', phase: 'restored' }))).toBe(0);
     // frames inside the killed process are the only ones the lab cannot see: reported in flight, a ring's worth at most
     conserved(r.flows, 512);
+
+    // a supervisor brings the NIC back: a new device, the driver reloaded, the traffic through it again
+    const back = JSON.parse((await vnetlab(['restart', 'host-a/eth0', '--json'], { labDir: dir })).stdout) as { pid: number; wasRunning: boolean };
+    expect(back.wasRunning).toBe(false);
+    expect(back.pid).not.toBe(nic.pid);
+    expect(await until(l, 'host-a/dom0', 'vnetlab_fault_phases_total', { nic: 'eth0', phase: 'restored' }, 1)).toBe(1);
+    const out = metricValue(await metricsOf(l, 'host-a/dom0'), 'vnetlab_redirected_frames_total', { direction: 'out' });
+    const u = await vnetlabJson<BulkJson>(['bulk', 'vm-a1', 'vm-b1', '--proto', 'udp', '--bytes', '150000'], dir);
+    expect(u.bytesDelivered).toBe(150_000);
+    conserved(u.flows);
+    expect(metricValue(await metricsOf(l, 'host-a/dom0'), 'vnetlab_redirected_frames_total', { direction: 'out' })).toBe(out);
+    expect(metricValue(await metricsOf(l, 'host-a/eth0'), 'vnetlab_nic_tx_frames_total')).toBeGreaterThanOrEqual(u.flows[0]!.sentFrames);
   });
 });
 

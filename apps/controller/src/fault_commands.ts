@@ -34,6 +34,17 @@ function setNic(fail: boolean, out: (s: string) => void): Command['run'] {
 
 export function faultCommands(out: (s: string) => void, json: FlagSpec): Record<string, Command> {
   return {
+    restart: {
+      synopsis: 'vnetlab restart SERVICE [--json]',
+      help: 'Starts a service\'s process again with its arguments and ports, as a supervisor would (killing it first if it still runs); the lab must be in process mode. Chaos tests kill services with kill -9 and bring them back with this. A restarted NIC is a new device: the driver domain\'s fault agent, seeing its heartbeat again, reloads the driver (rings told again, buffers reposted) and sends the held or redirected I/O through it.',
+      flags: [json],
+      run: async (pos, f) => {
+        if (pos.length !== 1) throw new UsageError('restart needs: SERVICE (a name from vnetlab status)');
+        const r = await withOperatorClient(f, fault.FaultsClient, (c) => unary<fault.RestartResponse>((cb) => c.restart({ service: pos[0]! }, cb)));
+        out(f.json ? JSON.stringify(r) : `${r.service}: ${r.wasRunning ? 'killed and ' : ''}started again (pid ${r.pid})`);
+        return 0;
+      },
+    },
     fail: {
       synopsis: 'vnetlab fail nic HOST/NIC | fail link LINK [--json]',
       help: 'Fails a NIC (its link goes down; frames it would send or receive are dropped with reason link_down, counted per flow; it announces the change on its link subject, where the driver domain\'s fault agent holds the I/O and redirects it through another host), or cuts a fabric link (named, or by one of its ends HOST/NIC): nothing crosses it (link_cut) and the NICs at its ends lose carrier.',

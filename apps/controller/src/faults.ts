@@ -5,10 +5,14 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { eth, fault, pcie, subjects } from '@vnetlab/proto';
 import type { Topology } from '@vnetlab/topology';
 
+/** Starts a service's process again; given by the controller that launched it. */
+export type Restarter = (service: string) => Promise<fault.RestartResponse>;
+
 export class FaultService {
   constructor(
     private readonly topo: Topology,
     private readonly nc: () => NatsConnection,
+    private readonly restarter?: Restarter,
   ) {}
 
   async setNic(r: fault.SetNicRequest): Promise<fault.SetNicResponse> {
@@ -53,6 +57,11 @@ export class FaultService {
 
   impl(): fault.FaultsServer {
     return {
+      restart: (call, cb) =>
+        void (this.restarter ? this.restarter(call.request.service) : Promise.reject(new Error('this lab cannot restart services'))).then(
+          (res) => cb(null, res),
+          (e) => cb({ code: grpc.status.FAILED_PRECONDITION, details: (e as Error).message } as grpc.ServiceError, null),
+        ),
       setLink: (call, cb) =>
         void this.setLink(call.request).then(
           (res) => cb(null, res),

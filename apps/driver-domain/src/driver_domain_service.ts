@@ -58,6 +58,8 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   // memory; the NIC learns them by configuration.
   const bridges = new Map<string, DriverDomain>();
   const groups = new Map<string, UplinkPort[]>();
+  /** How dom0 tells each NIC where its rings are (again, for a NIC that came back). */
+  const reconfigure = new Map<string, (rings: { txRingAddr: number; rxRingAddr: number; size: number }) => Promise<void>>();
   for (const q of queueSetPlan(host).filter((x) => x.qs === 0 && x.owner === 'dom0')) {
     const nic = host.nics[q.nicIndex]!;
     // the driver sets the NIC's features: what the NIC lacks, dom0 does in software
@@ -67,8 +69,12 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     // registered, so that a NIC switching between its queue sets (multiqueue) finds them here.
     // (not those in a VNI: their frames cross the wire inside VXLAN, and their MACs may repeat across VNIs)
     const bridged = host.guests.flatMap((g) => g.interfaces.filter((i) => (i.arch === 'pv' || i.arch === 'emulated') && i.nic === nic.name && i.vni === undefined).map((i) => i.mac));
-    const cfgMsg: pcie.QueueSetConfig = { nic: nic.name, queueSet: 0, txRingAddr: rings.txRingAddr, rxRingAddr: rings.rxRingAddr, size: rings.size, macs: bridged, promiscuous: true, ownerDomid: 0 };
-    await svc.nc.request(subjects.nicConfig(host.name, nic.name), pcie.QueueSetConfig.encode(cfgMsg).finish(), { timeout: 10_000 });
+    const configure = async (r: typeof rings) => {
+      const cfgMsg: pcie.QueueSetConfig = { nic: nic.name, queueSet: 0, txRingAddr: r.txRingAddr, rxRingAddr: r.rxRingAddr, size: r.size, macs: bridged, promiscuous: true, ownerDomid: 0 };
+      await svc.nc.request(subjects.nicConfig(host.name, nic.name), pcie.QueueSetConfig.encode(cfgMsg).finish(), { timeout: 10_000 });
+    };
+    reconfigure.set(nic.name, configure);
+    await configure(rings);
     const doorbell = (ring: 'tx' | 'rx', tail: number, tNs: number) =>
       svc.publish(subjects.nicDoorbell(host.name, nic.name), pcie.Doorbell.encode({ nic: nic.name, queueSet: 0, ring: ring === 'tx' ? pcie.Ring.RING_TX : pcie.Ring.RING_RX, tail, tNs }).finish());
     const irq = await hv.bindPirq(queueSetIrq(q.nicIndex, 0), 0);
@@ -86,7 +92,7 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   const ddFor = (nic: string | undefined) => (nic && bridges.get(nic)) || bridges.values().next().value || local;
   const all = () => [...new Set(bridges.values()), local];
   // the fault agent (seed 004): notices a failed NIC, holds and redirects its traffic
-  startFaultAgent(svc, topo, host, (nic) => bridges.get(nic));
+  startFaultAgent(svc, topo, host, (nic) => bridges.get(nic), (nic) => bridges.get(nic)!.resetUplink(nic, 'nic_dead', reconfigure.get(nic)!));
   const dd = {
     get now() {
       return Math.max(...all().map((d) => d.now));

@@ -38,10 +38,16 @@ function pacedSender(publish: (frames: eth.Frame[]) => void, rateBps: number, la
   };
 }
 
-export function startFaultAgent(svc: Service, topo: Topology, host: Host, ddFor: (nic: string) => DriverDomain | undefined): void {
+/**
+ * `reload` starts the NIC driver over on a NIC that died and came back (its rings told to the
+ * new device, RX buffers posted): the seed's reloading of the driver.
+ */
+export function startFaultAgent(svc: Service, topo: Topology, host: Host, ddFor: (nic: string) => DriverDomain | undefined, reload: (nic: string) => Promise<void>): void {
   const nics = host.nics.map((n) => n.name).filter((n) => ddFor(n) !== undefined);
   const agent = new FaultAgent(nics, Date.now());
   const redirected = new Map<string, { host: string; nic: string }>();
+  /** NICs that fell silent: the device is gone, and one that answers again is a new one. */
+  const dead = new Set<string>();
   /** The NIC each host ever carried traffic for: its frames still in flight after a restore land there. */
   const carriedBy = new Map<string, string>();
   /** Hosts whose guests this driver domain carries, with the port and NIC it uses for them. */
@@ -97,6 +103,7 @@ export function startFaultAgent(svc: Service, topo: Topology, host: Host, ddFor:
     await dd.holdUplink(d.nic, true, t);
     // a silent NIC is dead: what sat on its TX ring is lost, and said so
     const lost = d.reason === 'heartbeats_missed' ? await dd.abandonUplink(d.nic, 'nic_dead') : 0;
+    if (d.reason === 'heartbeats_missed') dead.add(d.nic);
     report(d.nic, 'detected', lost ? `${d.reason}: ${lost} frames on its TX ring lost` : d.reason, t);
     report(d.nic, 'held', d.reason, t);
     const target = redirectTarget(topo, host.name, d.nic);
@@ -121,6 +128,9 @@ export function startFaultAgent(svc: Service, topo: Topology, host: Host, ddFor:
     const dd = ddFor(d.nic)!;
     const target = redirected.get(d.nic);
     redirected.delete(d.nic);
+    // a NIC that was dead is a fresh device: the driver starts over before anything is sent to it
+    const reloaded = dead.delete(d.nic);
+    if (reloaded) await reload(d.nic);
     await dd.holdUplink(d.nic, false, dd.now);
     if (target) {
       await svc.nc
@@ -129,7 +139,7 @@ export function startFaultAgent(svc: Service, topo: Topology, host: Host, ddFor:
     }
     // the network learns that the guests are behind this NIC again
     await dd.sendOnUplink(d.nic, announcements(bridgedGuests(host, d.nic).filter((g) => g.vni === undefined)), dd.now);
-    report(d.nic, 'restored', d.reason, dd.now, { targetHost: target?.host ?? '' });
+    report(d.nic, 'restored', reloaded ? 'nic_back: driver reloaded' : d.reason, dd.now, { targetHost: target?.host ?? '' });
   }
 
   // one decision at a time, in order: a failure's hold and redirect finish before its recovery

@@ -31,6 +31,8 @@ export function nicUplink(driver: NicDriver, doorbell: Doorbell, cpu: Cpu, domai
     },
     txRoom: () => driver.txFree(),
     abandon: () => driver.abandonTx(),
+    reset: () => driver.reset(),
+    repost: (tNs: number) => doorbell('rx', driver.postRxBuffers(), tNs),
     ringAgain: (tNs: number) => {
       const t = driver.tails();
       doorbell('tx', t.tx, tNs);

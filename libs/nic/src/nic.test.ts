@@ -730,3 +730,24 @@ describe('a NIC that died with frames on its TX ring', () => {
     expect(driver.abandonTx()).toEqual({ lost: [], freedGfns: [] });
   });
 });
+
+describe('a NIC replaced under its driver', () => {
+  it('the driver starts over: TX ring written off, its RX buffers posted again from slot 0, and a fresh NIC configured with the same rings carries frames', () => {
+    const { mem, drivers } = host();
+    const { driver, pool } = drivers[0]!;
+    const free = pool.free;
+    driver.transmit([{ bytes: frame(MAC_B, 100, 1), tNs: 0 }], 0);
+    const r = driver.reset();
+    expect(r.lost).toHaveLength(1);
+    expect(pool.free).toBe(free); // the bounce page came back, the RX buffers stayed the driver's
+    expect(driver.tails()).toEqual({ tx: 0, rx: 0 });
+    const fresh = new Nic({ name: 'nic0', lineRateBps: GBPS, queueSets: 1, dma: machineMemoryDma(mem) });
+    fresh.configureQueueSet(0, { ...r.rings, macs: [MAC_A] });
+    fresh.doorbellRx(0, driver.postRxBuffers(), 0);
+    const sent = frame(MAC_B, 64, 7);
+    const out = fresh.doorbellTx(0, driver.transmit([{ bytes: sent, tNs: 0 }], 0).tail, 1000);
+    expect(out.wire.map((w) => w.bytes)).toEqual([sent]);
+    const rx = fresh.receive(frame(MAC_A, 64, 9), 5000);
+    expect(rx.delivered).toHaveLength(1);
+  });
+});

@@ -280,6 +280,24 @@ export class NicDriver {
     return out;
   }
 
+  /**
+   * The device was replaced (a NIC that died and came back knows nothing of the rings): the
+   * driver starts over as at set-up — what was on the TX ring is lost (returned, as
+   * abandonTx), the RX buffers stay its own and are posted again from slot 0, both rings are
+   * zeroed and their indexes are 0. The ring pages do not move: the caller configures the
+   * NIC with the same RingSetup, then posts RX buffers.
+   */
+  reset(): { lost: SkBuff[]; freedGfns: number[]; rings: RingSetup } {
+    const r = this.abandonTx();
+    const buffers = this.rxSlots.filter((g): g is number => g !== undefined);
+    this.rxSlots.fill(undefined);
+    buffers.forEach((g, i) => (this.rxSlots[i] = g));
+    this.mem.write(this.txRingGfn, 0, Buffer.alloc(PAGE));
+    this.mem.write(this.rxRingGfn, 0, Buffer.alloc(PAGE));
+    this.txTail = this.txClean = this.rxTail = this.rxClean = 0;
+    return { ...r, rings: { txRingAddr: this.machineAddr(this.txRingGfn, 0), rxRingAddr: this.machineAddr(this.rxRingGfn, 0), size: this.size } };
+  }
+
   /** The ring tails the driver last wrote (what its doorbells carry). */
   tails(): { tx: number; rx: number } {
     return { tx: this.txTail, rx: this.rxTail };

@@ -25,6 +25,19 @@ export const protobufFileName = "vnetlab/fault/v1/fault.proto";
 
 /** Fault injection, as the operator asks for it (served by the controller). */
 
+export interface RestartRequest {
+  /** the service's name, as vnetlab status lists it */
+  service: string;
+}
+
+export interface RestartResponse {
+  service: string;
+  /** the new process */
+  pid: number;
+  /** it was still running and was killed first */
+  wasRunning: boolean;
+}
+
 /** A phase of a NIC failure, as the driver domain's fault agent reports it (fault.<host>). */
 export interface FaultReport {
   /** host of the failed NIC */
@@ -102,6 +115,178 @@ export interface SetNicResponse {
   /** the NIC's link after the change */
   up: boolean;
 }
+
+function createBaseRestartRequest(): RestartRequest {
+  return { service: "" };
+}
+
+export const RestartRequest: MessageFns<RestartRequest> = {
+  encode(message: RestartRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== "") {
+      writer.uint32(10).string(message.service);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestartRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestartRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestartRequest {
+    return { service: isSet(object.service) ? globalThis.String(object.service) : "" };
+  },
+
+  toJSON(message: RestartRequest): unknown {
+    const obj: any = {};
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestartRequest>, I>>(base?: I): RestartRequest {
+    return RestartRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestartRequest>, I>>(object: I): RestartRequest {
+    const message = createBaseRestartRequest();
+    message.service = object.service ?? "";
+    return message;
+  },
+};
+
+function createBaseRestartResponse(): RestartResponse {
+  return { service: "", pid: 0, wasRunning: false };
+}
+
+export const RestartResponse: MessageFns<RestartResponse> = {
+  encode(message: RestartResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== "") {
+      writer.uint32(10).string(message.service);
+    }
+    if (message.pid !== 0) {
+      writer.uint32(16).uint32(message.pid);
+    }
+    if (message.wasRunning !== false) {
+      writer.uint32(24).bool(message.wasRunning);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestartResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestartResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pid = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.wasRunning = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestartResponse {
+    return {
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0,
+      wasRunning: isSet(object.wasRunning)
+        ? globalThis.Boolean(object.wasRunning)
+        : isSet(object.was_running)
+        ? globalThis.Boolean(object.was_running)
+        : false,
+    };
+  },
+
+  toJSON(message: RestartResponse): unknown {
+    const obj: any = {};
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.pid !== 0) {
+      obj.pid = Math.round(message.pid);
+    }
+    if (message.wasRunning !== false) {
+      obj.wasRunning = message.wasRunning;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RestartResponse>, I>>(base?: I): RestartResponse {
+    return RestartResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RestartResponse>, I>>(object: I): RestartResponse {
+    const message = createBaseRestartResponse();
+    message.service = object.service ?? "";
+    message.pid = object.pid ?? 0;
+    message.wasRunning = object.wasRunning ?? false;
+    return message;
+  },
+};
 
 function createBaseFaultReport(): FaultReport {
   return { host: "", nic: "", phase: "", reason: "", targetHost: "", guests: [], tNs: 0, heldFrames: 0 };
@@ -1041,6 +1226,16 @@ export const FaultsService = {
     responseSerialize: (value: SetLinkResponse): Buffer => Buffer.from(SetLinkResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SetLinkResponse => SetLinkResponse.decode(value),
   },
+  /** Starts a service's process again (killing it first if it still runs), as a supervisor would. */
+  restart: {
+    path: "/vnetlab.fault.v1.Faults/Restart" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RestartRequest): Buffer => Buffer.from(RestartRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RestartRequest => RestartRequest.decode(value),
+    responseSerialize: (value: RestartResponse): Buffer => Buffer.from(RestartResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RestartResponse => RestartResponse.decode(value),
+  },
 } as const;
 
 export interface FaultsServer extends UntypedServiceImplementation {
@@ -1048,6 +1243,8 @@ export interface FaultsServer extends UntypedServiceImplementation {
   setNic: handleUnaryCall<SetNicRequest, SetNicResponse>;
   /** Cuts a fabric link (nothing crosses it, its ends lose carrier) or mends it. */
   setLink: handleUnaryCall<SetLinkRequest, SetLinkResponse>;
+  /** Starts a service's process again (killing it first if it still runs), as a supervisor would. */
+  restart: handleUnaryCall<RestartRequest, RestartResponse>;
 }
 
 export interface FaultsClient extends Client {
@@ -1082,6 +1279,22 @@ export interface FaultsClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SetLinkResponse) => void,
+  ): ClientUnaryCall;
+  /** Starts a service's process again (killing it first if it still runs), as a supervisor would. */
+  restart(
+    request: RestartRequest,
+    callback: (error: ServiceError | null, response: RestartResponse) => void,
+  ): ClientUnaryCall;
+  restart(
+    request: RestartRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RestartResponse) => void,
+  ): ClientUnaryCall;
+  restart(
+    request: RestartRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RestartResponse) => void,
   ): ClientUnaryCall;
 }
 
