@@ -25,6 +25,13 @@ export const FIDELITY_FLAGS: FlagSpec[] = [
 
 const EXPERIMENTS = ['rixner', 'native', 'menon', 'emmerich'] as const;
 
+/**
+ * The machine of Rixner's figure (the CDNA prototype, Willmann et al., HPCA 2007): one 2.4 GHz
+ * Opteron shared by the driver domain, the hypervisor and every guest. The Queue article
+ * gives no CPU; the report says which one the lab uses.
+ */
+const RIXNER_CPU = { cpus: 1, hz: 2.4e9 };
+
 export async function cmdFidelity(pos: string[], f: Record<string, unknown>, out: Out, err: Out): Promise<number> {
   if (pos.length) throw new Error(`fidelity takes no positional arguments (got ${pos.join(' ')})`);
   const quick = !!f.quick;
@@ -39,9 +46,9 @@ export async function cmdFidelity(pos: string[], f: Record<string, unknown>, out
   };
 
   if (only.includes('rixner')) {
-    err('fidelity: Rixner 2008 — Xen driver domain vs CDNA, two gigabit NICs');
-    const rixner = await runSweep({ ...base, archs: ['pv', 'cdna'], guests: quick ? [1, 2, 4] : [1, 2, 4, 8, 16, 24], nics: 2 }, lab, (l) => err(`  ${l}`));
-    rows.push(...rixnerRows(rixner.points.filter((p) => p.arch === 'pv'), rixner.points.filter((p) => p.arch === 'cdna')));
+    err('fidelity: Rixner 2008 — Xen driver domain vs CDNA, two gigabit NICs, one 2.4 GHz CPU');
+    const rixner = await runSweep({ ...base, ...RIXNER_CPU, archs: ['pv', 'cdna'], guests: quick ? [1, 2, 4] : [1, 2, 4, 8, 16, 24], nics: 2 }, lab, (l) => err(`  ${l}`));
+    rows.push(...rixnerRows(rixner.points.filter((p) => p.arch === 'pv'), rixner.points.filter((p) => p.arch === 'cdna'), RIXNER_CPU));
     skippedLines(rixner);
   }
 

@@ -37,7 +37,8 @@ export function gapExplanation(a: PointFigures, b: PointFigures, top = 3): strin
 }
 
 /** Rixner (seed 001): Xen's driver domain vs CDNA on two gigabit NICs, 1..24 guests. */
-export function rixnerRows(pv: PointFigures[], cdna: PointFigures[]): FidelityRow[] {
+export function rixnerRows(pv: PointFigures[], cdna: PointFigures[], cpu: { cpus: number; hz: number } = { cpus: 4, hz: 2.8e9 }): FidelityRow[] {
+  const machine = `${cpu.cpus} CPU${cpu.cpus === 1 ? '' : 's'} at ${(cpu.hz / 1e9).toFixed(1)} GHz${cpu.cpus === 1 ? ' shared by dom0, Xen and the guests (Willmann et al. HPCA 2007\'s Opteron; the Queue article gives no CPU)' : ''}`;
   const rows: FidelityRow[] = [];
   const maxOf = (ps: PointFigures[]) => ps.reduce((m, p) => (p.guests > (m?.guests ?? 0) ? p : m), undefined as PointFigures | undefined);
   const x = maxOf(pv);
@@ -45,7 +46,7 @@ export function rixnerRows(pv: PointFigures[], cdna: PointFigures[]): FidelityRo
   if (c) {
     rows.push({
       experiment: 'Rixner 2008: CDNA reaches the wire',
-      setup: `cdna, ${c.guests} guests, 2 × 1 Gb/s`,
+      setup: `cdna, ${c.guests} guests, 2 × 1 Gb/s, ${machine}`,
       published: 'reaches the 2 Gb/s of its two NICs',
       modelled: `${mbps(c.throughputBps)} (${pctOf(c.throughputBps / c.wireBps)} of the wire's payload rate)`,
       ratio: c.throughputBps / c.wireBps,
@@ -62,7 +63,7 @@ export function rixnerRows(pv: PointFigures[], cdna: PointFigures[]): FidelityRo
   if (x) {
     rows.push({
       experiment: 'Rixner 2008: Xen never has idle time',
-      setup: `pv, ${x.guests} guests, 2 × 1 Gb/s`,
+      setup: `pv, ${x.guests} guests, 2 × 1 Gb/s, ${machine}`,
       published: 'no idle CPU',
       modelled: `${x.cpu.idle.toFixed(2)} of ${x.cpuCount} CPUs idle; dom0 ${x.cpu.dom0.toFixed(2)}, xen ${x.cpu.xen.toFixed(2)}`,
       explanation:
