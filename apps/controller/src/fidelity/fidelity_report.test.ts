@@ -28,8 +28,10 @@ describe('the fidelity report', () => {
   });
 
   it('takes the largest guest count of each architecture for the Rixner rows', () => {
-    const rows = rixnerRows([point('pv', 1, { per: { a: 1 } }), point('pv', 8, { per: { a: 1 }, cpu: { idle: 0 } as PointFigures['cpu'] })], [point('cdna', 8, { per: { a: 1 }, throughputBps: 1.9e9, cpu: { idle: 2 } as PointFigures['cpu'] })]);
-    expect(rows.map((r) => r.setup)).toEqual(['cdna, 8 guests, 2 × 1 Gb/s', 'cdna, 8 guests', 'pv, 8 guests, 2 × 1 Gb/s', '8 guests']);
+    const rows = rixnerRows([point('pv', 1, { per: { a: 1 } }), point('pv', 8, { per: { a: 1 }, cpu: { idle: 0 } as PointFigures['cpu'] })], [point('cdna', 8, { per: { a: 1 }, throughputBps: 1.9e9, cpu: { idle: 2 } as PointFigures['cpu'] })], { cpus: 4, hz: 2.8e9 });
+    expect(rows.map((r) => r.setup)).toEqual(['cdna, 8 guests, 2 × 1 Gb/s, 4 CPUs at 2.8 GHz', 'cdna, 8 guests', 'pv, 8 guests, 2 × 1 Gb/s, 4 CPUs at 2.8 GHz', '8 guests']);
+    // one shared CPU is said to be one, with where the figure comes from
+    expect(rixnerRows([], [point('cdna', 2, { per: { a: 1 } })], { cpus: 1, hz: 2.4e9 })[0]!.setup).toMatch(/1 CPU at 2\.4 GHz shared by dom0, Xen and the guests/);
     expect(rows[2]!.explanation).toMatch(/as published/);
   });
 
