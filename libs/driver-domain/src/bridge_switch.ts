@@ -14,6 +14,10 @@ export class BridgeSwitch implements DomainSwitch {
     if (p.kind === 'vif' && p.mac) this.bridge.addStaticEntry(p.mac, p.name);
   }
 
+  removePort(name: string): void {
+    this.bridge.removePort(name);
+  }
+
   setProtection(on: boolean): void {
     this.bridge.stickyEntries = on;
   }

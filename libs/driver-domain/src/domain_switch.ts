@@ -52,6 +52,8 @@ export interface SwitchDecision {
 export interface DomainSwitch {
   readonly kind: SwitchKind;
   addPort(p: SwitchPortSpec): void;
+  /** Detaches a port (a vif whose guest left): what was learned on it is forgotten. */
+  removePort(name: string): void;
   forward(inPort: string, bytes: Buffer, tNs: number): SwitchDecision;
   /** The host's protection switched on or off (a switch with checks of its own follows it). */
   setProtection?(on: boolean): void;

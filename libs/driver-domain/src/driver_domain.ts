@@ -133,6 +133,34 @@ export class DriverDomain {
   }
 
   /**
+   * Detaches a bridged vif whose frontend closed (a guest suspended to migrate, or gone):
+   * the TX requests still on its ring go out first, frames waiting for its RX buffers are
+   * dropped with `reason` (counted per flow), its switch port goes, and its ring pages are
+   * unmapped so that the guest's domain can be destroyed.
+   */
+  removeVif(name: string, tNs: number, reason = 'vif_disconnected'): Promise<void> {
+    return this.serial.run(async () => {
+      const vif = this.vifs.get(name);
+      if (!vif) throw new Error(`no vif ${name}`);
+      let t = Math.max(tNs, this.now);
+      for (let more = vif.netback.connected && !vif.netback.disabled; more; ) {
+        const r = await vif.netback.onTxEvent(t);
+        t = r.tNs;
+        this.seen(t);
+        await this.bridgeFrames(vif.name, this.antiSpoof(vif, r.skbs));
+        // no progress (dom0 out of buffer pages): what is left stays unsent
+        more = r.more === true && r.skbs.length > 0;
+      }
+      for (const s of vif.backlog.splice(0)) this.drop(s, reason);
+      this.vifs.delete(name);
+      this.byPort.delete(vif.port);
+      this.txBlocked.delete(vif);
+      this.switch.removePort(name);
+      if (vif.netback.connected) this.seen((await vif.netback.disconnect(t)).tNs);
+    });
+  }
+
+  /**
    * A guest interface with its own NIC queue set (multiqueue): no bridge port. `port` is the
    * event channel to the guest, `irqPort` the queue set's interrupt.
    */

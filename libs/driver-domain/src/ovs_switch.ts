@@ -37,6 +37,10 @@ export class OvsSwitch implements DomainSwitch {
     this.vswitch.addPort({ name: p.name, kind: p.kind, ...(p.vni !== undefined ? { vni: p.vni } : {}) });
   }
 
+  removePort(name: string): void {
+    this.vswitch.removePort(name);
+  }
+
   forward(inPort: string, bytes: Buffer, tNs: number): SwitchDecision {
     const r = this.vswitch.process(inPort, bytes, tNs);
     const outputs: SwitchDecision['outputs'] = [];

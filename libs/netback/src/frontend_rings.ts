@@ -17,6 +17,8 @@ export const ETH_HLEN = 14;
 export interface FrontendRings {
   tx: BackRing<NetifTxRequest, NetifTxResponse>;
   rx: BackRing<NetifRxRequest, NetifRxResponse>;
+  /** The grant-map handles of the two ring pages, for the unmap at disconnect. */
+  handles: number[];
 }
 
 /** Maps the frontend's TX and RX ring pages (xenvif_map_frontend_data_rings). */
@@ -39,6 +41,7 @@ export async function mapFrontendRings(
   return {
     tx: new BackRing(machineRingPage(mem, txMap.mfn), txRequestCodec, txResponseCodec),
     rx: new BackRing(machineRingPage(mem, rxMap.mfn), rxRequestCodec, rxResponseCodec),
+    handles: [txMap.handle, rxMap.handle],
     tNs: t,
   };
 }

@@ -9,4 +9,6 @@ export interface HypervisorPort {
   grantMap(granter: number, gref: number, readonly: boolean, tNs: number): Promise<{ status: number; mfn: number; handle: number; cycles: number } & Priced>;
   grantTransfer(gfn: number, toDomid: number, gref: number, tNs: number): Promise<HypercallResult & Priced>;
   populatePhysmap(gfn: number, tNs: number): Promise<{ status: number; mfn: number; cycles: number } & Priced>;
+  /** Several grant unmaps in one hypercall (the ring pages at disconnect). */
+  grantUnmapBatch?(handles: number[], tNs: number): Promise<Array<HypercallResult & Priced>>;
 }

@@ -62,7 +62,7 @@ export class MultiqueueBackend {
   async connect(txRingRef: number, rxRingRef: number, tNs: number): Promise<{ tNs: number }> {
     if (this.rings) throw new NetbackError('already_connected', `vif for domain ${this.o.frontDomid} is connected`);
     const r = await mapFrontendRings(this.o.hv, this.o.mem, this.o.frontDomid, txRingRef, rxRingRef, tNs, (t, c, p) => this.charge(t, c, p));
-    this.rings = { tx: r.tx, rx: r.rx };
+    this.rings = { tx: r.tx, rx: r.rx, handles: r.handles };
     return { tNs: r.tNs };
   }
 

@@ -309,3 +309,16 @@ describe('netfront ↔ netback together', () => {
     expect(() => new Netback({ frontDomid: 0x7ff0, mem: undefined as never, dom0: undefined as never, pages: new PagePool([]), hv: undefined as never, cpu: undefined as never, rxMode: 'copy' })).toThrow(NetbackError);
   });
 });
+
+describe('netback disconnect', () => {
+  it("unmaps the frontend's ring pages, so that the guest's domain can be destroyed", async () => {
+    const tb = await testbed();
+    expect(() => tb.hv.destroyDomain(tb.guestDomid)).toThrow(/mapped/);
+    await tb.netback.disconnect(0);
+    expect(tb.calls).toContain('grantUnmapBatch(2)');
+    expect(tb.netback.connected).toBe(false);
+    tb.hv.destroyDomain(tb.guestDomid);
+    expect(tb.hv.hasDomain(tb.guestDomid)).toBe(false);
+    await expect(tb.netback.disconnect(0)).rejects.toThrow(NetbackError);
+  });
+});

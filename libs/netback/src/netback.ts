@@ -80,6 +80,7 @@ export class Netback {
   private readonly domain: string;
   private tx?: BackRing<NetifTxRequest, NetifTxResponse>;
   private rx?: BackRing<NetifRxRequest, NetifRxResponse>;
+  private ringHandles: number[] = [];
   private broken?: string;
   private readonly features: TxFeatures;
   /** Packets copied out of the ring that wait for dom0 buffer pages (served first next time). */
@@ -116,7 +117,26 @@ export class Netback {
     const r = await mapFrontendRings(this.hv, this.mem, this.frontDomid, txRingRef, rxRingRef, tNs, (t, cycles, p) => this.chargeHypercall(t, cycles, p.charges));
     this.tx = r.tx;
     this.rx = r.rx;
+    this.ringHandles = r.handles;
     return { tNs: r.tNs };
+  }
+
+  /**
+   * The frontend went away (xenvif_disconnect): unmaps the ring pages so that the guest's
+   * domain can be destroyed. The caller has taken what the TX ring still held.
+   */
+  async disconnect(tNs: number): Promise<{ tNs: number }> {
+    if (!this.tx) throw new NetbackError('not_connected', `vif for domain ${this.frontDomid} is not connected`);
+    this.tx = undefined;
+    this.rx = undefined;
+    const handles = this.ringHandles.splice(0);
+    if (!this.hv.grantUnmapBatch || handles.length === 0) return { tNs };
+    const r = await this.hv.grantUnmapBatch(handles, tNs);
+    let t = tNs;
+    for (const x of r) if (x.cycles > 0) t = this.chargeHypercall(t, x.cycles, x.charges);
+    const bad = r.find((x) => x.status !== 0);
+    if (bad) throw new NetbackError('ring_map_failed', `unmapping the rings of domain ${this.frontDomid}: status ${bad.status}`);
+    return { tNs: t };
   }
 
   /**

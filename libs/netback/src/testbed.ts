@@ -47,6 +47,7 @@ export async function testbed(opts: { rxMode?: RxMode; guestPages?: number; dom0
     grantMap: async (granter, gref, ro) => (calls.push('grantMap'), hv.grantMap(d0.domid, granter, gref, ro)),
     grantTransfer: async (gfn, to, gref) => (calls.push('grantTransfer'), hv.grantTransfer(d0.domid, gfn, to, gref)),
     populatePhysmap: async (gfn) => (calls.push('populatePhysmap'), hv.populatePhysmap(d0.domid, gfn)),
+    grantUnmapBatch: async (handles) => (calls.push(`grantUnmapBatch(${handles.length})`), handles.map((h) => hv.grantUnmap(d0.domid, h))),
   };
   const frontPort: FrontendHypervisorPort = { acceptTransfer: async (gref, gfn) => hv.acceptTransfer(g.domid, gref, gfn) };
   const netfront = new Netfront({
