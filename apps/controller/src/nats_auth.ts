@@ -72,7 +72,7 @@ export function natsUsers(
         sub = ['fabric.*.*.tx', 'fabric.fault'];
         break;
       case 'hypervisor':
-        pub = [`evtchn.${h}.*`, `nic.${h}.*.iommu`, `nic.${h}.*.config`];
+        pub = [`evtchn.${h}.*`, `nic.${h}.*.iommu`, `nic.${h}.*.config`, `migration.${h}`];
         sub = [`pirq.${h}`, `protection.${h}`];
         break;
       case 'nic': {
@@ -86,21 +86,9 @@ export function natsUsers(
         sub = [`evtchn.${h}.0`, `ioreq.${h}.*`, `protection.${h}`, `nic.${h}.*.link`];
         break;
       case 'guest': {
-        const host = topo.hosts.find((x) => x.name === h);
-        const g = host?.guests.find((x) => x.name === s.name);
-        const id = domid(h, s.name);
-        const iface = g?.interfaces[0];
-        pub = [
-          `ioreq.${h}.${id}`,
-          ...kvRead(XENSTORE, [`${h}.local.domain.${id}.>`, `${h}.local.domain.0.backend.vif.${id}.>`]),
-          ...kvWrite(XENSTORE, [`${h}.local.domain.${id}.>`]),
-        ];
-        // a guest that drives a NIC queue set itself rings that NIC's doorbell (and, unless
-        // the hypervisor programs it, configures its queue set)
-        const q = host ? queueSetPlan(host).find((x) => x.guest === s.name && (x.arch === 'cdna' || x.arch === 'passthrough' || x.arch === 'native')) : undefined;
-        if (q) pub.push(`nic.${h}.${q.nic}.doorbell`, ...(q.arch === 'cdna' ? [] : [`nic.${h}.${q.nic}.config`]));
-        sub = [`evtchn.${h}.${id}`];
-        void iface;
+        const p = guestPermissions(topo, s.name, h, domid(h, s.name));
+        pub = p.publish;
+        sub = p.subscribe;
         break;
       }
     }
@@ -109,8 +97,32 @@ export function natsUsers(
   return users;
 }
 
-/** The nats-server configuration: the controller may do anything, every service only its part. */
-export function natsConfig(users: NatsUser[], controller: { user: string; password: string }): string {
+/**
+ * A guest's own subjects while it runs on `h` as domain `id`: its ioreqs, its xenstore
+ * directory and its backend's, and its event channel. A migrated guest gets those of its new
+ * host and domid, and loses the old ones.
+ */
+export function guestPermissions(topo: Topology, name: string, h: string, id: number): { publish: string[]; subscribe: string[] } {
+  const host = topo.hosts.find((x) => x.name === h);
+  const publish = [
+    `ioreq.${h}.${id}`,
+    ...kvRead(XENSTORE, [`${h}.local.domain.${id}.>`, `${h}.local.domain.0.backend.vif.${id}.>`]),
+    ...kvWrite(XENSTORE, [`${h}.local.domain.${id}.>`]),
+  ];
+  // a guest that drives a NIC queue set itself rings that NIC's doorbell (and, unless
+  // the hypervisor programs it, configures its queue set)
+  const q = host ? queueSetPlan(host).find((x) => x.guest === name && (x.arch === 'cdna' || x.arch === 'passthrough' || x.arch === 'native')) : undefined;
+  if (q) publish.push(`nic.${h}.${q.nic}.doorbell`, ...(q.arch === 'cdna' ? [] : [`nic.${h}.${q.nic}.config`]));
+  return { publish, subscribe: [`evtchn.${h}.${id}`] };
+}
+
+/**
+ * The nats-server configuration: the controller may do anything, every service only its part.
+ * `jetstreamDir`: JetStream enabled here rather than by flags, so that a reload keeps it.
+ */
+export function natsConfig(users: NatsUser[], controller: { user: string; password: string }, jetstreamDir?: string): string {
+  const q = (s: string) => JSON.stringify(s);
+  const list = (xs: string[]) => `[${xs.map(q).join(', ')}]`;
   const q = (s: string) => JSON.stringify(s);
   const list = (xs: string[]) => `[${xs.map(q).join(', ')}]`;
   return [
@@ -123,6 +135,7 @@ export function natsConfig(users: NatsUser[], controller: { user: string; passwo
     ),
     '  ]',
     '}',
+    ...(jetstreamDir ? [`jetstream { store_dir: ${q(jetstreamDir)} }`] : []),
     '',
   ].join('\n');
 }

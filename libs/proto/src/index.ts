@@ -8,6 +8,7 @@ export * as control from './gen/vnetlab/control/v1/control.js';
 export * as protection from './gen/vnetlab/protection/v1/protection.js';
 export * as fault from './gen/vnetlab/fault/v1/fault.js';
 export * as inspect from './gen/vnetlab/inspect/v1/inspect.js';
+export * as migration from './gen/vnetlab/migration/v1/migration.js';
 export * from './subjects.js';
 export * from './xenstore.js';
 export * from './taps.js';

@@ -63,6 +63,7 @@ describe('subject catalogue', () => {
       subjects.labEvents(),
       subjects.capture('c1'),
       subjects.trace('t1'),
+      subjects.migration('h1'),
     ];
     expect(built.length).toBe(Object.keys(subjects).length);
     for (const s of built) expect(matchesCatalogue(s), s).toBe(true);

@@ -63,6 +63,8 @@ export const subjects = {
   fabricTx: (host: string | typeof ANY, nic: string): string => `fabric.${tokenOrAny(host)}.${tokenOrAny(nic)}.tx`,
   /** Operator-visible events of the whole lab (JSON LabEvent). */
   labEvents: (): string => 'lab.events',
+  /** A phase of a live migration from or to `host` (MigrationEvent). */
+  migration: (host: string | typeof ANY): string => `migration.${tokenOrAny(host)}`,
   /** Copies of frames at a capture point, only while capture session `session` is active (CapturedFrame). */
   capture: (session: string): string => `capture.${tokenOrAny(session)}`,
   /** Steps of a traced frame, reported by every component it passes (TraceHop). */
@@ -205,6 +207,14 @@ export const SUBJECT_CATALOGUE: readonly SubjectEntry[] = [
     signal: 'the hypervisor programming the IOMMU context of a queue set (VT-d context entry)',
     publisher: 'hypervisor',
     subscriber: 'nic',
+  },
+  {
+    pattern: 'migration.<host>',
+    payload: 'vnetlab.migration.v1.MigrationEvent',
+    encoding: 'protobuf',
+    signal: 'a phase of a live migration (bandwidth reserved, target prepared, pre-copy round N with its pages, stop-and-copy, resumed, released, aborted) with its modelled times',
+    publisher: 'hypervisor (source and target), controller (reserved, resumed)',
+    subscriber: 'controller, CLI (vnetlab migrate), dashboards',
   },
   {
     pattern: 'lab.events',

@@ -10,7 +10,7 @@ export { MAX_MODELLED_NS, isModelledTime, checkModelledTime } from './modelled_t
 export type { StartServiceOptions, SubscribeOptions, LedgerSource, LedgerSourceRow, FlowSource, FlowSourceRow } from './service.js';
 export { StreamRpcClient, StreamRpcError, grpcClient, unary } from './stream_rpc_client.js';
 export type { DuplexStream, StreamRpcClientOptions } from './stream_rpc_client.js';
-export { startNatsServer, stopNatsServer, findNatsServer, freePort, NatsServerError } from './nats_server.js';
+export { startNatsServer, stopNatsServer, reloadNatsServer, findNatsServer, freePort, NatsServerError } from './nats_server.js';
 export type { NatsServerOptions, NatsServerHandle } from './nats_server.js';
 export { KvStore, type StoreWatchEvent } from './kv_store.js';
 export { HypercallClient, DOMAIN_TOKEN_HEADER, type GrantCopyArg, type GrantPtrArg } from './hypercall_client.js';

@@ -23,6 +23,12 @@ export interface NatsServerOptions {
   storeDir: string;
   /** A nats-server configuration file (-c), e.g. with accounts. */
   configFile?: string;
+  /**
+   * The configuration file enables JetStream itself (`jetstream { store_dir }`), so no -js/-sd
+   * flags: a server that has JetStream from its flags loses it when its configuration is
+   * reloaded (reloadNatsServer).
+   */
+  jetstreamInConfig?: boolean;
   /** Address to listen on (default 127.0.0.1). */
   host?: string;
   user?: string;
@@ -128,7 +134,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port && opts.port > 0 ? opts.port : await freePort(host);
   mkdirSync(opts.storeDir, { recursive: true });
-  const args = ['-a', host, '-p', String(port), '-js', '-sd', opts.storeDir];
+  const args = ['-a', host, '-p', String(port), ...(opts.jetstreamInConfig && opts.configFile ? [] : ['-js', '-sd', opts.storeDir])];
   if (opts.configFile) args.push('-c', opts.configFile);
   if (opts.user !== undefined) args.push('--user', opts.user, '--pass', opts.password ?? '');
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -176,4 +182,23 @@ export async function stopNatsServer(h: NatsServerHandle, graceMs = 5000): Promi
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await gone;
   clearTimeout(timer);
+}
+
+/**
+ * Makes the server re-read its configuration file (SIGHUP), e.g. after the users' permissions
+ * changed, and waits until it says it has: clients stay connected and get the new permissions.
+ */
+export async function reloadNatsServer(h: NatsServerHandle, timeoutMs = 10_000): Promise<void> {
+  const LINE = /Reloaded server configuration/g;
+  const before = h.output();
+  const count = (s: string) => (s.match(LINE) ?? []).length;
+  process.kill(h.pid, 'SIGHUP');
+  const deadline = Date.now() + timeoutMs;
+  // the output kept is a bounded tail: a new line shows as one more match, or as a tail that
+  // moved on and ends with one
+  const done = () => count(h.output()) > count(before) || (h.output() !== before && /Reloaded server configuration[^\n]*\n?$/.test(h.output().trimEnd()));
+  while (!done()) {
+    if (Date.now() > deadline) throw new NatsServerError('timeout', `nats-server did not reload its configuration in ${timeoutMs} ms: ${h.output().slice(-300).trim()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
