@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryStore, XenbusState, backendDir, frontendDir, readKeys, setState, waitForState } from './index.js';
+import { MemoryStore, XenbusState, backendDir, frontendDir, readKeys, setState, waitForState, waitForValue } from './index.js';
 
 describe('xenbus handshake over a store', () => {
   it('a watcher sees a state written after it started waiting', async () => {
@@ -38,5 +38,17 @@ describe('xenbus handshake over a store', () => {
     await store.write('h.local.domain.1.x', '1');
     await new Promise((r) => setTimeout(r, 0));
     expect(seen).toEqual(['h.local.domain.1.x']);
+  });
+});
+
+describe('waitForValue', () => {
+  it('resolves with the first value it accepts, written before or after it started waiting, and names the key on a timeout', async () => {
+    const store = new MemoryStore();
+    await store.write('h.local.domain.1.control.suspended', '');
+    const waiting = waitForValue(store, 'h.local.domain.1.control.suspended', (v) => v !== '', 5_000, 'was not written');
+    await store.write('h.local.domain.1.control.suspended.other', '7'); // a key below it is not it
+    await store.write('h.local.domain.1.control.suspended', '1234');
+    expect(await waiting).toBe('1234');
+    await expect(waitForValue(store, 'h.nothing', () => true, 10, 'was not written')).rejects.toThrow(/h.nothing was not written in 10 ms/);
   });
 });

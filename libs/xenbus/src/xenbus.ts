@@ -21,12 +21,12 @@ export function backendDir(host: string, backDomid: number, frontDomid: number, 
   return `${host}.local.domain.${backDomid}.backend.vif.${frontDomid}.${devid}`;
 }
 
-/** Resolves when `dir.state` reaches one of `states` (already there or later). */
-export async function waitForState(store: Store, dir: string, states: XenbusState[], timeoutMs = 30_000): Promise<XenbusState> {
+/** Resolves with the value of `path` once `accept` takes it (already there or later). */
+export async function waitForValue(store: Store, path: string, accept: (value: string) => boolean, timeoutMs: number, what: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let stop: (() => void) | undefined;
     let done = false;
-    const timer = setTimeout(() => finish(() => reject(new Error(`${dir}.state did not reach ${states.map((s) => XenbusState[s]).join('|')} in ${timeoutMs} ms`))), timeoutMs);
+    const timer = setTimeout(() => finish(() => reject(new Error(`${path} ${what} in ${timeoutMs} ms`))), timeoutMs);
     const finish = (f: () => void) => {
       if (done) return;
       done = true;
@@ -35,15 +35,20 @@ export async function waitForState(store: Store, dir: string, states: XenbusStat
       f();
     };
     store
-      .watch(`${dir}.state`, (e) => {
-        const s = Number(e.value) as XenbusState;
-        if (e.value !== undefined && states.includes(s)) finish(() => resolve(s));
+      .watch(path, (e) => {
+        if (e.path === path && e.value !== undefined && accept(e.value)) finish(() => resolve(e.value!));
       })
       .then((s) => {
         stop = s;
         if (done) s();
       }, (err) => finish(() => reject(err)));
   });
+}
+
+/** Resolves when `dir.state` reaches one of `states` (already there or later). */
+export async function waitForState(store: Store, dir: string, states: XenbusState[], timeoutMs = 30_000): Promise<XenbusState> {
+  const v = await waitForValue(store, `${dir}.state`, (x) => states.includes(Number(x)), timeoutMs, `did not reach ${states.map((s) => XenbusState[s]).join('|')}`);
+  return Number(v) as XenbusState;
 }
 
 export async function setState(store: Store, dir: string, s: XenbusState): Promise<void> {
