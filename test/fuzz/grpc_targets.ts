@@ -61,6 +61,7 @@ export function allServiceDefinitions(): Array<{ name: string; def: ServiceDef }
 }
 
 const DOMAIN_TOKEN_HEADER = 'x-vnetlab-domain-token';
+const CONTROL_TOKEN_HEADER = 'x-vnetlab-control-token';
 const BIG = 2 ** 24;
 const SAFE_TIME = (t: number) => Number.isFinite(t) && t >= 0 && t <= Number.MAX_SAFE_INTEGER;
 
@@ -295,10 +296,15 @@ function models(view: LabView, s: LabService): Record<string, Omit<GrpcTarget, '
   };
 }
 
-/** The operator API's credential, mostly the lab's own; sometimes another or none, which must be refused. */
-function operatorToken(view: LabView): GrpcTarget['metadata'] {
-  const token = view.lab.operatorToken;
-  return (rng) => (token ? rng.weighted<Record<string, string>>([[8, { 'x-vnetlab-operator-token': token }], [1, { 'x-vnetlab-operator-token': rng.bytes(24).toString('hex') }], [1, {}]]) : {});
+/** A credential under `header`, mostly the right one; sometimes another or none, which must be refused. */
+function mostlyRight(header: string, token: string | undefined): NonNullable<GrpcTarget['metadata']> {
+  return (rng) => (token ? rng.weighted<Record<string, string>>([[8, { [header]: token }], [1, { [header]: rng.bytes(token.length / 2).toString('hex') }], [1, {}]]) : {});
+}
+
+/** The operator API's credential (the lab's), or a service's control token (its own), beside what the method's model sends. */
+function credentials(view: LabView, s: LabService, model: GrpcTarget['metadata']): GrpcTarget['metadata'] {
+  const own = s === view.controller ? mostlyRight('x-vnetlab-operator-token', view.lab.operatorToken) : mostlyRight(CONTROL_TOKEN_HEADER, s.controlToken);
+  return (rng, req) => ({ ...own(rng, req), ...(model?.(rng, req) ?? {}) });
 }
 
 /** Every (service, method) of the lab, with its request model. */
@@ -312,7 +318,7 @@ export function grpcTargets(view: LabView): GrpcTarget[] {
         if (EXCLUDED.has(m.path)) continue;
         const model = ms[m.path];
         if (!model) throw new Error(`the fuzzer has no request model for ${m.path}: add it to grpc_targets.ts`);
-        out.push({ service: s, path: m.path, def: m, ...model, ...(s === view.controller && !model.metadata ? { metadata: operatorToken(view) } : {}) });
+        out.push({ service: s, path: m.path, def: m, ...model, metadata: credentials(view, s, model.metadata) });
       }
     }
   }

@@ -3,7 +3,7 @@
 // within and across hosts, a UDP bulk whose conservation counters balance).
 import * as grpc from '@grpc/grpc-js';
 import { control, hypercall, protection } from '@vnetlab/proto';
-import { grpcClient, unary } from '@vnetlab/runtime';
+import { controlClientOptions, grpcClient, unary } from '@vnetlab/runtime';
 import { reachable, type LabService, type LabView } from './lab_view.js';
 
 import { alive } from '../src/lab_kit.js';
@@ -48,7 +48,7 @@ export async function health(view: LabView): Promise<HealthProblem[]> {
   else {
     const c = grpcClient(control.AdminClient, view.lab.operatorAddr);
     try {
-      const h = await unary<control.HealthResponse>((cb) => c.health({}, new grpc.Metadata(), { deadline: Date.now() + 5000 }, cb));
+      const h = await unary<control.HealthResponse>((cb) => c.health({}, operatorMetadata(view), { deadline: Date.now() + 5000 }, cb));
       if (h.status !== 'ok') out.push({ service: 'controller', problem: `Admin.Health says ${h.status}` });
     } catch (e) {
       out.push({ service: 'controller', problem: `Admin.Health failed: ${(e as Error).message}` });
@@ -78,7 +78,7 @@ export async function badMessages(services: LabService[]): Promise<Map<string, n
 export async function domainCounts(view: LabView): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const s of view.lab.services.filter((x) => x.kind === 'hypervisor')) {
-    const c = grpcClient(hypercall.HypervisorClient, s.grpcAddr);
+    const c = grpcClient(hypercall.HypervisorClient, s.grpcAddr, controlClientOptions(s.controlToken));
     try {
       const r = await unary<hypercall.ListDomainsResponse>((cb) => c.listDomains({}, new grpc.Metadata(), { deadline: Date.now() + 5000 }, cb));
       out.set(s.host!, r.domains.length);

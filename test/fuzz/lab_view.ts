@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hypercall } from '@vnetlab/proto';
-import { grpcClient, unary } from '@vnetlab/runtime';
+import { controlClientOptions, grpcClient, unary } from '@vnetlab/runtime';
 import { loadTopology, queueSetPlan, type Host, type Topology } from '@vnetlab/topology';
 
 export interface LabService {
@@ -15,6 +15,8 @@ export interface LabService {
   httpPort: number;
   grpcAddr: string;
   metricsUrl: string;
+  /** The token its gRPC control plane takes (written by vnetlab up). */
+  controlToken?: string;
 }
 
 export interface LabJson {
@@ -63,7 +65,7 @@ export async function discoverLab(dir: string): Promise<LabView> {
   const domains = new Map<string, DomainRef[]>();
   const frames = new Map<string, number>();
   for (const s of lab.services.filter((x) => x.kind === 'hypervisor')) {
-    const c = grpcClient(hypercall.HypervisorClient, s.grpcAddr);
+    const c = grpcClient(hypercall.HypervisorClient, s.grpcAddr, controlClientOptions(s.controlToken));
     try {
       const r = await unary<hypercall.ListDomainsResponse>((cb) => c.listDomains({}, cb));
       domains.set(s.host!, r.domains.map((d) => ({ domid: d.domid, name: d.name, pages: d.p2m.length })));

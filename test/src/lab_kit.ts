@@ -40,7 +40,7 @@ export interface LabInfo {
   natsPid?: number;
   prometheusUrl?: string;
   prometheusPid?: number;
-  services: Array<{ name: string; kind: string; host?: string; pid?: number; httpPort: number; grpcAddr: string; metricsUrl: string }>;
+  services: Array<{ name: string; kind: string; host?: string; pid?: number; httpPort: number; grpcAddr: string; metricsUrl: string; controlToken?: string }>;
 }
 
 /** Brings a lab up in a fresh lab directory; `down()` stops it and removes the directory. */

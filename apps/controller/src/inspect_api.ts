@@ -6,9 +6,10 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { control, inspect, subjects, tapKey, TAPS_BUCKET, type TapSpec } from '@vnetlab/proto';
-import { grpcClient, unary, type Service } from '@vnetlab/runtime';
+import { unary, type Service } from '@vnetlab/runtime';
 import type { Topology } from '@vnetlab/topology';
 import type { LabState, ServiceState } from './labfile.js';
+import { serviceClient } from './service_client.js';
 
 const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17 };
 /** Service kinds that see frames and so answer trace sessions. */
@@ -59,7 +60,7 @@ export class InspectApi {
   private client<T extends grpc.Client>(ctor: new (addr: string, creds: grpc.ChannelCredentials) => T, s: ServiceState, kind: string): T {
     const key = `${kind}|${s.name}`;
     let c = this.clients.get(key) as T | undefined;
-    if (!c) this.clients.set(key, (c = grpcClient(ctor, s.grpcAddr)));
+    if (!c) this.clients.set(key, (c = serviceClient(ctor, s)));
     return c;
   }
 

@@ -9,6 +9,8 @@ export interface ServiceState extends ServicePlan {
   metricsUrl: string;
   grpcAddr: string;
   healthy?: boolean;
+  /** The token a call to its gRPC control plane must carry (libs/runtime control_auth.ts); it alone was given it. */
+  controlToken?: string;
 }
 
 export interface LabState {

@@ -15,7 +15,7 @@ import { natsConfig, natsUserName, natsUsers } from './nats_auth.js';
 import { connect } from '@nats-io/transport-node';
 import { createLabBuckets } from './nats_buckets.js';
 import { ProtectionService } from './protection.js';
-import { newOperatorToken, requireOperatorToken } from './operator_auth.js';
+import { newOperatorToken, OPERATOR_CREDENTIAL } from './operator_auth.js';
 import { FaultService } from './faults.js';
 import { InspectApi } from './inspect_api.js';
 import { planLab, type ServiceKind } from './plan.js';
@@ -115,7 +115,8 @@ try {
     s.grpcPort = ports[2 * i + 1];
   });
   const hvAddr = new Map(plan.services.filter((s) => s.kind === 'hypervisor').map((s) => [s.host!, `127.0.0.1:${s.grpcPort}`]));
-  state.services = plan.services.map((s): ServiceState => ({ ...s, metricsUrl: `http://127.0.0.1:${s.httpPort}/metrics`, grpcAddr: `127.0.0.1:${s.grpcPort}`, healthy: false }));
+  // each service's control token (libs/runtime control_auth.ts): handed to it alone, all of them kept in the 0600 lab file
+  state.services = plan.services.map((s): ServiceState => ({ ...s, metricsUrl: `http://127.0.0.1:${s.httpPort}/metrics`, grpcAddr: `127.0.0.1:${s.grpcPort}`, healthy: false, controlToken: randomBytes(16).toString('hex') }));
   save();
 
   const common = { topologyFile, natsUrl: nats.url, labDir, peers: [] as string[] };
@@ -132,6 +133,7 @@ try {
     const extra = [...s.args];
     const nu = credentialsOf.get(natsUserName(s.name));
     if (nu) extra.push('--nats-user', nu.user, '--nats-password', nu.password);
+    if (s.controlToken) extra.push('--control-token', s.controlToken);
     if (s.kind === 'hypervisor' || s.kind === 'nic') extra.push('--mem-dir', memDir);
     if (s.kind === 'hypervisor') extra.push('--domain-tokens', join(labDir, `credentials-${s.host}.json`));
     if (s.kind === 'driver-domain' || s.kind === 'guest') {
@@ -168,7 +170,7 @@ try {
     for (const h of topo.hosts) {
       const members = hosts.filter((s) => s.host === h.name);
       const planFile = join(labDir, `host-${h.name}.json`);
-      writeFileSync(planFile, JSON.stringify({ host: h.name, topology: topologyFile, services: members.map((s) => ({ kind: s.kind, argv: serviceArgs(withPeers(s), common) })) }, null, 2));
+      writeFileSync(planFile, JSON.stringify({ host: h.name, topology: topologyFile, services: members.map((s) => ({ kind: s.kind, argv: serviceArgs(withPeers(s), common) })) }, null, 2), { mode: 0o600 });
       watch(members, spawnHost(h.name, planFile, labDir), `host ${h.name}`);
     }
     await stage(hosts);
@@ -194,13 +196,14 @@ try {
     save();
   }
   const svc = await startService({
-    config: { kind: 'controller', name: 'controller', host: 'lab', natsUrl: nats.url, natsUser: controllerUser.user, natsPassword: controllerUser.password, httpPort, grpcPort: operatorPort, bindAddress: '127.0.0.1', labDir, options: {} },
+    config: { kind: 'controller', name: 'controller', host: 'lab', natsUrl: nats.url, natsUser: controllerUser.user, natsPassword: controllerUser.password, httpPort, grpcPort: operatorPort, bindAddress: '127.0.0.1', labDir, options: {}, controlToken: state.operatorToken },
     handleSignals: false,
+    // every gRPC service of the controller, Admin included, is the operator API: it takes only the lab's operator token
+    credential: OPERATOR_CREDENTIAL,
   });
   const op = new Operator(topo, state, () => void shutdown(0));
-  // the operator API answers only calls carrying the lab's token (operator_auth.ts)
-  const operatorOnly = <I extends grpc.UntypedServiceImplementation>(def: grpc.ServiceDefinition<I>, impl: I) =>
-    svc.addGrpc(def, requireOperatorToken(def, impl, state.operatorToken!, (method, why) => svc.metrics.badMessage('unauthenticated', { method, error: why })));
+  // the operator API answers only calls carrying the lab's token (operator_auth.ts): the controller's control token
+  const operatorOnly = <I extends grpc.UntypedServiceImplementation>(def: grpc.ServiceDefinition<I>, impl: I) => svc.addGrpc(def, impl);
   operatorOnly(control.OperatorService, op.impl());
   // flows, captures and traces (vnetlab flows|capture|trace), on the operator's address
   operatorOnly(inspect.InspectService, new InspectApi(topo, state, svc).impl());

@@ -4,11 +4,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { balance, mergeFlowCounts, type FlowCount } from '@vnetlab/flows';
 import { control } from '@vnetlab/proto';
-import { grpcClient, unary } from '@vnetlab/runtime';
+import { unary } from '@vnetlab/runtime';
 import type { Topology } from '@vnetlab/topology';
 import type { LabState, ServiceState } from './labfile.js';
 import { healthy } from './launcher.js';
 import { cpuShares, diffLedger, type LedgerRowLike } from './report.js';
+import { serviceClient } from './service_client.js';
 
 /** Frame bytes that are not payload: Ethernet + IPv4 + UDP/TCP headers. */
 const HEADERS = { udp: 14 + 20 + 8, tcp: 14 + 20 + 20 };
@@ -31,7 +32,7 @@ export class Operator {
 
   private admin(s: ServiceState): control.AdminClient {
     let c = this.admins.get(s.name);
-    if (!c) this.admins.set(s.name, (c = grpcClient(control.AdminClient, s.grpcAddr)));
+    if (!c) this.admins.set(s.name, (c = serviceClient(control.AdminClient, s)));
     return c;
   }
 
@@ -39,7 +40,7 @@ export class Operator {
     const s = this.lab.services.find((x) => x.kind === 'guest' && x.name === name);
     if (!s) throw new NotFound(`no guest "${name}" in lab "${this.lab.name}" (guests: ${this.guestNames().join(', ')})`);
     let c = this.guestClients.get(name);
-    if (!c) this.guestClients.set(name, (c = grpcClient(control.GuestClient, s.grpcAddr)));
+    if (!c) this.guestClients.set(name, (c = serviceClient(control.GuestClient, s)));
     return c;
   }
 

@@ -1,10 +1,12 @@
-// The operator's credential. The operator API (Operator, Inspect, Protection, Faults) can
-// switch a host's protection off, fail NICs and drive any guest: a guest process on the same
-// machine must not reach it. `vnetlab up` makes a random token, which only the lab file
-// (mode 0600, the operator's) holds; the CLI sends it as gRPC metadata on every call, and
-// the controller refuses a call without it (UNAUTHENTICATED, counted as a bad message).
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
+// The operator's credential. The operator API (Operator, Inspect, Protection, Faults,
+// Migrations) can switch a host's protection off, fail NICs and drive any guest: a guest
+// process on the same machine must not reach it. `vnetlab up` makes a random token, which only
+// the lab file (mode 0600, the operator's) holds; the CLI sends it as gRPC metadata on every
+// call, and the controller refuses a call without it (UNAUTHENTICATED, counted as a bad message):
+// the token is the controller's control token (libs/runtime control_auth.ts), in a header of its own.
+import { randomBytes } from 'node:crypto';
+import type * as grpc from '@grpc/grpc-js';
+import { requireToken, tokenClientOptions } from '@vnetlab/runtime';
 
 export const OPERATOR_TOKEN_HEADER = 'x-vnetlab-operator-token';
 
@@ -21,26 +23,17 @@ export function rememberOperatorToken(addr: string, token: string | undefined): 
 
 /** Client options that put the lab's token on every call to `addr`. */
 export function operatorClientOptions(addr: string): Partial<grpc.ClientOptions> {
-  const token = tokens.get(addr);
-  if (!token) return {};
-  const withToken: grpc.Interceptor = (options, next) =>
-    new grpc.InterceptingCall(next(options), {
-      start(metadata, listener, start) {
-        metadata.set(OPERATOR_TOKEN_HEADER, token);
-        start(metadata, listener);
-      },
-    });
-  return { interceptors: [withToken] };
+  return tokenClientOptions(OPERATOR_TOKEN_HEADER, tokens.get(addr));
 }
 
-function matches(presented: unknown, token: string): boolean {
-  if (typeof presented !== 'string' || presented.length !== token.length) return false;
-  return timingSafeEqual(Buffer.from(presented), Buffer.from(token));
-}
+/** How a call to the operator API presents the lab's token (the controller's control token). */
+export const OPERATOR_CREDENTIAL = { header: OPERATOR_TOKEN_HEADER, name: 'operator token', hint: 'the operator API takes the token of the lab file (vnetlab up writes it)' };
 
 /**
  * The service's handlers behind the token check: a call without the token, or with another,
  * is answered UNAUTHENTICATED and reported to `refused` (the service counts and logs it).
+ * (A controller started with the operator token as its control token and OPERATOR_CREDENTIAL
+ * guards every service it adds, Admin included, without this.)
  */
 export function requireOperatorToken<I extends grpc.UntypedServiceImplementation>(
   definition: grpc.ServiceDefinition<I>,
@@ -48,22 +41,5 @@ export function requireOperatorToken<I extends grpc.UntypedServiceImplementation
   token: string,
   refused: (method: string, why: string) => void,
 ): I {
-  const out: grpc.UntypedServiceImplementation = { ...impl };
-  for (const [name, method] of Object.entries(definition)) {
-    const handler = impl[name];
-    if (typeof handler !== 'function') continue;
-    out[name] = ((call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, cb?: grpc.sendUnaryData<unknown>) => {
-      const presented = call.metadata.get(OPERATOR_TOKEN_HEADER)[0];
-      if (!matches(presented, token)) {
-        const why = presented === undefined ? 'no operator token' : 'wrong operator token';
-        refused(method.path, why);
-        const err = { code: grpc.status.UNAUTHENTICATED, details: `${why}: the operator API takes the token of the lab file (vnetlab up writes it)` };
-        if (cb) cb(err as grpc.ServiceError, null);
-        else (call as grpc.ServerWritableStream<unknown, unknown>).emit('error', err);
-        return;
-      }
-      return (handler as (c: unknown, cb?: unknown) => void)(call, cb);
-    }) as grpc.UntypedHandleCall;
-  }
-  return out as I;
+  return requireToken(definition, impl, { ...OPERATOR_CREDENTIAL, token, refused });
 }

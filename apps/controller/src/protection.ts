@@ -3,10 +3,11 @@
 // host's checks off to show what they prevent.
 import * as grpc from '@grpc/grpc-js';
 import { control, hypercall, protection, subjects } from '@vnetlab/proto';
-import { grpcClient, unary } from '@vnetlab/runtime';
+import { unary } from '@vnetlab/runtime';
 import type { Topology } from '@vnetlab/topology';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { LabState, ServiceState } from './labfile.js';
+import { serviceClient } from './service_client.js';
 
 const fail = (cb: grpc.sendUnaryData<never>, e: unknown) => cb({ code: grpc.status.INTERNAL, details: (e as Error).message } as grpc.ServiceError, null);
 
@@ -85,7 +86,7 @@ export class ProtectionService {
   /** The latest modelled time any service of the lab has reached, ns: traffic starts there, never in the lab's past. */
   private async labNow(): Promise<number> {
     const all = await Promise.all(this.lab.services.map((s) => {
-      const c = grpcClient(control.AdminClient, s.grpcAddr);
+      const c = serviceClient(control.AdminClient, s);
       return unary<control.HealthResponse>((cb) => c.health({}, cb)).catch(() => undefined).finally(() => c.close());
     }));
     return Math.max(0, ...all.map((h) => h?.modelledTimeNs ?? 0));
@@ -93,7 +94,7 @@ export class ProtectionService {
 
   /** Upcalls dom0 of `host` has taken and the cycles its CPUs spent, from its ledger. */
   private async dom0Load(host: string): Promise<{ upcalls: number; cycles: number }> {
-    const c = grpcClient(control.AdminClient, this.service('driver-domain', (s) => s.host === host).grpcAddr);
+    const c = serviceClient(control.AdminClient, this.service('driver-domain', (s) => s.host === host));
     const r = await unary<control.LedgerResponse>((cb) => c.ledger({}, cb)).finally(() => c.close());
     return {
       upcalls: r.rows.filter((x) => x.primitive === 'virq').reduce((n, x) => n + Number(x.ops), 0),
@@ -102,14 +103,14 @@ export class ProtectionService {
   }
 
   private hash(name: string): Promise<protection.MemoryHashResponse> {
-    const c = grpcClient(protection.GuestAttackClient, this.service('guest', (s) => s.name === name).grpcAddr);
+    const c = serviceClient(protection.GuestAttackClient, this.service('guest', (s) => s.name === name));
     return unary<protection.MemoryHashResponse>((cb) => c.memoryHash({}, cb)).finally(() => c.close());
   }
 
   private async ping(src: string, dst: string, count: number, at?: number): Promise<control.PingResponse> {
     const spec = this.guestSpec(dst);
     const atNs = at ?? (await this.labNow());
-    const c = grpcClient(control.GuestClient, this.service('guest', (s) => s.name === src).grpcAddr);
+    const c = serviceClient(control.GuestClient, this.service('guest', (s) => s.name === src));
     return unary<control.PingResponse>((cb) => c.ping(control.GuestPingRequest.fromPartial({ dst: spec.iface.ip, count, size: 56, atNs }), new grpc.Metadata(), { deadline: Date.now() + 60_000 }, cb)).finally(() => c.close());
   }
 
@@ -120,12 +121,12 @@ export class ProtectionService {
   private async bulk(src: string, dst: string, bytes: number): Promise<void> {
     const spec = this.guestSpec(dst);
     const atNs = await this.labNow();
-    const c = grpcClient(control.GuestClient, this.service('guest', (s) => s.name === src).grpcAddr);
+    const c = serviceClient(control.GuestClient, this.service('guest', (s) => s.name === src));
     await unary<control.GuestBulkResult>((cb) => c.bulkSend(control.GuestBulkRequest.fromPartial({ dst: spec.iface.ip, proto: 'udp', bytes, msgSize: 1472, atNs }), new grpc.Metadata(), { deadline: Date.now() + 120_000 }, cb)).finally(() => c.close());
   }
 
   private guestAttack(attacker: string, req: Partial<protection.AttackRequest>): Promise<protection.AttackOutcome> {
-    const c = grpcClient(protection.GuestAttackClient, this.service('guest', (s) => s.name === attacker).grpcAddr);
+    const c = serviceClient(protection.GuestAttackClient, this.service('guest', (s) => s.name === attacker));
     const full: protection.AttackRequest = { kind: '', victimDomid: 0, victimMfns: [], victimMac: '', victimIp: '', count: 0, atNs: 0, ...req };
     return unary<protection.AttackOutcome>((cb) => c.attack(full, new grpc.Metadata(), { deadline: Date.now() + 120_000 }, cb)).finally(() => c.close());
   }
@@ -147,7 +148,7 @@ export class ProtectionService {
     if (r.attacker === r.victim) throw new Error('the attacker and the victim must be two guests');
     if (spec.sameHost && a.host !== v.host) throw new Error(`${r.kind} needs the attacker and the victim on one host (${a.host} and ${v.host})`);
     if (spec.archs && !spec.archs.includes(a.iface.arch)) throw new Error(`${r.kind} needs an attacker with a ${spec.archs.join(' or ')} interface; ${r.attacker}'s is ${a.iface.arch}`);
-    const hv = grpcClient(hypercall.HypervisorClient, this.service('hypervisor', (s) => s.host === v.host).grpcAddr);
+    const hv = serviceClient(hypercall.HypervisorClient, this.service('hypervisor', (s) => s.host === v.host));
     const vInfo = await unary<hypercall.DomainInfo>((cb) => hv.getDomain({ domid: 0, name: r.victim }, cb)).finally(() => hv.close());
     // a third guest that can reach the victim, to see whether its traffic still gets there
     const witnesses = this.topo.hosts.flatMap((h) => h.guests.map((g) => g.name)).filter((g) => g !== r.attacker && g !== r.victim);

@@ -166,7 +166,17 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
       cb(null, { domains: hv.domainIds().map(info) });
     },
   };
-  svc.addGrpc({ ...hypercall.HypervisorService, hypercalls: { ...hypercall.HypervisorService.hypercalls, requestDeserialize: decodeHypercall as (b: Buffer) => hypercall.HypercallRequest } }, impl);
+  // Domain management is the toolstack's (the control token, or dom0's credential: Xen's
+  // toolstack runs in dom0); a guest may read its own DomainInfo only, as it reads its
+  // start_info. The hypercall stream checks its domain credential itself.
+  const mayAsk = (method: string, call: { metadata: grpc.Metadata; request?: unknown }): boolean => {
+    const domid = byToken.get(String(call.metadata.get(DOMAIN_TOKEN_HEADER)[0] ?? ''));
+    if (!tokens || domid === undefined) return false;
+    if (domid === 0) return true;
+    const r = call.request as hypercall.GetDomainRequest;
+    return method === 'getDomain' && (r.name ? r.name === names.get(domid) : r.domid === domid);
+  };
+  svc.addGrpc({ ...hypercall.HypervisorService, hypercalls: { ...hypercall.HypervisorService.hypercalls, requestDeserialize: decodeHypercall as (b: Buffer) => hypercall.HypercallRequest } }, impl, { selfChecked: ['hypercalls'], alsoAccepts: mayAsk });
 
   // Physical interrupts from this host's NICs, routed to whoever bound the irq (dom0 in PV).
   svc.subscribe(subjects.pirq(host.name), pcie.Interrupt.decode, (irq) => {

@@ -34,11 +34,14 @@ export class HypercallClient {
    */
   constructor(addr: string, readonly domid: number, readonly pcpu: string, private readonly token = process.env['VNETLAB_DOMAIN_TOKEN'] ?? '') {
     this.client = grpcClient(hypercall.HypervisorClient, addr);
-    this.rpc = new StreamRpcClient(() => {
-      const md = new grpc.Metadata();
-      if (this.token) md.set(DOMAIN_TOKEN_HEADER, this.token);
-      return this.client.hypercalls(md);
-    }, { timeoutMs: 30_000 });
+    this.rpc = new StreamRpcClient(() => this.client.hypercalls(this.credential()), { timeoutMs: 30_000 });
+  }
+
+  /** The domain's credential as call metadata: on its stream, and on its questions about domains. */
+  private credential(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.token) md.set(DOMAIN_TOKEN_HEADER, this.token);
+    return md;
   }
 
   /** Waits until the hypervisor's gRPC server answers (it may still be starting). */
@@ -49,11 +52,11 @@ export class HypercallClient {
   }
 
   domain(name: string): Promise<hypercall.DomainInfo> {
-    return unary((cb) => this.client.getDomain({ domid: 0, name }, cb));
+    return unary((cb) => this.client.getDomain({ domid: 0, name }, this.credential(), cb));
   }
 
   listDomains(): Promise<hypercall.ListDomainsResponse> {
-    return unary((cb) => this.client.listDomains({}, cb));
+    return unary((cb) => this.client.listDomains({}, this.credential(), cb));
   }
 
   call(op: Op, tNs: number): Promise<hypercall.HypercallResponse> {

@@ -12,6 +12,10 @@ import { control, subjects, type LabEvent } from '@vnetlab/proto';
 import { createLogger, type Logger } from './logger.js';
 import { ServiceMetrics } from './service_metrics.js';
 import type { ServiceConfig } from './service_args.js';
+import { CONTROL_TOKEN_HEADER, requireToken, type TokenGuard } from './control_auth.js';
+
+/** Who else, beside a holder of the service's control token, may call some of a gRPC service's methods. */
+export type GrpcAccess = Pick<TokenGuard, 'selfChecked' | 'alsoAccepts'>;
 
 /**
  * Thrown by a subscription handler to refuse a message under its own reason
@@ -78,6 +82,8 @@ export interface StartServiceOptions {
   processMetrics?: boolean;
   /** Logger to use instead of JSON lines on stderr. */
   log?: Logger;
+  /** How a call presents config.controlToken (default: CONTROL_TOKEN_HEADER, "control token"). */
+  credential?: Pick<TokenGuard, 'header' | 'name' | 'hint'>;
 }
 
 function errorText(e: unknown): string {
@@ -126,6 +132,7 @@ export class Service {
   readonly log: Logger;
   readonly metrics: ServiceMetrics;
   readonly grpcServer = new grpc.Server();
+  private readonly credential: StartServiceOptions['credential'];
   private natsConn: NatsConnection | undefined;
   private http: HttpServer | undefined;
   private boundGrpcPort: number | undefined;
@@ -145,6 +152,7 @@ export class Service {
 
   constructor(opts: StartServiceOptions) {
     this.config = opts.config;
+    this.credential = opts.credential;
     this.log =
       opts.log ??
       createLogger({ service: opts.config.name, host: opts.config.host, ...(opts.domain ? { domain: opts.domain } : {}) });
@@ -273,9 +281,28 @@ export class Service {
     })().catch(() => undefined);
   }
 
-  /** Adds a gRPC service of the app (before listen()); error details are bounded (boundedErrors). */
-  addGrpc<I extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition<I>, impl: I): void {
-    this.grpcServer.addService(definition, boundedErrors(definition, impl));
+  /**
+   * Adds a gRPC service of the app (before listen()); error details are bounded
+   * (boundedErrors). Every method takes only calls carrying the service's control token
+   * (config.controlToken), unless `access` says otherwise.
+   */
+  addGrpc<I extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition<I>, impl: I, access: GrpcAccess = {}): void {
+    this.grpcServer.addService(definition, boundedErrors(definition, this.guarded(definition, impl, access)));
+  }
+
+  /** `impl` behind the control-token check; unguarded when the service was given no token. */
+  private guarded<I extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition<I>, impl: I, access: GrpcAccess): I {
+    const token = this.config.controlToken;
+    if (!token) return impl;
+    return requireToken(definition, impl, {
+      ...access,
+      header: CONTROL_TOKEN_HEADER,
+      name: 'control token',
+      hint: `${this.name}'s control plane takes only its own control token, which the toolstack gave it (the lab file holds it)`,
+      ...this.credential,
+      token,
+      refused: (method, why) => this.metrics.badMessage('unauthenticated', { method, error: why }),
+    });
   }
 
   /** Supplies the ledger the Admin service reports. */
@@ -294,7 +321,8 @@ export class Service {
   async listen(): Promise<number> {
     if (this.boundGrpcPort !== undefined) throw new ServiceStateError('already_listening', 'listen() called twice');
     if (this.stopping) throw new ServiceStateError('closed', 'service is stopping');
-    this.grpcServer.addService(control.AdminService, this.adminImpl());
+    this.addGrpc(control.AdminService, this.adminImpl());
+    if (!this.config.controlToken) this.log.warn('no control token: this service\'s gRPC control plane takes calls from anyone who can reach it');
     const port = await new Promise<number>((resolve, reject) => {
       this.grpcServer.bindAsync(
         `${this.config.bindAddress}:${this.config.grpcPort}`,

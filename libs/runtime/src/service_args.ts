@@ -43,6 +43,11 @@ export interface ServiceConfig {
   natsUrl: string;
   natsUser?: string;
   natsPassword?: string;
+  /**
+   * The token every call to this service's control plane must carry (control_auth.ts),
+   * handed to it by the toolstack; none: its control plane takes any call.
+   */
+  controlToken?: string;
   /** Port of /metrics and /healthz; 0 = any free port. */
   httpPort: number;
   /** Port of the gRPC server; 0 = any free port. */
@@ -65,6 +70,7 @@ const COMMON: Record<string, CommonOption> = {
   'nats-url': { key: 'natsUrl', help: 'NATS server URL', default: 'nats://127.0.0.1:4222' },
   'nats-user': { key: 'natsUser', help: 'NATS user name' },
   'nats-password': { key: 'natsPassword', help: 'NATS password' },
+  'control-token': { key: 'controlToken', help: "token a call to this service's gRPC control plane must carry (none: no check)" },
   'http-port': { key: 'httpPort', help: 'port of /metrics and /healthz (0: any free port)', type: 'number', default: 0 },
   'grpc-port': { key: 'grpcPort', help: 'port of the gRPC server (0: any free port)', type: 'number', default: 0 },
   bind: { key: 'bindAddress', help: 'address the HTTP and gRPC servers bind to', default: '127.0.0.1' },
@@ -160,6 +166,7 @@ export function parseServiceArgs(
   }
   const natsUser = value('nats-user');
   const natsPassword = value('nats-password');
+  const controlToken = value('control-token');
   return {
     kind: spec.kind,
     name: String(value('name') ?? `${spec.kind}-${host}`),
@@ -167,6 +174,7 @@ export function parseServiceArgs(
     natsUrl: String(value('nats-url')),
     ...(natsUser !== undefined ? { natsUser: String(natsUser) } : {}),
     ...(natsPassword !== undefined ? { natsPassword: String(natsPassword) } : {}),
+    ...(controlToken !== undefined && controlToken !== '' ? { controlToken: String(controlToken) } : {}),
     httpPort: port('http-port'),
     grpcPort: port('grpc-port'),
     bindAddress: String(value('bind')),

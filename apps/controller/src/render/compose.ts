@@ -5,7 +5,7 @@
 // with exactly its subjects (nats/nats.conf), and a one-shot `nats-buckets` container
 // creates the KV buckets before any service starts.
 import type { Topology } from '@vnetlab/topology';
-import { CONTROLLER_USER, DOMAIN_TOKENS_PATH, devSecretComment, domainTokenOf, domainTokensJson, labCredentials, natsUserOf } from './lab_credentials.js';
+import { CONTROLLER_USER, DOMAIN_TOKENS_PATH, controlTokenOf, controlTokensJson, devSecretComment, domainTokenOf, domainTokensJson, labCredentials, natsUserOf } from './lab_credentials.js';
 import { LAB_DIR, MEM_DIR, NATS_PORT, TOPOLOGY_PATH, containerServices, dnsLabel, healthCommand, serviceEnv, type ContainerService } from './container_layout.js';
 import { dashboardJson, dashboards } from './dashboards.js';
 import { grafanaDashboardProvider, grafanaDatasource } from './grafana_provisioning.js';
@@ -40,6 +40,9 @@ function dependsOn(s: ContainerService, all: ContainerService[]): Record<string,
   for (const x of all) if (x.host === s.host && before.includes(x.kind)) deps[x.id] = { condition: 'service_healthy' };
   return deps;
 }
+
+/** The file of every service's control token (what an operator calls them with). */
+export const CONTROL_TOKENS_FILE = 'control-tokens.json';
 
 /** A host's domain credentials file (the hypervisor's --domain-tokens). */
 export const domainTokensFile = (host: string) => `domain-tokens.${dnsLabel(host)}.json`;
@@ -76,6 +79,8 @@ export function renderCompose(topo: Topology, topologyText: string, opts: Render
         ...serviceEnv(s, natsUrl),
         ...(nu ? { VNETLAB_NATS_USER: nu.user, VNETLAB_NATS_PASSWORD: nu.password } : {}),
         ...(token !== undefined ? { VNETLAB_DOMAIN_TOKEN: token } : {}),
+        // its gRPC control plane takes only this token (libs/runtime control_auth.ts)
+        VNETLAB_CONTROL_TOKEN: controlTokenOf(creds, s),
         ...(s.kind === 'hypervisor' ? { VNETLAB_DOMAIN_TOKENS: DOMAIN_TOKENS_PATH } : {}),
       },
       volumes: [
@@ -116,6 +121,8 @@ export function renderCompose(topo: Topology, topologyText: string, opts: Render
     'topology.yaml': topologyText,
     'nats/nats.conf': creds.natsConf,
     ...Object.fromEntries(topo.hosts.map((h) => [`credentials/${domainTokensFile(h.name)}`, domainTokensJson(creds, h.name) + '\n'])),
+    // every service's control token, for the operator that calls them
+    [`credentials/${CONTROL_TOKENS_FILE}`]: controlTokensJson(creds) + '\n',
     'prometheus/prometheus.yml': staticPrometheusConfig(
       services.map((s) => ({ address: `${s.id}:${s.httpPort}`, service: s.name, kind: s.kind })),
       `Prometheus for lab "${topo.name}" under docker compose: every service's /metrics by container name.`,

@@ -88,6 +88,22 @@ describe('credentials of a rendered lab (examples/two-hosts.yaml)', () => {
     expect(k['overlays/two-hosts/host-a.yaml']).not.toContain(users.get('vm-a1')!.password);
   });
 
+  it('every service gets a control token of its own, in its environment (compose) or from the Secret (Kubernetes)', () => {
+    const tokens = JSON.parse(compose['credentials/control-tokens.json']!) as Record<string, string>;
+    expect(Object.keys(tokens).sort()).toEqual(['fabric', 'host-a/dom0', 'host-a/eth0', 'host-a/hypervisor', 'host-b/dom0', 'host-b/eth0', 'host-b/hypervisor', 'vm-a1', 'vm-a2', 'vm-b1', 'vm-b2']);
+    expect(new Set(Object.values(tokens)).size).toBe(11);
+    const c = compose['docker-compose.yml'];
+    expect(c.split('VNETLAB_CONTROL_TOKEN: ').length - 1).toBe(11);
+    for (const [name, token] of Object.entries(tokens)) {
+      expect(c, name).toMatch(new RegExp(`VNETLAB_NAME: "?${name}"?\\n(?:\\s+VNETLAB_\\w+: .*\\n)*?\\s+VNETLAB_CONTROL_TOKEN: "?${token}"?\\n`));
+    }
+    const k = renderKubernetes(topo, text);
+    expect(k['overlays/two-hosts/kustomization.yaml']).toContain(`control-token.vm-a1=${tokens['vm-a1']}`);
+    expect(k['overlays/two-hosts/host-a.yaml']).toMatch(/name: VNETLAB_CONTROL_TOKEN\n\s+valueFrom:\n\s+secretKeyRef:\n\s+name: vnetlab-credentials\n\s+key: control-token.vm-a1\n/);
+    expect(k['overlays/two-hosts/host-a.yaml']).not.toContain(tokens['vm-a1']);
+    expect(labCredentials(topo, 's2').controlTokens.get('vm-a1')).not.toBe(tokens['vm-a1']);
+  });
+
   it('credentials are a function of the secret: the same secret renders the same, another one other passwords and tokens', () => {
     expect(renderCompose(topo, text, { secret: 's1' })).toEqual(renderCompose(topo, text, { secret: 's1' }));
     const a = labCredentials(topo, 's1');

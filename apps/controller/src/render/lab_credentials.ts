@@ -1,5 +1,6 @@
 // The credentials of a rendered lab: the same NATS users and permissions as a local lab
-// (nats_auth.ts) and the same per-domain hypercall credentials, but derived from a render
+// (nats_auth.ts), the same per-domain hypercall credentials and per-service control tokens
+// (libs/runtime control_auth.ts), but derived from a render
 // secret rather than drawn at random, so that rendering twice gives the same files.
 import { createHmac } from 'node:crypto';
 import type { Topology } from '@vnetlab/topology';
@@ -38,6 +39,8 @@ export interface LabCredentials {
   natsConf: string;
   /** host → {domain name ("dom0" for the driver domain): token}, the hypervisor's file. */
   domainTokens: Map<string, Record<string, string>>;
+  /** service name → the token its gRPC control plane takes (VNETLAB_CONTROL_TOKEN). */
+  controlTokens: Map<string, string>;
 }
 
 export function labCredentials(topo: Topology, secret: string | undefined): LabCredentials {
@@ -52,9 +55,10 @@ export function labCredentials(topo: Topology, secret: string | undefined): LabC
     for (const g of h.guests) c[g.name] = deriveCredential(s, `domain-token:${h.name}/${g.name}`);
     domainTokens.set(h.name, c);
   }
+  const controlTokens = new Map(planLab(topo).services.map((x) => [x.name, deriveCredential(s, `control-token:${x.name}`)]));
   const development = secret === undefined;
   const header = development ? `${devSecretComment('#')}\n` : '';
-  return { development, controller, users, natsConf: header + natsConfig(users, controller), domainTokens };
+  return { development, controller, users, natsConf: header + natsConfig(users, controller), domainTokens, controlTokens };
 }
 
 /** The comment every file holding credentials derived from the development secret carries. */
@@ -76,6 +80,16 @@ export function domainTokenOf(creds: LabCredentials, s: ContainerService): strin
   if (s.kind !== 'driver-domain' && s.kind !== 'guest') return undefined;
   return creds.domainTokens.get(s.host!)?.[s.kind === 'driver-domain' ? 'dom0' : s.name];
 }
+
+/** The token a service's control plane takes (every service of the plan has one). */
+export function controlTokenOf(creds: LabCredentials, s: Pick<ContainerService, 'name'>): string {
+  const token = creds.controlTokens.get(s.name);
+  if (token === undefined) throw new Error(`service ${s.name} has no control token`);
+  return token;
+}
+
+/** Every service's control token, {service name: token}: what the operator calls the services with. */
+export const controlTokensJson = (creds: LabCredentials): string => JSON.stringify(Object.fromEntries(creds.controlTokens));
 
 /** The hypervisor's file of its host's domain credentials, as the controller writes it. */
 export const domainTokensJson = (creds: LabCredentials, host: string): string => JSON.stringify(creds.domainTokens.get(host) ?? {});
