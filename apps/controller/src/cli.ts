@@ -17,6 +17,7 @@ import { COMPARE_FLAGS, EXPLAIN_FLAGS, cmdCompare, cmdExplain } from './compare/
 import { inspectCommands } from './inspect_commands.js';
 import { protectionCommands } from './protection_commands.js';
 import { faultCommands } from './fault_commands.js';
+import { migrateCommands } from './migrate_command.js';
 import { FIDELITY_FLAGS, cmdFidelity } from './fidelity/command.js';
 import { NATS_BUCKETS_FLAGS, cmdNatsBuckets } from './nats_buckets.js';
 
@@ -112,6 +113,7 @@ const commands: Record<string, Command> = {
   ...inspectCommands((s) => out(s), json),
   ...protectionCommands((s) => out(s), json),
   ...faultCommands((s) => out(s), json),
+  ...migrateCommands((s) => out(s), (s) => err(s), json),
   fidelity: {
     synopsis: 'vnetlab fidelity [--quick] [--out FILE]',
     help: 'Sets up the published configurations (Rixner\'s Xen vs CDNA on two gigabit NICs, Xen guest vs native, the cost table\'s measured constants), runs them, and writes docs/fidelity.md: each published figure beside the modelled one, their ratio, and the operations that explain a gap.',

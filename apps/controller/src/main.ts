@@ -5,8 +5,8 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type * as grpc from '@grpc/grpc-js';
-import { control, fault, inspect, protection } from '@vnetlab/proto';
-import { ConfigError, parseServiceArgs, startNatsServer, startService, stopNatsServer, type NatsServerHandle } from '@vnetlab/runtime';
+import { control, fault, inspect, migration, protection } from '@vnetlab/proto';
+import { ConfigError, parseServiceArgs, reloadNatsServer, startNatsServer, startService, stopNatsServer, type NatsServerHandle } from '@vnetlab/runtime';
 import { loadTopology } from '@vnetlab/topology';
 import { writeLab, type LabState, type ServiceState } from './labfile.js';
 import { freePorts, serviceArgs, spawnHost, spawnService, stopPids, waitHealthy } from './launcher.js';
@@ -17,6 +17,7 @@ import { createLabBuckets } from './nats_buckets.js';
 import { ProtectionService } from './protection.js';
 import { newOperatorToken, OPERATOR_CREDENTIAL } from './operator_auth.js';
 import { FaultService } from './faults.js';
+import { MigrationService } from './migration.js';
 import { InspectApi } from './inspect_api.js';
 import { planLab, type ServiceKind } from './plan.js';
 import { startPrometheus, writePrometheusFiles } from './prometheus.js';
@@ -96,8 +97,11 @@ try {
   const natsUsersList = natsUsers(topo, plan.services, domidOf);
   const controllerUser = { user: 'controller', password: randomBytes(12).toString('hex') };
   const natsConf = join(labDir, 'nats.conf');
-  writeFileSync(natsConf, natsConfig(natsUsersList, controllerUser), { mode: 0o600 });
-  nats = await startNatsServer({ storeDir: join(labDir, 'jetstream'), configFile: natsConf });
+  // JetStream in the configuration, not in flags: a reload (a guest's permissions moving
+  // with it to another host) keeps it
+  const jetstreamDir = join(labDir, 'jetstream');
+  writeFileSync(natsConf, natsConfig(natsUsersList, controllerUser, jetstreamDir), { mode: 0o600 });
+  nats = await startNatsServer({ storeDir: jetstreamDir, configFile: natsConf, jetstreamInConfig: true });
   state.natsUrl = nats.url;
   state.natsPid = nats.pid;
   save();
@@ -209,6 +213,21 @@ try {
   operatorOnly(inspect.InspectService, new InspectApi(topo, state, svc).impl());
   operatorOnly(protection.ProtectionService, new ProtectionService(topo, state, () => svc.nc).impl());
   operatorOnly(fault.FaultsService, new FaultService(topo, () => svc.nc).impl());
+  // live migration (vnetlab migrate): a migrated guest's NATS user gets its new host's subjects
+  const natsHandle = nats;
+  const regrant = async (guest: string, host: string, domid: number) => {
+    const i = natsUsersList.findIndex((u) => u.user === natsUserName(guest));
+    if (i < 0) throw new Error(`no NATS user for ${guest}`);
+    const [fresh] = natsUsers(topo, [{ kind: 'guest', name: guest, host, httpPort: 0, grpcPort: 0, args: [] }], () => domid, () => natsUsersList[i]!.password);
+    natsUsersList[i] = fresh!;
+    writeFileSync(natsConf, natsConfig(natsUsersList, controllerUser, jetstreamDir), { mode: 0o600 });
+    await reloadNatsServer(natsHandle);
+  };
+  const moved = (guest: string, host: string) => {
+    for (const s of state.services) if (s.kind === 'guest' && s.name === guest) s.host = host;
+    save();
+  };
+  operatorOnly(migration.MigrationsService, new MigrationService(topo, state, svc, { regrant, moved }).impl());
   await svc.listen();
   svc.ready();
   state.operatorAddr = `127.0.0.1:${operatorPort}`;

@@ -123,8 +123,6 @@ export function guestPermissions(topo: Topology, name: string, h: string, id: nu
 export function natsConfig(users: NatsUser[], controller: { user: string; password: string }, jetstreamDir?: string): string {
   const q = (s: string) => JSON.stringify(s);
   const list = (xs: string[]) => `[${xs.map(q).join(', ')}]`;
-  const q = (s: string) => JSON.stringify(s);
-  const list = (xs: string[]) => `[${xs.map(q).join(', ')}]`;
   return [
     '# written by the vnetlab controller: one user per service, each with its own subjects',
     'authorization {',

@@ -3,17 +3,18 @@
 import { createHash } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { CostTable, Cpu, Ledger } from '@vnetlab/cost';
-import { DirectNic, GuestKernel } from '@vnetlab/guest';
+import { DirectNic, GuestKernel, MigratableNic } from '@vnetlab/guest';
 import { E1000, QueueSetDriver } from '@vnetlab/nic';
 import { GrantTableWriter } from '@vnetlab/hypervisor';
 import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
 import { GSO_MAX_FRAME, Netfront } from '@vnetlab/netfront';
 import { NetStack } from '@vnetlab/netstack';
-import { control, netif, pcie, protection, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
-import { checkModelledTime, HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
+import { control, migration, pcie, protection, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
+import { HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
-import { XenbusState, backendDir, frontendDir, setState, waitForState } from '@vnetlab/xenbus';
+import { frontendDir } from '@vnetlab/xenbus';
 import { startGuestInspect } from './guest_inspect.js';
+import { connectNetfront, GuestMigration, subscribeUpcalls } from './guest_migration.js';
 import { guestAttacks } from './guest_attacks.js';
 
 /** The port the guest's sinks (UDP and TCP) listen on. */
@@ -59,7 +60,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   svc.onShutdown(() => hv.close());
   const mem = shared.mem ?? new FileMachineMemory(info.memoryPath, info.memoryFrames);
   if (!shared.mem) svc.onShutdown(() => mem.close());
-  const gm = new GuestMemory(mem, info.p2m);
+  let gm = new GuestMemory(mem, info.p2m);
   const reserved = Number(cfg.options['reserved-pages']);
   const ledger = new Ledger(new CostTable());
   // The guest kernel's own pages (never I/O buffers) hold its image: a pattern of its own,
@@ -81,7 +82,8 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   stack.bindUdp(SINK_PORT);
   stack.listenTcp(SINK_PORT);
   const pages = new PagePool(info.p2m.map((_, gfn) => gfn).slice(reserved));
-  let kernel: GuestKernel;
+  let kernel!: GuestKernel; // assigned by the arch branch below (for pv, once its event channel exists)
+  let events: { unsubscribe(): void } | undefined; // the event-channel subscription (subscribeEvents)
   let irqPort: number;
   let ownNic: DirectNic | undefined; // the guest's own NIC driver (cdna, passthrough, native, emulated)
   let pvFront: { netfront: Netfront; port: number } | undefined; // pv and multiqueue
@@ -177,54 +179,38 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
       domain: name,
       hv: { acceptTransfer: (gref, gfn, tNs) => hv.acceptTransfer(gref, gfn, tNs) },
     });
-    // xenbus, frontend side: wait for the backend, publish our rings and event channel.
+    // the device the kernel drives: this netfront, and after a migration the next host's
+    const nic = new MigratableNic(netfront);
     const store = new KvStore(await svc.kv(XENSTORE_BUCKET));
-    const fe = frontendDir(host.name, info.domid);
-    const be = backendDir(host.name, 0, info.domid);
-    await setState(store, fe, XenbusState.Initialising);
-    await waitForState(store, be, [XenbusState.InitWait, XenbusState.Connected]);
-    if (offload.csum || offload.tso) {
-      // the offloads travel as multi-slot requests with a GSO extra: the backend must take them
-      const offered = (key: string) => store.read(`${be}.${key}`).then((v) => v === '1');
-      if (!(await offered('feature-sg')) || !(await offered('feature-gso-tcpv4'))) throw new Error(`guest ${name}: the backend offers no feature-sg / feature-gso-tcpv4 for the interface's offloads`);
-    }
-    const ev = await hv.evtchnAllocUnbound(0, 0);
-    if (ev.status < 0) throw new Error(`evtchn_alloc_unbound failed: ${ev.status}`);
-    irqPort = ev.port;
-    pvFront = { netfront, port: ev.port };
-    kernel = new GuestKernel({
-      domain: name,
-      mac: iface.mac,
-      netfront,
-      stack,
-      cpu,
-      notify: (tNs) => void hv.evtchnSend(ev.port, tNs).catch((e) => svc.log.warn('evtchn send failed', { error: e })),
-      offload,
+    const { port } = await connectNetfront({
+      store, host: host.name, domid: info.domid, netfront, hv, mac: iface.mac, offload,
+      beforeConnect: (p) => {
+        irqPort = p;
+        pvFront = { netfront, port: p };
+        nic.setNotify((tNs) => void hv.evtchnSend(p, tNs).catch((e) => svc.log.warn('evtchn send failed', { error: e })));
+        kernel = new GuestKernel({ domain: name, mac: iface.mac, netfront: nic, stack, cpu, notify: (tNs) => nic.notify(tNs), offload });
+        subscribeEvents();
+      },
     });
-    subscribeEvents();
-    const { txRingRef, rxRingRef } = netfront.setup();
-    await store.write(`${fe}.tx-ring-ref`, String(txRingRef));
-    await store.write(`${fe}.rx-ring-ref`, String(rxRingRef));
-    await store.write(`${fe}.event-channel`, String(ev.port));
-    await store.write(`${fe}.request-rx-copy`, rxMode === 'copy' ? '1' : '0');
-    await store.write(`${fe}.mac`, iface.mac);
-    await setState(store, fe, XenbusState.Connected);
-    await waitForState(store, be, [XenbusState.Connected]);
-    svc.log.info('netfront connected', { domid: info.domid, port: ev.port, rxMode, arch: iface.arch, offload });
+    // live migration: suspend on the toolstack's word, resume where it says (pv)
+    if (iface.arch === 'pv') {
+      const mig = new GuestMigration({
+        svc, name, mac: iface.mac, rxMode, offload, kernel: kernel!, stack, nic, cpu, pcpu, reserved, store,
+        placement: { host: host.name, domid: info.domid, hv, mem, gm, grantFrames: info.grantFrames },
+        events: () => events,
+        onPlaced: (p) => {
+          gm = p.gm;
+          svc.onShutdown(() => { p.hv.close(); p.mem.close(); });
+        },
+      });
+      await mig.watchSuspend();
+      svc.addGrpc(migration.GuestMigrationService, mig.impl());
+    }
+    svc.log.info('netfront connected', { domid: info.domid, port, rxMode, arch: iface.arch, offload });
   }
 
   function subscribeEvents(): void {
-    svc.subscribe(subjects.evtchn(host.name, info.domid), netif.EventBatch.decode, async (batch) => {
-      for (const e of batch.events) {
-        checkModelledTime(e.tNs, 'event');
-        if (e.port !== irqPort) {
-          svc.metrics.badMessage('unknown_port', { port: e.port });
-          continue;
-        }
-        await kernel.onEvent(e.tNs);
-      }
-      svc.metrics.setModelledTime(kernel.now);
-    });
+    events = subscribeUpcalls(svc, host.name, info.domid, kernel, () => irqPort);
   }
 
   /** The driver programs its queue set; a passed-through one waits for its IOMMU context. */

@@ -10,6 +10,7 @@ import { hypercall, netif, pcie, protection, subjects } from '@vnetlab/proto';
 import { BadMessageError, checkModelledTime, DOMAIN_TOKEN_HEADER, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { domainPages, hostMemoryPath, hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
 import { decodeHypercall, emptyResponse, MalformedHypercall, runHypercall } from './hypercalls.js';
+import { addMigrationService } from './migration_service.js';
 
 export const HYPERVISOR_SPEC: ServiceSpec = {
   kind: 'hypervisor',
@@ -217,6 +218,9 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
     hv.setProtection(p.on);
     svc.log.warn('protection switched', { on: p.on });
   });
+
+  // live migration: this host as a domain's source or target
+  addMigrationService({ svc, hv, mem, host: host.name, names, bindToken: (token, domid) => void byToken.set(token, domid) });
 
   svc.setLedgerSource(() => []);
   if (!shared.mem) svc.onShutdown(() => mem.close());
