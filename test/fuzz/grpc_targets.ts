@@ -289,6 +289,23 @@ function models(view: LabView, s: LabService): Record<string, Omit<GrpcTarget, '
         return real && r.fail ? { ...r, nic: `${r.nic}-fuzz` } : undefined;
       },
     },
+    '/vnetlab.fault.v1.Faults/SetLink': {
+      sample: (rng) => ({ link: rng.pick(view.topo.links.flatMap((l) => [l.name, ...l.ends])), cut: rng.chance(0.5) }),
+      // cutting a real link is the operator's fault injection: the fuzzer's cuts name links that do not exist
+      steer: (req) => {
+        const r = req as { link: string; cut: boolean };
+        const real = view.topo.links.some((l) => l.name === r.link || l.ends.includes(r.link));
+        return real && r.cut ? { ...r, link: `${r.link}-fuzz` } : undefined;
+      },
+    },
+    '/vnetlab.fault.v1.Faults/Restart': {
+      sample: (rng) => ({ service: rng.pick(view.lab.services).name }),
+      // restarting a real service is the operator's right: the fuzzer's name services that do not exist
+      steer: (req) => {
+        const r = req as { service: string };
+        return view.lab.services.some((s) => s.name === r.service) ? { ...r, service: `${r.service}-fuzz` } : undefined;
+      },
+    },
     '/vnetlab.protection.v1.Protection/SetProtection': {
       // off is the operator's right; the fuzzer switches every host back on after the barrage
       sample: (rng) => ({ host: rng.pick(hosts), on: rng.chance(0.5) }) satisfies protection.SetProtectionRequest,

@@ -4,7 +4,7 @@
 // that would be a privileged component's own legitimate signal.
 import { buildArpFrame, buildIcmpEchoFrame, buildUdpFrame } from '@vnetlab/frames';
 import * as proto from '@vnetlab/proto';
-import { eth, inspect, netif, pcie, protection, SUBJECT_CATALOGUE, type SubjectEntry } from '@vnetlab/proto';
+import { eth, fault, inspect, netif, pcie, protection, SUBJECT_CATALOGUE, type SubjectEntry } from '@vnetlab/proto';
 import { hostOf, queueSets, type LabView } from './lab_view.js';
 import type { Prng } from './prng.js';
 
@@ -88,15 +88,17 @@ function steerArp(view: LabView, burst: eth.FrameBurst): eth.FrameBurst | undefi
 
 function instantiate(view: LabView, entry: SubjectEntry): SubjectTarget[] {
   const holes = [...entry.pattern.matchAll(/<([^>]+)>/g)].map((m) => m[1]!);
-  const known = new Set(['host', 'nic', 'domid', 'session']);
+  const known = new Set(['host', 'nic', 'domid', 'session', 'peer']);
   for (const h of holes) if (!known.has(h)) throw new Error(`the fuzzer cannot instantiate <${h}> of ${entry.pattern}`);
   const codec = codecOf(entry);
-  type Binding = { host?: string; nic?: string; domid?: number; session?: string };
+  type Binding = { host?: string; nic?: string; domid?: number; session?: string; peer?: string };
   let bindings: Binding[] = [{}];
   if (holes.includes('host')) bindings = view.topo.hosts.map((h) => ({ host: h.name }));
   if (holes.includes('nic')) bindings = bindings.flatMap((b) => hostOf(view, b.host!).nics.map((n) => ({ ...b, nic: n.name })));
   if (holes.includes('domid')) bindings = bindings.flatMap((b) => (view.domains.get(b.host!) ?? []).map((d) => ({ ...b, domid: d.domid })));
   if (holes.includes('session')) bindings = bindings.map((b) => ({ ...b, session: 'fuzz' }));
+  // another host of the lab (a redirect's other end)
+  if (holes.includes('peer')) bindings = bindings.flatMap((b) => view.topo.hosts.filter((h) => h.name !== b.host).slice(0, 1).map((h) => ({ ...b, peer: h.name })));
   return bindings.map((b) => {
     const subject = entry.pattern.replace(/<([^>]+)>/g, (_, k: string) => String(b[k as keyof Binding]));
     return { subject, entry, codec, ...(b.host ? { host: b.host } : {}), ...(b.nic ? { nic: b.nic } : {}), ...(b.domid !== undefined ? { domid: b.domid } : {}), ...behaviour(view, entry.pattern, b) };
@@ -106,7 +108,7 @@ function instantiate(view: LabView, entry: SubjectEntry): SubjectTarget[] {
 type Behaviour = Pick<SubjectTarget, 'listeners' | 'sample' | 'steer'>;
 
 /** Per kind of subject: who listens, a valid message, and what to steer. */
-function behaviour(view: LabView, pattern: string, b: { host?: string; nic?: string; domid?: number }): Behaviour {
+function behaviour(view: LabView, pattern: string, b: { host?: string; nic?: string; domid?: number; peer?: string }): Behaviour {
   const host = b.host ? hostOf(view, b.host) : undefined;
   const t = (rng: Prng) => rng.range(0, 5e9);
   const nicName = (rng: Prng) => b.nic ?? (host ? rng.pick(host.nics).name : 'eth0');
@@ -157,7 +159,15 @@ function behaviour(view: LabView, pattern: string, b: { host?: string; nic?: str
         steer: (m) => steerArp(view, m as eth.FrameBurst),
       };
     case 'nic.<host>.<nic>.link':
-      return { listeners: [], sample: (rng) => ({ nic: b.nic!, up: rng.chance(0.5), tNs: t(rng) }) satisfies pcie.LinkState };
+      return {
+        listeners: [`${b.host}/dom0`],
+        sample: (rng) => ({ nic: b.nic!, up: rng.chance(0.5), tNs: t(rng) }) satisfies pcie.LinkState,
+        // a NIC's word that its link is down is the NIC's own signal (the fault agent acts on it): the fuzzer's name another NIC
+        steer: (m) => {
+          const l = m as pcie.LinkState;
+          return !l.up && (l.nic === '' || l.nic === b.nic) ? { ...l, nic: `${b.nic}-fuzz` } : undefined;
+        },
+      };
     case 'nic.<host>.<nic>.dma':
       return { listeners: [], sample: (rng) => ({ nic: b.nic!, write: rng.chance(0.5), addr: 4096 * rng.int(1 << 16), len: rng.range(1, 4096), tNs: t(rng) }) satisfies pcie.DmaRecord };
     case 'ioreq.<host>.<domid>': {
@@ -191,12 +201,40 @@ function behaviour(view: LabView, pattern: string, b: { host?: string; nic?: str
       };
     case 'fabric.fault':
       return {
-        listeners: [],
-        sample: (rng) => ({ link: rng.pick(view.topo.links.flatMap((l) => [l.name, ...l.ends])), loss: rng.float() }),
-        // a link's loss in 0..1 is the operator's fault injection: the fuzzer's are out of range
+        listeners: ['fabric'],
+        sample: (rng) => ({ link: rng.pick(view.topo.links.flatMap((l) => [l.name, ...l.ends])), loss: rng.float(), cut: rng.chance(0.3) }) satisfies eth.LinkFault,
+        // a link's loss in 0..1, or cutting it, is the operator's fault injection: the fuzzer's
+        // losses are out of range and its cuts name links that do not exist
         steer: (m, rng) => {
-          const f = m as { link: string; loss: number };
+          const f = m as eth.LinkFault;
+          if (f.cut) return { ...f, link: `${f.link}-fuzz` };
           return f.loss >= 0 && f.loss <= 1 ? { ...f, loss: rng.pick([-1, 1.5, 2 ** 40, Number.NaN, Number.POSITIVE_INFINITY]) } : undefined;
+        },
+      };
+    case 'dom0.<host>.redirect':
+      return {
+        listeners: [`${b.host}/dom0`],
+        sample: (rng) => ({ fromHost: b.peer ?? rng.pick(view.topo.hosts).name, nic: nicName(rng), on: rng.chance(0.5), guests: [], tNs: t(rng) }) satisfies fault.RedirectControl,
+        // taking over a real host's guests is its driver domain's own request: the fuzzer's come from hosts that do not exist
+        steer: (m) => {
+          const r = m as fault.RedirectControl;
+          return view.topo.hosts.some((h) => h.name === r.fromHost) ? { ...r, fromHost: `${r.fromHost}-fuzz` } : undefined;
+        },
+      };
+    case 'dom0.<host>.redirect.<peer>.frames':
+      // no redirect is active while the fuzzer runs: every burst is one nobody carries (refused, counted)
+      return {
+        listeners: [`${b.host}/dom0`],
+        sample: (rng) => ({ link: '', from: `${b.peer}/eth0`, frames: Array.from({ length: rng.range(1, 4) }, () => ({ data: sampleFrame(view, rng), tNs: t(rng) })) }) satisfies eth.FrameBurst,
+      };
+    case 'fault.<host>':
+      return {
+        listeners: [`${b.host}/hypervisor`],
+        sample: (rng) => ({ host: b.host!, nic: nicName(rng), phase: rng.pick(['detected', 'held', 'redirected', 'restored']), reason: 'fuzz', targetHost: '', guests: [], tNs: t(rng), heldFrames: rng.int(100) }) satisfies fault.FaultReport,
+        // a real NIC's failure is its driver domain's report: the fuzzer's name NICs that do not exist
+        steer: (m) => {
+          const r = m as fault.FaultReport;
+          return r.host === b.host && hostOf(view, b.host!).nics.some((n) => n.name === r.nic) ? { ...r, nic: `${r.nic}-fuzz` } : undefined;
         },
       };
     case 'protection.<host>':

@@ -15,16 +15,28 @@ describe('the fault agent', () => {
 
   it('declares a silent NIC failed after the missed heartbeats, and not before', () => {
     const a = new FaultAgent(['eth0', 'eth1'], 0, { heartbeatMs: 1000, missed: 3 });
+    for (let t = 250; t <= 2500; t += 250) a.tick(t);
     a.report('eth1', true, 2500);
-    expect(a.tick(3000)).toEqual([]);
+    for (let t = 2750; t <= 3000; t += 250) expect(a.tick(t)).toEqual([]);
     expect(a.tick(3001)).toEqual([{ nic: 'eth0', kind: 'failed', reason: 'heartbeats_missed' }]);
-    expect(a.tick(4000)).toEqual([]); // reported once
+    for (let t = 3250; t <= 5500; t += 250) expect(a.tick(t), `t=${t}`).toEqual([]); // eth0 reported once
     expect(a.tick(5501)).toEqual([{ nic: 'eth1', kind: 'failed', reason: 'heartbeats_missed' }]);
     // the NIC comes back (a restarted NIC process) and says its link is up
     expect(a.report('eth0', true, 6000)).toEqual([{ nic: 'eth0', kind: 'recovered', reason: 'link_up' }]);
     // a silent NIC that then reports its link down stays one failure
     expect(a.report('eth1', false, 6000)).toEqual([]);
     expect(a.failed('eth1')).toBe('link_down');
+  });
+
+  it('does not take its own stall for the NICs\' silence', () => {
+    const a = new FaultAgent(['eth0'], 0, { heartbeatMs: 1000, missed: 3 });
+    a.report('eth0', true, 500);
+    // the agent's process did nothing for 10 s: the heartbeats sent meanwhile wait unread
+    expect(a.tick(10_500)).toEqual([]);
+    expect(a.report('eth0', true, 10_501)).toEqual([]);
+    // a NIC that really is silent is still found
+    for (let t = 10_750; t <= 13_500; t += 250) expect(a.tick(t)).toEqual([]);
+    expect(a.tick(13_750)).toEqual([{ nic: 'eth0', kind: 'failed', reason: 'heartbeats_missed' }]);
   });
 
   it('ignores NICs it does not watch and refuses nonsense settings', () => {

@@ -19,7 +19,8 @@ export interface FaultAgentOptions {
   missed: number;
 }
 
-export const DEFAULT_FAULT_AGENT: FaultAgentOptions = { heartbeatMs: 1000, missed: 3 };
+/** Five missed beats: a NIC process starved of CPU for a few seconds on a busy machine is not dead. */
+export const DEFAULT_FAULT_AGENT: FaultAgentOptions = { heartbeatMs: 1000, missed: 5 };
 
 interface Watched {
   lastHeardMs: number;
@@ -28,10 +29,12 @@ interface Watched {
 
 export class FaultAgent {
   private readonly nics = new Map<string, Watched>();
+  private lastTickMs: number;
 
   constructor(nics: string[], nowMs: number, private readonly o: FaultAgentOptions = DEFAULT_FAULT_AGENT) {
     if (!(o.heartbeatMs > 0) || !Number.isInteger(o.missed) || o.missed < 1) throw new Error('fault agent: heartbeatMs must be > 0 and missed an integer >= 1');
     for (const n of nics) this.nics.set(n, { lastHeardMs: nowMs });
+    this.lastTickMs = nowMs;
   }
 
   /** The NIC said its link is up or down (a change, or a heartbeat). */
@@ -54,6 +57,11 @@ export class FaultAgent {
 
   /** The clock moved: a NIC silent for `missed` heartbeats has failed. */
   tick(nowMs: number): FaultDecision[] {
+    // A tick long after the last one means the agent itself was stalled: heartbeats may be
+    // waiting unread, so every NIC gets a beat's grace before its silence counts.
+    const stalled = nowMs - this.lastTickMs > this.o.heartbeatMs;
+    this.lastTickMs = nowMs;
+    if (stalled) for (const w of this.nics.values()) w.lastHeardMs = Math.max(w.lastHeardMs, nowMs - this.o.heartbeatMs);
     const out: FaultDecision[] = [];
     for (const [nic, w] of this.nics) {
       if (w.failed) continue;

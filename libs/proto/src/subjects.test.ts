@@ -64,6 +64,9 @@ describe('subject catalogue', () => {
       subjects.capture('c1'),
       subjects.trace('t1'),
       subjects.migration('h1'),
+      subjects.redirect('h1'),
+      subjects.redirectFrames('h1', 'h2'),
+      subjects.fault('h1'),
     ];
     expect(built.length).toBe(Object.keys(subjects).length);
     for (const s of built) expect(matchesCatalogue(s), s).toBe(true);

@@ -63,6 +63,12 @@ export const subjects = {
   fabricTx: (host: string | typeof ANY, nic: string): string => `fabric.${tokenOrAny(host)}.${tokenOrAny(nic)}.tx`,
   /** Operator-visible events of the whole lab (JSON LabEvent). */
   labEvents: (): string => 'lab.events',
+  /** A driver domain whose NIC failed asks `host`'s driver domain to be its temporary backend (RedirectControl, request/reply). */
+  redirect: (host: string): string => `dom0.${token(host)}.redirect`,
+  /** Frames redirected between two hosts' driver domains: to `to`, from `from` (FrameBurst). */
+  redirectFrames: (to: string | typeof ANY, from: string | typeof ANY): string => `dom0.${tokenOrAny(to)}.redirect.${tokenOrAny(from)}.frames`,
+  /** A phase of a NIC failure on `host`, as its driver domain's fault agent reports it (FaultReport). */
+  fault: (host: string | typeof ANY): string => `fault.${tokenOrAny(host)}`,
   /** A phase of a live migration from or to `host` (MigrationEvent). */
   migration: (host: string | typeof ANY): string => `migration.${tokenOrAny(host)}`,
   /** Copies of frames at a capture point, only while capture session `session` is active (CapturedFrame). */
@@ -215,6 +221,30 @@ export const SUBJECT_CATALOGUE: readonly SubjectEntry[] = [
     signal: 'a phase of a live migration (bandwidth reserved, target prepared, pre-copy round N with its pages, stop-and-copy, resumed, released, aborted) with its modelled times',
     publisher: 'hypervisor (source and target), controller (reserved, resumed)',
     subscriber: 'controller, CLI (vnetlab migrate), dashboards',
+  },
+  {
+    pattern: 'dom0.<host>.redirect',
+    payload: 'vnetlab.fault.v1.RedirectControl',
+    encoding: 'protobuf',
+    signal: 'request/reply: a driver domain whose NIC failed asks another host\'s to act as its temporary backend (on), or releases it (off); RedirectReply',
+    publisher: 'driver-domain (fault agent of the failed host)',
+    subscriber: 'driver-domain (the target host)',
+  },
+  {
+    pattern: 'dom0.<host>.redirect.<peer>.frames',
+    payload: 'vnetlab.eth.v1.FrameBurst',
+    encoding: 'protobuf',
+    signal: 'frames redirected over the network between two driver domains while a NIC is down (both ways): to <host>, from <peer>',
+    publisher: 'driver-domain',
+    subscriber: 'driver-domain',
+  },
+  {
+    pattern: 'fault.<host>',
+    payload: 'vnetlab.fault.v1.FaultReport',
+    encoding: 'protobuf',
+    signal: 'a phase of a NIC failure: detected (link down or heartbeats missed), held, redirected, restored, with modelled time and the guests concerned',
+    publisher: 'driver-domain (fault agent)',
+    subscriber: 'hypervisor (records it), controller (migrates the guests away), dashboards',
   },
   {
     pattern: 'lab.events',
