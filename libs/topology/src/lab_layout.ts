@@ -42,7 +42,8 @@ export function queueSetPlan(host: Host): QueueSetAssignment[] {
   const out: QueueSetAssignment[] = [];
   host.nics.forEach((nic, nicIndex) => {
     const users = host.guests.flatMap((g) => g.interfaces.filter((i) => i.nic === nic.name).map((i) => ({ g, i })));
-    const direct = users.find((u) => u.i.arch === 'passthrough' || u.i.arch === 'native');
+    // a passthrough interface takes the whole NIC unless the NIC has virtual functions
+    const direct = users.find((u) => u.i.arch === 'native' || (u.i.arch === 'passthrough' && !nic.sriov));
     if (direct) {
       out.push({ nic: nic.name, nicIndex, qs: 0, owner: direct.g.name, guest: direct.g.name, arch: direct.i.arch as 'passthrough' | 'native', macs: [direct.i.mac], promiscuous: false });
       return;
@@ -50,8 +51,8 @@ export function queueSetPlan(host: Host): QueueSetAssignment[] {
     out.push({ nic: nic.name, nicIndex, qs: 0, owner: 'dom0', arch: 'bridge', macs: [], promiscuous: true });
     let qs = 1;
     for (const { g, i } of users) {
-      if (i.arch !== 'multiqueue' && i.arch !== 'cdna') continue;
-      out.push({ nic: nic.name, nicIndex, qs: qs++, owner: i.arch === 'cdna' ? g.name : 'dom0', guest: g.name, arch: i.arch, macs: [i.mac], promiscuous: false });
+      if (i.arch !== 'multiqueue' && i.arch !== 'cdna' && i.arch !== 'passthrough') continue;
+      out.push({ nic: nic.name, nicIndex, qs: qs++, owner: i.arch === 'multiqueue' ? 'dom0' : g.name, guest: g.name, arch: i.arch, macs: [i.mac], promiscuous: false });
     }
   });
   return out;

@@ -224,7 +224,7 @@ describe('semantic rules', () => {
 `;
     const ps = problemsOf(base({ guests }));
     expect(ps.map((p) => p.path)).toEqual(['hosts[0].nics[0].queue_sets', 'hosts[0].guests[0].interfaces[0].nic', 'hosts[0].guests[0].interfaces[1].nic']);
-    expect(ps[0]!.message).toContain('2 multiqueue/cdna interfaces need one more each (3 in all)');
+    expect(ps[0]!.message).toContain('2 multiqueue/cdna interfaces and passthrough virtual functions need one more each (3 in all)');
   });
 
   it('an unreadable file is a TopologyError naming the file', () => {
@@ -313,5 +313,30 @@ links:
     expect(redirectTarget(t, 'a', 'eth0')).toEqual({ host: 'c', nic: 'eth1' });
     expect(redirectTarget(t, 'c', 'eth0')).toBeUndefined();
     expect(bridgedGuests(t.hosts[0]!, 'eth0').map((g) => g.name)).toEqual(['g1']);
+  });
+});
+
+describe('SR-IOV virtual functions', () => {
+  const host = (nicExtra: string, archB = 'passthrough') => `
+name: vf
+hosts:
+  - name: h
+    cpus: { count: 2, hz: 1e9 }
+    memory_mib: 256
+    nics: [{ name: eth0, rate_bps: 1e9, queue_sets: 3${nicExtra} }]
+    guests:
+      - { name: g1, memory_mib: 16, vcpus: [1], interfaces: [{ arch: passthrough, ip: 10.0.0.1 }] }
+      - { name: g2, memory_mib: 16, vcpus: [1], interfaces: [{ arch: ${archB}, ip: 10.0.0.2 }] }
+      - { name: g3, memory_mib: 16, vcpus: [1], interfaces: [{ arch: pv, ip: 10.0.0.3 }] }
+`;
+  it('gives each passthrough interface on an sriov NIC a queue set of its own, the physical function staying dom0\'s', async () => {
+    const { queueSetPlan } = await import('./index.js');
+    const t = parseTopology(host(', sriov: true'), 'vf.yaml');
+    expect(queueSetPlan(t.hosts[0]!).map((q) => [q.qs, q.owner, q.arch])).toEqual([[0, 'dom0', 'bridge'], [1, 'g1', 'passthrough'], [2, 'g2', 'passthrough']]);
+  });
+
+  it('without sriov a passed-through NIC is not shared, and a native host cannot offer virtual functions', () => {
+    expect(() => parseTopology(host(''), 'vf.yaml')).toThrow(/already passed through/);
+    expect(() => parseTopology(host(', sriov: true', 'native'), 'vf.yaml')).toThrow(/cannot also offer virtual functions/);
   });
 });

@@ -104,8 +104,11 @@ export function checkTopology(t: Topology): CheckProblem[] {
           return;
         }
         nicUsers.set(i.nic, [...(nicUsers.get(i.nic) ?? []), [...ip, 'nic']]);
-        if (QUEUE_SET_ARCHS.has(i.arch)) queueUsers.set(i.nic, (queueUsers.get(i.nic) ?? 0) + 1);
-        if (i.arch === 'passthrough') {
+        const sriov = h.nics[nicNames.get(i.nic)!]!.sriov;
+        // on an SR-IOV NIC a passthrough interface takes a virtual function: a queue set like cdna's
+        if (QUEUE_SET_ARCHS.has(i.arch) || (i.arch === 'passthrough' && sriov)) queueUsers.set(i.nic, (queueUsers.get(i.nic) ?? 0) + 1);
+        if (i.arch === 'native' && sriov) add([...ip, 'arch'], `a native host drives its NIC itself: NIC ${i.nic} cannot also offer virtual functions (sriov)`);
+        if (i.arch === 'passthrough' && !sriov) {
           const other = passthroughOwner.get(i.nic);
           if (other) add([...ip, 'nic'], `NIC ${i.nic} is already passed through at ${formatPath(other)}`);
           else passthroughOwner.set(i.nic, ip);
@@ -123,7 +126,7 @@ export function checkTopology(t: Topology): CheckProblem[] {
       const n = h.nics[nicNames.get(nic)!]!;
       // queue set 0 stays the driver domain's (the bridge's uplink); the others are handed out
       if (users > n.queue_sets - 1) {
-        add([...hp, 'nics', nicNames.get(nic)!, 'queue_sets'], `NIC ${nic} has ${n.queue_sets} queue set${n.queue_sets === 1 ? '' : 's'}: queue set 0 is the driver domain's, and ${users} multiqueue/cdna interfaces need one more each (${users + 1} in all)`);
+        add([...hp, 'nics', nicNames.get(nic)!, 'queue_sets'], `NIC ${nic} has ${n.queue_sets} queue set${n.queue_sets === 1 ? '' : 's'}: queue set 0 is the driver domain's, and ${users} multiqueue/cdna interfaces and passthrough virtual functions need one more each (${users + 1} in all)`);
       }
     }
 

@@ -66,6 +66,7 @@ export function applyDefaults(raw: Raw): Topology {
       mac: n.mac ? String(n.mac).toLowerCase() : freshMac(NIC_MAC_PREFIX, ((hi + 1) << 16) | (ni + 1)),
       offload: offloadOf(n.offload),
       bridge: n.bridge ?? n.name,
+      sriov: n.sriov === true,
     }));
     const guests: Guest[] = (h.guests ?? []).map((g: Raw, gi: number): Guest => ({
       name: g.name,

@@ -21,6 +21,12 @@ export interface Nic {
   offload: Offload;     // what the NIC does on transmit; default neither
   /** dom0's switch this NIC is a port of; NICs naming the same one share it. Default: a switch of its own (xenbr per NIC). */
   bridge: string;
+  /**
+   * SR-IOV: the NIC exposes virtual functions. Each passthrough interface on it gets one (a
+   * queue set of its own behind its own IOMMU context) and the physical function stays the
+   * driver domain's; without it a passthrough interface takes the whole NIC. Default false.
+   */
+  sriov: boolean;
 }
 
 export interface GuestInterface {

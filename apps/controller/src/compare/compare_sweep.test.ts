@@ -71,13 +71,13 @@ describe('the comparison sweep', () => {
     expect(progress[1]).toMatch(/^\[3\/4\] pv × 1 guest: /);
   });
 
-  it('skips a point the generator cannot set up (passthrough needs a NIC per guest) without starting a lab', async () => {
+  it('skips a point the generator cannot set up (native needs a NIC per guest) without starting a lab', async () => {
     const { lab, log } = fakeLab();
-    const r = await runSweep(opts({ archs: ['passthrough'], guests: [1, 2], nics: 1 }), lab);
+    const r = await runSweep(opts({ archs: ['native'], guests: [1, 2], nics: 1 }), lab);
     expect(r.points.map((p) => p.guests)).toEqual([1]);
     expect(r.skipped).toHaveLength(1);
-    expect(r.skipped[0]).toMatchObject({ arch: 'passthrough', guests: 2 });
-    expect(log.filter((l) => l.startsWith('up'))).toEqual(['up cmp-passthrough-1']);
+    expect(r.skipped[0]).toMatchObject({ arch: 'native', guests: 2 });
+    expect(log.filter((l) => l.startsWith('up'))).toEqual(['up cmp-native-1']);
   });
 
   it('brings the lab down even when the traffic fails, and reports the point', async () => {

@@ -77,8 +77,17 @@ describe('compare topology generator', () => {
     expect(new Set(ips).size).toBe(ips.length);
   });
 
-  it('refuses passthrough and native with more guests than NICs (each needs its own), and loads them otherwise', () => {
-    for (const arch of ['passthrough', 'native'] as GuestArch[]) {
+  it('gives passthrough guests SR-IOV virtual functions, so that more guests than NICs share them', () => {
+    const { topo } = load('passthrough', 5, { nics: 2 });
+    const sut = topo.hosts[0];
+    expect(sut.nics.map((n) => [n.sriov, n.queue_sets])).toEqual([[true, 4], [true, 4]]);
+    expect(queueSetPlan(sut).filter((q) => q.arch === 'passthrough').map((q) => [q.nic, q.qs, q.owner])).toEqual([
+      ['eth0', 1, 'vm1'], ['eth0', 2, 'vm3'], ['eth0', 3, 'vm5'], ['eth1', 1, 'vm2'], ['eth1', 2, 'vm4'],
+    ]);
+  });
+
+  it('refuses native with more guests than NICs (each host is one OS on its own NIC), and loads it otherwise', () => {
+    for (const arch of ['native'] as GuestArch[]) {
       expect(() => comparePlan(setup(arch, 3, { nics: 2 }), 'tx')).toThrow(CompareError);
       try {
         comparePlan(setup(arch, 3, { nics: 2 }), 'tx');

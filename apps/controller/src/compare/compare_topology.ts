@@ -91,7 +91,7 @@ export interface TopologyFileObject {
     cpus: { count: number; hz: number };
     memory_mib: number;
     driver_domain: { cpus: number[]; memory_mib: number };
-    nics: Array<{ name: string; rate_bps: number; queue_sets: number; offload?: Offload }>;
+    nics: Array<{ name: string; rate_bps: number; queue_sets: number; offload?: Offload; sriov?: boolean }>;
     guests: Array<{ name: string; memory_mib: number; vcpus: number[]; interfaces: Array<{ arch: GuestArch; ip: string; nic: string; rx_mode?: 'copy' | 'flip'; offload?: Offload }> }>;
   }>;
   links: Array<{ a: string; b: string; rate_bps: number }>;
@@ -136,25 +136,26 @@ export function comparePlan(setup: CompareSetup, direction: Direction): CompareP
   checkCount(cpus, 'cpus', 1);
   if (!(setup.hz > 0) || !(setup.trafficHz > 0) || !(setup.rateBps > 0)) throw new CompareError('bad_count', 'clock rates and line rate must be > 0');
   if (guests > MAX_GUESTS) throw new CompareError('too_many_guests', `at most ${MAX_GUESTS} guests, got ${guests}`);
-  const direct = arch.arch === 'passthrough' || arch.arch === 'native';
-  if (direct && guests > nics)
+  // a native host is one OS on its own NIC; passthrough guests share NICs through SR-IOV virtual functions
+  if (arch.arch === 'native' && guests > nics)
     throw new CompareError('needs_nic_per_guest', `${arch.label} gives each guest a NIC of its own: ${guests} guests need ${guests} NICs, and --nics is ${nics}`);
-  // Queue set 0 is dom0's on every NIC; each multiqueue/cdna guest (and each peer) needs one more.
+  const sriov = arch.arch === 'passthrough';
+  // Queue set 0 is dom0's on every NIC; each multiqueue/cdna guest, passthrough virtual function (and each peer) needs one more.
   const perNic = Math.ceil(guests / nics);
   if (perNic + 1 > MAX_QUEUE_SETS)
     throw new CompareError('too_many_guests', `${guests} guests over ${nics} NICs need ${perNic + 1} queue sets per NIC; a NIC has at most ${MAX_QUEUE_SETS}`);
 
   const sutGuests = Array.from({ length: guests }, (_, i) => guestName(i));
   const peers = Array.from({ length: nics }, (_, k) => peerName(k));
-  const nicList = (queueSets: number, offload?: Offload) =>
-    Array.from({ length: nics }, (_, k) => ({ name: nicName(k), rate_bps: setup.rateBps, queue_sets: queueSets, ...(offload ? { offload } : {}) }));
+  const nicList = (queueSets: number, offload?: Offload, vfs = false) =>
+    Array.from({ length: nics }, (_, k) => ({ name: nicName(k), rate_bps: setup.rateBps, queue_sets: queueSets, ...(offload ? { offload } : {}), ...(vfs ? { sriov: true } : {}) }));
 
   const sut = {
     name: SUT_HOST,
     cpus: { count: cpus, hz: setup.hz },
     memory_mib: DOM0_MIB + guests * GUEST_MIB + 64,
     driver_domain: { cpus: [0], memory_mib: DOM0_MIB },
-    nics: nicList(Math.min(MAX_QUEUE_SETS, perNic + 1), setup.nicOffload),
+    nics: nicList(Math.min(MAX_QUEUE_SETS, perNic + 1), setup.nicOffload, sriov),
     guests: sutGuests.map((name, i) => ({
       name,
       memory_mib: GUEST_MIB,
