@@ -24,9 +24,35 @@ export interface Uplink {
   onInterrupt(tNs: number): { rx: SkBuff[]; freedGfns: number[]; tNs: number };
   /** Free TX descriptors. */
   txRoom(): number;
+  /** Writes the ring tails to the NIC again (a doorbell the NIC may have missed). */
+  ringAgain?(tNs: number): void;
+  /** The NIC was replaced: the driver starts over on the same ring pages (what its TX ring held is lost). */
+  reset?(): { lost: SkBuff[]; freedGfns: number[]; rings: { txRingAddr: number; rxRingAddr: number; size: number } };
+  /** Posts RX buffers and tells the NIC. */
+  repost?(tNs: number): void;
+  /** The NIC died: gives up what is on its TX ring (lost frames, pages to hand back). */
+  abandon?(): { lost: SkBuff[]; freedGfns: number[] };
   /** What the NIC does itself (checksum insertion, TSO); what it lacks dom0 does in software. Default: nothing. */
   offload?: XmitFeatures;
 }
+
+/** A NIC as a port of the switch: its name, its driver, and the event channel of its interrupt. */
+export interface UplinkPort { name: string; driver: Uplink; port: number }
+
+/** An uplink with the frames waiting for its TX ring (its qdisc). */
+interface UplinkState extends UplinkPort {
+  qdisc: SkBuff[];
+  /** Link down: frames wait in the qdisc (held, not dropped) until it is back or redirected. */
+  held: boolean;
+  /** Redirected: frames go to another host's driver domain instead of the NIC. */
+  via?: RedirectSender;
+}
+
+/**
+ * Carries frames to another host's driver domain over the network (seed 004's redirect, and
+ * the temporary backend's way back); returns the modelled time the last one left.
+ */
+export type RedirectSender = (frames: Array<{ bytes: Buffer; tNs: number }>, tNs: number) => void;
 
 export interface DriverDomainPorts {
   hv: HypervisorPort;
@@ -54,7 +80,9 @@ export interface DriverDomainOptions {
   /** The switch joining the vifs and the uplink; `bridge` is shorthand for a BridgeSwitch. */
   switch?: DomainSwitch;
   bridge?: Bridge;
-  uplink?: { name: string; driver: Uplink; port: number };
+  uplink?: UplinkPort;
+  /** Several NICs on one switch (dom0 forwards between them): each its own driver, interrupt and queue. */
+  uplinks?: UplinkPort[];
   /** Told about every frame while it is active (traces). */
   observer?: FrameObserver;
   ports: DriverDomainPorts;
@@ -77,10 +105,13 @@ export class DriverDomain {
   private readonly byPort = new Map<number, Vif>();
   /** Ports served by something other than a bridged vif (multiqueue vifs' frontend and queue-set interrupts). */
   private readonly handlers = new Map<number, (tNs: number) => Promise<void>>();
-  private readonly qdisc: SkBuff[] = [];
+  private readonly uplinks = new Map<string, UplinkState>();
+  private readonly uplinkByIrq = new Map<number, UplinkState>();
   private readonly txBlocked = new Set<Vif>();
   private readonly domain: string;
-  readonly counters = { events: 0, nicInterrupts: 0, forwarded: 0, flooded: 0, clones: 0 };
+  readonly counters = { events: 0, nicInterrupts: 0, forwarded: 0, flooded: 0, clones: 0, redirectedOut: 0, redirectedIn: 0 };
+  /** Ports to another host's driver domain (the temporary backend's side of a redirect). */
+  private readonly remotes = new Map<string, RedirectSender>();
   // events and vif set-up arrive concurrently; ring and queue state take one at a time
   private readonly serial = new Serial();
 
@@ -91,7 +122,13 @@ export class DriverDomain {
     const sw = o.switch ?? (o.bridge ? new BridgeSwitch(o.bridge) : undefined);
     if (!sw) throw new Error('a driver domain needs a switch (switch or bridge)');
     this.switch = sw;
-    if (o.uplink) sw.addPort({ name: o.uplink.name, kind: 'uplink' });
+    for (const u of [...(o.uplink ? [o.uplink] : []), ...(o.uplinks ?? [])]) {
+      if (this.uplinks.has(u.name)) throw new Error(`uplink ${u.name} given twice`);
+      const state: UplinkState = { ...u, qdisc: [], held: false };
+      this.uplinks.set(u.name, state);
+      this.uplinkByIrq.set(u.port, state);
+      sw.addPort({ name: u.name, kind: 'uplink' });
+    }
   }
 
   /** True while an observer wants to hear about frames. */
@@ -215,7 +252,7 @@ export class DriverDomain {
 
   /** An event-channel upcall on `port` at modelled time tNs; false for a port nobody bound. */
   onEvent(port: number, tNs: number): Promise<boolean> {
-    if (port !== this.o.uplink?.port && !this.byPort.has(port) && !this.handlers.has(port)) return Promise.resolve(false);
+    if (!this.uplinkByIrq.has(port) && !this.byPort.has(port) && !this.handlers.has(port)) return Promise.resolve(false);
     return this.serial.run(() => this.handleEvent(port, tNs)).then(() => true);
   }
 
@@ -225,7 +262,8 @@ export class DriverDomain {
     // between) whatever else that CPU runs.
     const t = this.o.cpu.run(tNs, 'xen', [['virq', 1]]);
     this.seen(t);
-    if (this.o.uplink && port === this.o.uplink.port) return this.onNicInterrupt(t);
+    const up = this.uplinkByIrq.get(port);
+    if (up) return this.onNicInterrupt(up, t);
     const handler = this.handlers.get(port);
     if (handler) return handler(t);
     const vif = this.byPort.get(port);
@@ -272,7 +310,7 @@ export class DriverDomain {
   }
 
   private async pullTx(vif: Vif, t: number): Promise<void> {
-    if (this.qdisc.length >= (this.o.txQueueLen ?? 1000) - 256) {
+    if (this.longestQdisc() >= (this.o.txQueueLen ?? 1000) - 256) {
       this.txBlocked.add(vif); // backpressure: the guest's ring fills, the guest waits
       return;
     }
@@ -289,8 +327,14 @@ export class DriverDomain {
     if (r.more) this.txBlocked.add(vif);
   }
 
-  private async onNicInterrupt(tNs: number): Promise<void> {
-    const up = this.o.uplink!;
+  /** Frames waiting in the fullest NIC queue: a guest's TX waits while any is near full. */
+  private longestQdisc(): number {
+    let n = 0;
+    for (const u of this.uplinks.values()) n = Math.max(n, u.qdisc.length);
+    return n;
+  }
+
+  private async onNicInterrupt(up: UplinkState, tNs: number): Promise<void> {
     this.counters.nicInterrupts++;
     const before = this.watched ? this.o.cpu.ledger.snapshot() : undefined;
     const t = this.o.cpu.run(tNs, 'xen', [['pirq', 1]]);
@@ -302,7 +346,7 @@ export class DriverDomain {
     }
     for (const g of r.freedGfns) this.o.pages.give(g);
     await this.bridgeFrames(up.name, r.rx);
-    this.flushQdisc(r.tNs); // TX slots the NIC gave back take waiting frames from now on
+    this.flushUplink(up, r.tNs); // TX slots the NIC gave back take waiting frames from now on
     for (const vif of [...this.txBlocked]) await this.pullTx(vif, r.tNs);
   }
 
@@ -339,7 +383,10 @@ export class DriverDomain {
         const port = out.port;
         const copy = i === 0 ? this.place(skb, out.bytes) : this.clone(skb, out.bytes);
         if (!copy) return;
-        if (port === this.o.uplink?.name) this.qdisc.push(...this.xmit(copy, this.o.uplink.driver.offload ?? NO_OFFLOAD));
+        const up = this.uplinks.get(port);
+        const remote = this.remotes.get(port);
+        if (up) up.qdisc.push(...this.xmit(copy, up.driver.offload ?? NO_OFFLOAD));
+        else if (remote) this.sendRemote(remote, this.xmit(copy, NO_OFFLOAD));
         else {
           const dev = this.emulated.get(port);
           if (dev) {
@@ -459,17 +506,166 @@ export class DriverDomain {
   }
 
   private flushQdisc(t = 0): void {
-    const up = this.o.uplink;
-    if (!up) {
-      for (const s of this.qdisc.splice(0)) this.drop(s, 'no_uplink');
+    for (const up of this.uplinks.values()) this.flushUplink(up, t);
+  }
+
+  // ---- NIC failure (seed 004): hold, redirect over the network, restore -------------
+
+  /** The fault agent saw `name`'s link go down (hold its frames) or come back (send them). */
+  holdUplink(name: string, hold: boolean, tNs: number): Promise<void> {
+    return this.serial.run(async () => {
+      const up = this.uplink(name);
+      up.held = hold;
+      if (!hold) up.via = undefined;
+      await this.resume(up, tNs);
+    });
+  }
+
+  /** Frames for `name` go through `via` (another host's driver domain), or to the NIC again (undefined). */
+  redirectUplink(name: string, via: RedirectSender | undefined, tNs: number): Promise<void> {
+    return this.serial.run(async () => {
+      const up = this.uplink(name);
+      up.via = via;
+      await this.resume(up, tNs);
+    });
+  }
+
+  /** Frames a remote driver domain sent for this side's guests, as if `port` had received them. */
+  fromRemote(port: string, frames: Array<{ bytes: Buffer; tNs: number }>): Promise<void> {
+    return this.serial.run(async () => {
+      if (!this.uplinks.has(port) && !this.remotes.has(port)) throw new Error(`no uplink or remote port ${port}`);
+      const skbs: SkBuff[] = [];
+      for (const f of frames) {
+        this.seen(f.tNs);
+        // received through the management NIC and unwrapped: its driver's work, a page of dom0's
+        const t = this.o.cpu.run(f.tNs, this.domain, [['nic_driver_rx', 1]]);
+        const gfn = this.o.pages.take();
+        if (gfn === undefined) {
+          this.flows.dropped(flowKey(f.bytes), 'no_buffer');
+          continue;
+        }
+        this.o.dom0.write(gfn, 0, f.bytes);
+        skbs.push({ bytes: Buffer.from(f.bytes), tNs: t, page: { gfn, offset: 0 } });
+      }
+      this.counters.redirectedIn += skbs.length;
+      await this.bridgeFrames(port, skbs);
+    });
+  }
+
+  /** A switch port whose frames go to another host's driver domain (the temporary backend's side). */
+  addRemotePort(name: string, send: RedirectSender): void {
+    this.remotes.set(name, send);
+    this.switch.addPort({ name, kind: 'vif' });
+  }
+
+  removeRemotePort(name: string): void {
+    if (this.remotes.delete(name)) this.switch.removePort?.(name);
+  }
+
+  /**
+   * The NIC behind `name` was replaced (its process died and came back knowing nothing): the
+   * driver starts over, `configure` tells the new NIC where the rings are, RX buffers are
+   * posted again. What was on the old TX ring is counted lost with `reason`.
+   */
+  resetUplink(name: string, reason: string, configure: (rings: { txRingAddr: number; rxRingAddr: number; size: number }) => Promise<void>): Promise<void> {
+    return this.serial.run(async () => {
+      const up = this.uplink(name);
+      if (!up.driver.reset) throw new Error(`uplink ${name} cannot be reset`);
+      const r = up.driver.reset();
+      for (const skb of r.lost) this.flows.dropped(flowKey(skb.bytes), reason, wireFrames(skb));
+      for (const g of r.freedGfns) this.o.pages.give(g);
+      await configure(r.rings);
+      up.driver.repost?.(this.now);
+    });
+  }
+
+  /**
+   * Looks at every ring as if each bound port had fired, and rings each NIC's doorbells
+   * again: after signals may have been lost (the bus restarted), nothing waits for one that
+   * will never come. Spurious looks find nothing to do.
+   */
+  rescan(tNs: number): Promise<void> {
+    return this.serial.run(async () => {
+      const t = Math.max(tNs, this.now);
+      for (const up of this.uplinks.values()) {
+        up.driver.ringAgain?.(t);
+        await this.handleEvent(up.port, t);
+      }
+      for (const port of [...this.byPort.keys(), ...this.handlers.keys()]) await this.handleEvent(port, t);
+    });
+  }
+
+  /**
+   * The NIC behind `name` is dead (silent): the frames on its TX ring will never leave. They
+   * are counted lost with `reason` and their pages come back; returns how many.
+   */
+  abandonUplink(name: string, reason: string): Promise<number> {
+    return this.serial.run(async () => {
+      const r = this.uplink(name).driver.abandon?.() ?? { lost: [], freedGfns: [] };
+      for (const skb of r.lost) this.flows.dropped(flowKey(skb.bytes), reason, wireFrames(skb));
+      for (const g of r.freedGfns) this.o.pages.give(g);
+      return r.lost.length;
+    });
+  }
+
+  /** Frames this domain sends itself on a NIC (gratuitous ARPs announcing where guests now are). */
+  sendOnUplink(name: string, frames: Buffer[], tNs: number): Promise<void> {
+    return this.serial.run(async () => {
+      const up = this.uplink(name);
+      for (const bytes of frames) {
+        this.flows.sent(flowKey(bytes), bytes.length, tNs);
+        up.qdisc.push({ bytes, tNs });
+      }
+      this.flushUplink(up, tNs);
+    });
+  }
+
+  /** Frames waiting on NICs whose link is down. */
+  heldFrames(): number {
+    let n = 0;
+    for (const u of this.uplinks.values()) if (u.held && !u.via) n += u.qdisc.length;
+    return n;
+  }
+
+  private uplink(name: string): UplinkState {
+    const up = this.uplinks.get(name);
+    if (!up) throw new Error(`no uplink ${name}`);
+    return up;
+  }
+
+  /** After a change of an uplink's state: what waited goes where it now can, and guests may send again. */
+  private async resume(up: UplinkState, tNs: number): Promise<void> {
+    this.seen(tNs);
+    this.flushUplink(up, tNs);
+    for (const vif of [...this.txBlocked]) await this.pullTx(vif, tNs);
+  }
+
+  /** Hands frames to a redirect: the tunnel's header and the management NIC's driver, per frame. */
+  private sendRemote(send: RedirectSender, skbs: SkBuff[]): void {
+    if (skbs.length === 0) return;
+    const from = Math.max(...skbs.map((s) => s.tNs));
+    const t = this.o.cpu.run(from, this.domain, [['vxlan_encap', skbs.length], ['nic_driver_tx', skbs.length]]);
+    this.seen(t);
+    this.counters.redirectedOut += skbs.length;
+    // the bytes leave in the message; dom0's pages go back
+    send(skbs.map((s) => ({ bytes: s.bytes, tNs: t })), t);
+    for (const s of skbs) for (const g of skbPages(s)) this.o.pages.give(g);
+  }
+
+  /** Moves waiting frames onto one NIC's TX ring while it has room; beyond txqueuelen they are dropped. */
+  private flushUplink(up: UplinkState, t = 0): void {
+    const max = this.o.txQueueLen ?? 1000;
+    for (const s of up.qdisc.splice(max)) this.drop(s, 'qdisc_full');
+    if (up.qdisc.length === 0) return;
+    if (up.via) {
+      // redirected: everything waiting leaves through the other host, GSO cut in software first
+      this.sendRemote(up.via, up.qdisc.splice(0).flatMap((s) => this.xmit(s, NO_OFFLOAD)));
       return;
     }
-    const max = this.o.txQueueLen ?? 1000;
-    for (const s of this.qdisc.splice(max)) this.drop(s, 'qdisc_full');
-    if (this.qdisc.length === 0) return;
-    const n = Math.min(this.qdisc.length, up.driver.txRoom());
+    if (up.held) return;
+    const n = Math.min(up.qdisc.length, up.driver.txRoom());
     if (n === 0) return;
-    const batch = this.qdisc.splice(0, n);
+    const batch = up.qdisc.splice(0, n);
     const before = this.watched ? this.o.cpu.ledger.snapshot() : undefined;
     const from = Math.max(t, ...batch.map((s) => s.tNs));
     const start = this.o.cpu.run(from, this.domain, [['nic_driver_tx', batch.length]]);
@@ -480,6 +676,6 @@ export class DriverDomain {
       for (const s of batch.slice(0, r.accepted)) this.report({ step: 'nic_driver_tx', bytes: s.bytes, port: up.name, startNs: from, tNs: r.tNs, charges, batch: r.accepted, detail: `the NIC driver put ${s.bytes.length} bytes on ${up.name}'s TX ring${s.page ? ' (zero copy: the NIC DMAs the page)' : ' (copied into a driver buffer)'} and rang the doorbell` });
     }
     // anything the driver did not take goes back to the head of the queue
-    if (r.accepted < batch.length) this.qdisc.unshift(...batch.slice(r.accepted));
+    if (r.accepted < batch.length) up.qdisc.unshift(...batch.slice(r.accepted));
   }
 }

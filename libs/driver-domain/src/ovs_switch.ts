@@ -13,16 +13,20 @@ export interface TunnelSpec {
   localIp: string;
   localMac: string;
   underlayMtu?: number;
+  /** The NIC tunnelled frames leave through, when the switch has several; default its first. */
+  uplink?: string;
 }
 
 export class OvsSwitch implements DomainSwitch {
   readonly kind = 'vswitch' as const;
   private uplink: string | undefined;
   readonly tunnelPort: string | undefined;
+  private readonly tunnelUplink: string | undefined;
 
   constructor(readonly vswitch: VSwitch, tunnel?: TunnelSpec) {
     if (tunnel) {
       this.tunnelPort = tunnel.port ?? 'vxlan0';
+      this.tunnelUplink = tunnel.uplink;
       vswitch.addPort({ name: this.tunnelPort, kind: 'vxlan', localIp: tunnel.localIp, localMac: tunnel.localMac, underlayMtu: tunnel.underlayMtu });
     }
   }
@@ -33,7 +37,7 @@ export class OvsSwitch implements DomainSwitch {
   }
 
   addPort(p: SwitchPortSpec): void {
-    if (p.kind === 'uplink') this.uplink = p.name;
+    if (p.kind === 'uplink' && (this.uplink === undefined || p.name === this.tunnelUplink)) this.uplink = p.name;
     this.vswitch.addPort({ name: p.name, kind: p.kind, ...(p.vni !== undefined ? { vni: p.vni } : {}) });
   }
 
