@@ -8,7 +8,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { control, fault, inspect, migration, protection } from '@vnetlab/proto';
 import { ConfigError, parseServiceArgs, reloadNatsServer, startNatsServer, startService, stopNatsServer, type NatsServerHandle } from '@vnetlab/runtime';
 import { loadTopology } from '@vnetlab/topology';
-import { writeLab, type LabState, type ServiceState } from './labfile.js';
+import { isAlive, writeLab, type LabState, type ServiceState } from './labfile.js';
 import { freePorts, serviceArgs, spawnHost, spawnService, stopPids, waitHealthy } from './launcher.js';
 import { Operator } from './operator.js';
 import { natsConfig, natsUserName, natsUsers } from './nats_auth.js';
@@ -212,7 +212,18 @@ try {
   // flows, captures and traces (vnetlab flows|capture|trace), on the operator's address
   operatorOnly(inspect.InspectService, new InspectApi(topo, state, svc).impl());
   operatorOnly(protection.ProtectionService, new ProtectionService(topo, state, () => svc.nc).impl());
-  operatorOnly(fault.FaultsService, new FaultService(topo, () => svc.nc).impl());
+  // a supervisor's restart: the same service, arguments and ports, a new process
+  const restart = async (name: string): Promise<fault.RestartResponse> => {
+    const s = state.services.find((x) => x.name === name);
+    if (!s) throw new Error(`no service "${name}" (services: ${state.services.map((x) => x.name).join(', ')})`);
+    if (String(cfg.options.mode) === 'host') throw new Error(`${name} runs inside its host's process (--mode host): restart the lab in process mode to restart one service`);
+    const wasRunning = s.pid !== undefined && isAlive(s.pid);
+    if (wasRunning) await stopPids([s.pid!], 0);
+    watch([s], spawnService(withPeers(s), common), s.name);
+    await stage([s]);
+    return { service: name, pid: s.pid ?? 0, wasRunning };
+  };
+  operatorOnly(fault.FaultsService, new FaultService(topo, () => svc.nc, restart).impl());
   // live migration (vnetlab migrate): a migrated guest's NATS user gets its new host's subjects
   const natsHandle = nats;
   const regrant = async (guest: string, host: string, domid: number) => {

@@ -68,12 +68,13 @@ export function natsUsers(
     let sub: string[] = [];
     switch (s.kind) {
       case 'fabric':
-        pub = ['nic.*.*.rx'];
+        // a cut cable takes the carrier of the NICs at its ends
+        pub = ['nic.*.*.rx', 'nic.*.*.fault'];
         sub = ['fabric.*.*.tx', 'fabric.fault'];
         break;
       case 'hypervisor':
         pub = [`evtchn.${h}.*`, `nic.${h}.*.iommu`, `nic.${h}.*.config`, `migration.${h}`];
-        sub = [`pirq.${h}`, `protection.${h}`];
+        sub = [`pirq.${h}`, `protection.${h}`, `fault.${h}`];
         break;
       case 'nic': {
         const nic = s.args[s.args.indexOf('--nic') + 1];
@@ -83,7 +84,9 @@ export function natsUsers(
       }
       case 'driver-domain':
         pub = [`nic.${h}.*.doorbell`, `nic.${h}.*.config`, ...kvRead(XENSTORE, [`${h}.>`]), ...kvWrite(XENSTORE, [`${h}.local.domain.0.>`])];
-        sub = [`evtchn.${h}.0`, `ioreq.${h}.*`, `protection.${h}`, `nic.${h}.*.link`];
+        sub = [`evtchn.${h}.0`, `ioreq.${h}.*`, `protection.${h}`, `nic.${h}.*.link`, `dom0.${h}.redirect`, `dom0.${h}.redirect.*.frames`];
+        // the fault agent: tells its hypervisor, asks another host's driver domain to carry its guests, and the frames both ways
+        pub.push(`fault.${h}`, 'dom0.*.redirect', `dom0.*.redirect.${h}.frames`);
         break;
       case 'guest': {
         const p = guestPermissions(topo, s.name, h, domid(h, s.name));

@@ -78,7 +78,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   // pv's virtual TSO: the stack builds TCP segments as large as one netif request chain carries
   const offload = iface.arch === 'pv' ? iface.offload : { csum: false, tso: false };
   const tso = offload.tso ? { tsoMaxBytes: GSO_MAX_FRAME - 14 - 20 - 20 } : {};
-  const stack = new NetStack({ mac: iface.mac, ip: iface.ip, ...mtu, ...tso });
+  const stack = new NetStack({ mac: iface.mac, ip: iface.ip, ...mtu, ...tso, ipForward: spec.ip_forward });
   stack.bindUdp(SINK_PORT);
   stack.listenTcp(SINK_PORT);
   const pages = new PagePool(info.p2m.map((_, gfn) => gfn).slice(reserved));
@@ -210,6 +210,8 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   }
 
   function subscribeEvents(): void {
+    // the bus restarted: an upcall sent meanwhile is gone, so the device's rings are looked at again
+    svc.onReconnect(() => kernel.onEvent(kernel.now));
     events = subscribeUpcalls(svc, host.name, info.domid, kernel, () => irqPort);
   }
 
@@ -233,7 +235,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   const impl: control.GuestServer = {
     ping(call, cb) {
       const r = call.request;
-      kernel.advanceTo(r.atNs).then(() => kernel.ping(ipOf(r.dst), Math.max(1, r.count || 1), r.size || 56)).then(
+      kernel.advanceTo(r.atNs).then(() => kernel.route(ipOf(r.dst), r.via ? ipOf(r.via) : undefined)).then(() => kernel.ping(ipOf(r.dst), Math.max(1, r.count || 1), r.size || 56)).then(
         (res) => cb(null, { replies: res.replies, sent: res.sent, received: res.received }),
         (e) => fail(cb, e),
       );
@@ -242,7 +244,8 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
       const r = call.request;
       const dst = ipOf(r.dst);
       const port = r.port || SINK_PORT;
-      const run = kernel.advanceTo(r.atNs).then(() => (r.proto === 'tcp' ? kernel.tcpBulk(dst, port, r.bytes) : kernel.udpBulk(dst, port, r.bytes, r.msgSize || 1472)));
+      // a gateway asked for is a host route from now on (and none asked for: straight to dst)
+      const run = kernel.advanceTo(r.atNs).then(() => kernel.route(dst, r.via ? ipOf(r.via) : undefined)).then(() => (r.proto === 'tcp' ? kernel.tcpBulk(dst, port, r.bytes) : kernel.udpBulk(dst, port, r.bytes, r.msgSize || 1472)));
       run.then(
         (res) => cb(null, { flow: res.flow, bytesSent: res.bytesSent, bytesAcked: r.proto === 'tcp' ? res.bytesSent : 0, startNs: res.startNs, endNs: res.endNs }),
         (e) => fail(cb, e),

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { CostTable } from '@vnetlab/cost';
 import { Hypervisor } from '@vnetlab/hypervisor';
 import { FileMachineMemory } from '@vnetlab/memory';
-import { hypercall, netif, pcie, protection, subjects } from '@vnetlab/proto';
+import { fault, hypercall, netif, pcie, protection, subjects } from '@vnetlab/proto';
 import { BadMessageError, checkModelledTime, DOMAIN_TOKEN_HEADER, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { domainPages, hostMemoryPath, hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
 import { decodeHypercall, emptyResponse, MalformedHypercall, runHypercall } from './hypercalls.js';
@@ -217,6 +217,15 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
   svc.subscribe(subjects.protection(host.name), protection.ProtectionSetting.decode, (p) => {
     hv.setProtection(p.on);
     svc.log.warn('protection switched', { on: p.on });
+  });
+
+  // the driver domain's fault agent tells the hypervisor of a failed NIC and of each step
+  // after (seed 004); the hypervisor keeps the NIC's state for the toolstack and dashboards
+  const nicDown = svc.metrics.gauge('vnetlab_hypervisor_nic_failed', 'NICs of this host the driver domain reported failed (1) or working (0)', ['nic']);
+  svc.subscribe(subjects.fault(host.name), fault.FaultReport.decode, (r) => {
+    if (r.host !== host.name || !host.nics.some((n) => n.name === r.nic)) throw new BadMessageError('wrong_nic', `fault report for ${r.host}/${r.nic} on ${host.name}`);
+    nicDown.set({ nic: r.nic }, r.phase === 'restored' ? 0 : 1);
+    svc.log.warn('driver domain reports a NIC failure phase', { nic: r.nic, phase: r.phase, reason: r.reason, targetHost: r.targetHost });
   });
 
   // live migration: this host as a domain's source or target
