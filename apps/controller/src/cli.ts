@@ -42,6 +42,7 @@ const commands: Record<string, Command> = {
       { name: 'timeout', type: 'number', help: 'seconds to wait for the lab', default: 120 },
       { name: 'mode', type: 'string', help: 'process (each service its own process) or host (one process per host: services keep their NATS/gRPC boundaries and share the host\'s memory and cores, so domains on one core contend)', default: 'process' },
       { name: 'with-prometheus', type: 'boolean', help: 'also start prometheus scraping every service (stopped by down)' },
+      { name: 'no-auto-migrate', type: 'boolean', help: 'do not migrate the guests of a host whose NIC failed (by default they go to the host that carries their redirected traffic)' },
       json,
     ],
     run: cmdUp,
@@ -180,7 +181,7 @@ async function cmdUp(pos: string[], f: Record<string, unknown>): Promise<number>
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
   const mode = String(f.mode);
   if (mode !== 'process' && mode !== 'host') throw new UsageError(`--mode must be process or host, got "${mode}"`);
-  const child = spawn(process.execPath, [main, '--topology', file, '--lab-dir', dir, '--mode', mode, ...(f['with-prometheus'] ? ['--with-prometheus'] : [])], { detached: true, stdio: ['ignore', log, log] });
+  const child = spawn(process.execPath, [main, '--topology', file, '--lab-dir', dir, '--mode', mode, ...(f['with-prometheus'] ? ['--with-prometheus'] : []), ...(f['no-auto-migrate'] ? ['--auto-migrate=false'] : [])], { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   const t0 = Date.now();
   const deadline = t0 + (f.timeout as number) * 1000;

@@ -3,6 +3,7 @@ import { fault } from '@vnetlab/proto';
 import { unary } from '@vnetlab/runtime';
 import { UsageError, type FlagSpec } from './args.js';
 import { withOperatorClient } from './lab_client.js';
+import { formatReport } from './migration_report.js';
 
 interface Command {
   synopsis: string;
@@ -34,6 +35,25 @@ function setNic(fail: boolean, out: (s: string) => void): Command['run'] {
 
 export function faultCommands(out: (s: string) => void, json: FlagSpec): Record<string, Command> {
   return {
+    evacuations: {
+      synopsis: 'vnetlab evacuations [--json]',
+      help: 'The guests the toolstack moved off hosts whose NIC failed: once the fault agent has redirected a NIC\'s traffic through another host, each pv guest on it is live-migrated there, one after the other (vnetlab up --no-auto-migrate turns this off). Prints each with its migration report: pre-copy rounds and their pages, modelled total time and downtime, frames queued.',
+      flags: [json],
+      run: async (pos, f) => {
+        if (pos.length) throw new UsageError('evacuations takes no arguments');
+        const r = await withOperatorClient(f, fault.FaultsClient, (c) => unary<fault.EvacuationsResponse>((cb) => c.evacuations({}, cb)));
+        if (f.json) {
+          out(JSON.stringify(r, null, 2));
+          return 0;
+        }
+        if (r.evacuations.length === 0) out(`no evacuation${r.autoMigrate ? '' : ' (automatic migration is off: vnetlab up --no-auto-migrate)'}`);
+        for (const e of r.evacuations) {
+          out(`${e.guest}: ${e.fromHost} → ${e.toHost} (${e.fromHost}/${e.nic} failed): ${e.error ? `not moved: ${e.error}` : e.done ? 'moved' : 'moving…'}`);
+          if (e.report) for (const line of formatReport(e.report)) out(`  ${line}`);
+        }
+        return 0;
+      },
+    },
     restart: {
       synopsis: 'vnetlab restart SERVICE [--json]',
       help: 'Starts a service\'s process again with its arguments and ports, as a supervisor would (killing it first if it still runs); the lab must be in process mode. Chaos tests kill services with kill -9 and bring them back with this. A restarted NIC is a new device: the driver domain\'s fault agent, seeing its heartbeat again, reloads the driver (rings told again, buffers reposted) and sends the held or redirected I/O through it.',

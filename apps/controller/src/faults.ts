@@ -4,15 +4,23 @@ import * as grpc from '@grpc/grpc-js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { eth, fault, pcie, subjects } from '@vnetlab/proto';
 import type { Topology } from '@vnetlab/topology';
+import type { EvacuationRecord } from './evacuation.js';
 
 /** Starts a service's process again; given by the controller that launched it. */
 export type Restarter = (service: string) => Promise<fault.RestartResponse>;
+
+/** The toolstack's evacuations of guests off failed NICs, when it makes them. */
+export interface EvacuationSource {
+  autoMigrate: boolean;
+  records: EvacuationRecord[];
+}
 
 export class FaultService {
   constructor(
     private readonly topo: Topology,
     private readonly nc: () => NatsConnection,
     private readonly restarter?: Restarter,
+    private readonly evacuations?: EvacuationSource,
   ) {}
 
   async setNic(r: fault.SetNicRequest): Promise<fault.SetNicResponse> {
@@ -57,6 +65,14 @@ export class FaultService {
 
   impl(): fault.FaultsServer {
     return {
+      evacuations: (_call, cb) =>
+        cb(null, {
+          autoMigrate: this.evacuations?.autoMigrate ?? false,
+          evacuations: (this.evacuations?.records ?? []).map((r) => ({
+            guest: r.guest, fromHost: r.fromHost, toHost: r.toHost, nic: r.nic, error: r.error ?? '', done: r.report !== undefined || r.error !== undefined,
+            ...(r.report ? { report: r.report } : {}),
+          })),
+        }),
       restart: (call, cb) =>
         void (this.restarter ? this.restarter(call.request.service) : Promise.reject(new Error('this lab cannot restart services'))).then(
           (res) => cb(null, res),

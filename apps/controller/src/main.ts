@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type * as grpc from '@grpc/grpc-js';
-import { control, fault, inspect, migration, protection } from '@vnetlab/proto';
+import { ANY, control, fault, inspect, migration, protection, subjects } from '@vnetlab/proto';
 import { ConfigError, parseServiceArgs, reloadNatsServer, startNatsServer, startService, stopNatsServer, type NatsServerHandle } from '@vnetlab/runtime';
 import { loadTopology } from '@vnetlab/topology';
 import { isAlive, writeLab, type LabState, type ServiceState } from './labfile.js';
@@ -18,6 +18,7 @@ import { ProtectionService } from './protection.js';
 import { newOperatorToken, OPERATOR_CREDENTIAL } from './operator_auth.js';
 import { FaultService } from './faults.js';
 import { MigrationService } from './migration.js';
+import { Evacuation } from './evacuation.js';
 import { InspectApi } from './inspect_api.js';
 import { planLab, type ServiceKind } from './plan.js';
 import { startPrometheus, writePrometheusFiles } from './prometheus.js';
@@ -31,6 +32,7 @@ const cfg = (() => {
         topology: { help: 'topology file of the lab' },
         mode: { help: 'process: every service its own process; host: one process per host (services keep their NATS and gRPC boundaries, and share the host\'s memory and cores)', default: 'process' },
         'with-prometheus': { help: 'also start prometheus scraping every service', type: 'boolean', default: false },
+        'auto-migrate': { help: 'migrate the pv guests of a host whose NIC failed to the host that carries their redirected traffic', type: 'boolean', default: true },
       },
     });
   } catch (e) {
@@ -223,7 +225,20 @@ try {
     await stage([s]);
     return { service: name, pid: s.pid ?? 0, wasRunning };
   };
-  operatorOnly(fault.FaultsService, new FaultService(topo, () => svc.nc, restart).impl());
+  // the toolstack's evacuations (seed 004): guests leave a host whose NIC failed once their traffic is redirected
+  const migrations = { run: undefined as undefined | ((guest: string, to: string) => Promise<migration.MigrationReport>) };
+  const evacuation = new Evacuation(topo, {
+    hostOf: (g) => state.services.find((s) => s.kind === 'guest' && s.name === g)?.host,
+    migrate: (g, to) => migrations.run!(g, to),
+    onRecord: (r, phase) => {
+      const how = r.report ? `: ${r.report.rounds.length} pre-copy rounds, downtime ${(r.report.downtimeSeconds * 1e6).toFixed(1)} µs modelled` : r.error ? `: ${r.error}` : '';
+      svc.event(`evacuation-${phase}`, `${r.guest} ${phase === 'started' ? 'leaves' : phase === 'done' ? 'left' : 'could not leave'} ${r.fromHost} for ${r.toHost} (${r.fromHost}/${r.nic} failed)${how}`, { guest: r.guest, from: r.fromHost, to: r.toHost });
+      svc.log.warn(`evacuation ${phase}`, { guest: r.guest, from: r.fromHost, to: r.toHost, error: r.error });
+    },
+  });
+  const autoMigrate = cfg.options['auto-migrate'] !== false;
+  if (autoMigrate) svc.subscribe(subjects.fault(ANY), fault.FaultReport.decode, (r) => void evacuation.onFaultReport(r));
+  operatorOnly(fault.FaultsService, new FaultService(topo, () => svc.nc, restart, { autoMigrate, records: evacuation.records }).impl());
   // live migration (vnetlab migrate): a migrated guest's NATS user gets its new host's subjects
   const natsHandle = nats;
   const regrant = async (guest: string, host: string, domid: number) => {
@@ -238,7 +253,9 @@ try {
     for (const s of state.services) if (s.kind === 'guest' && s.name === guest) s.host = host;
     save();
   };
-  operatorOnly(migration.MigrationsService, new MigrationService(topo, state, svc, { regrant, moved }).impl());
+  const migrationService = new MigrationService(topo, state, svc, { regrant, moved });
+  migrations.run = (guest, to) => migrationService.migrate({ guest, to, bandwidthBps: 0, maxRounds: 0 }, (line) => svc.log.info('evacuation progress', { guest, line }));
+  operatorOnly(migration.MigrationsService, migrationService.impl());
   await svc.listen();
   svc.ready();
   state.operatorAddr = `127.0.0.1:${operatorPort}`;

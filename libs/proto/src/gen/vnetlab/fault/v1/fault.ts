@@ -18,12 +18,40 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { MigrationReport } from "../../migration/v1/migration.js";
 
 export const protobufPackage = "vnetlab.fault.v1";
 
 export const protobufFileName = "vnetlab/fault/v1/fault.proto";
 
 /** Fault injection, as the operator asks for it (served by the controller). */
+
+export interface EvacuationsRequest {
+}
+
+/** One guest moved (or not) off a host whose NIC failed. */
+export interface Evacuation {
+  guest: string;
+  fromHost: string;
+  /** the host whose driver domain carried its redirected traffic */
+  toHost: string;
+  /** the failed NIC */
+  nic: string;
+  /** set when the migration ran to its end */
+  report?:
+    | MigrationReport
+    | undefined;
+  /** set when it did not, and why */
+  error: string;
+  /** false while it runs */
+  done: boolean;
+}
+
+export interface EvacuationsResponse {
+  /** the controller migrates guests off failed NICs */
+  autoMigrate: boolean;
+  evacuations: Evacuation[];
+}
 
 export interface RestartRequest {
   /** the service's name, as vnetlab status lists it */
@@ -115,6 +143,324 @@ export interface SetNicResponse {
   /** the NIC's link after the change */
   up: boolean;
 }
+
+function createBaseEvacuationsRequest(): EvacuationsRequest {
+  return {};
+}
+
+export const EvacuationsRequest: MessageFns<EvacuationsRequest> = {
+  encode(_: EvacuationsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvacuationsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvacuationsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): EvacuationsRequest {
+    return {};
+  },
+
+  toJSON(_: EvacuationsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EvacuationsRequest>, I>>(base?: I): EvacuationsRequest {
+    return EvacuationsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EvacuationsRequest>, I>>(_: I): EvacuationsRequest {
+    const message = createBaseEvacuationsRequest();
+    return message;
+  },
+};
+
+function createBaseEvacuation(): Evacuation {
+  return { guest: "", fromHost: "", toHost: "", nic: "", report: undefined, error: "", done: false };
+}
+
+export const Evacuation: MessageFns<Evacuation> = {
+  encode(message: Evacuation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.guest !== "") {
+      writer.uint32(10).string(message.guest);
+    }
+    if (message.fromHost !== "") {
+      writer.uint32(18).string(message.fromHost);
+    }
+    if (message.toHost !== "") {
+      writer.uint32(26).string(message.toHost);
+    }
+    if (message.nic !== "") {
+      writer.uint32(34).string(message.nic);
+    }
+    if (message.report !== undefined) {
+      MigrationReport.encode(message.report, writer.uint32(42).fork()).join();
+    }
+    if (message.error !== "") {
+      writer.uint32(50).string(message.error);
+    }
+    if (message.done !== false) {
+      writer.uint32(56).bool(message.done);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Evacuation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvacuation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.guest = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.fromHost = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.toHost = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nic = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.report = MigrationReport.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.done = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Evacuation {
+    return {
+      guest: isSet(object.guest) ? globalThis.String(object.guest) : "",
+      fromHost: isSet(object.fromHost)
+        ? globalThis.String(object.fromHost)
+        : isSet(object.from_host)
+        ? globalThis.String(object.from_host)
+        : "",
+      toHost: isSet(object.toHost)
+        ? globalThis.String(object.toHost)
+        : isSet(object.to_host)
+        ? globalThis.String(object.to_host)
+        : "",
+      nic: isSet(object.nic) ? globalThis.String(object.nic) : "",
+      report: isSet(object.report) ? MigrationReport.fromJSON(object.report) : undefined,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      done: isSet(object.done) ? globalThis.Boolean(object.done) : false,
+    };
+  },
+
+  toJSON(message: Evacuation): unknown {
+    const obj: any = {};
+    if (message.guest !== "") {
+      obj.guest = message.guest;
+    }
+    if (message.fromHost !== "") {
+      obj.fromHost = message.fromHost;
+    }
+    if (message.toHost !== "") {
+      obj.toHost = message.toHost;
+    }
+    if (message.nic !== "") {
+      obj.nic = message.nic;
+    }
+    if (message.report !== undefined) {
+      obj.report = MigrationReport.toJSON(message.report);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.done !== false) {
+      obj.done = message.done;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Evacuation>, I>>(base?: I): Evacuation {
+    return Evacuation.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Evacuation>, I>>(object: I): Evacuation {
+    const message = createBaseEvacuation();
+    message.guest = object.guest ?? "";
+    message.fromHost = object.fromHost ?? "";
+    message.toHost = object.toHost ?? "";
+    message.nic = object.nic ?? "";
+    message.report = (object.report !== undefined && object.report !== null)
+      ? MigrationReport.fromPartial(object.report)
+      : undefined;
+    message.error = object.error ?? "";
+    message.done = object.done ?? false;
+    return message;
+  },
+};
+
+function createBaseEvacuationsResponse(): EvacuationsResponse {
+  return { autoMigrate: false, evacuations: [] };
+}
+
+export const EvacuationsResponse: MessageFns<EvacuationsResponse> = {
+  encode(message: EvacuationsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.autoMigrate !== false) {
+      writer.uint32(8).bool(message.autoMigrate);
+    }
+    for (const v of message.evacuations) {
+      Evacuation.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvacuationsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvacuationsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.autoMigrate = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.evacuations.push(Evacuation.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvacuationsResponse {
+    return {
+      autoMigrate: isSet(object.autoMigrate)
+        ? globalThis.Boolean(object.autoMigrate)
+        : isSet(object.auto_migrate)
+        ? globalThis.Boolean(object.auto_migrate)
+        : false,
+      evacuations: globalThis.Array.isArray(object?.evacuations)
+        ? object.evacuations.map((e: any) => Evacuation.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: EvacuationsResponse): unknown {
+    const obj: any = {};
+    if (message.autoMigrate !== false) {
+      obj.autoMigrate = message.autoMigrate;
+    }
+    if (message.evacuations?.length) {
+      obj.evacuations = message.evacuations.map((e) => Evacuation.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EvacuationsResponse>, I>>(base?: I): EvacuationsResponse {
+    return EvacuationsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EvacuationsResponse>, I>>(object: I): EvacuationsResponse {
+    const message = createBaseEvacuationsResponse();
+    message.autoMigrate = object.autoMigrate ?? false;
+    message.evacuations = object.evacuations?.map((e) => Evacuation.fromPartial(e)) || [];
+    return message;
+  },
+};
 
 function createBaseRestartRequest(): RestartRequest {
   return { service: "" };
@@ -1236,6 +1582,16 @@ export const FaultsService = {
     responseSerialize: (value: RestartResponse): Buffer => Buffer.from(RestartResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RestartResponse => RestartResponse.decode(value),
   },
+  /** The guests the toolstack moved off hosts whose NIC failed, with each migration's report. */
+  evacuations: {
+    path: "/vnetlab.fault.v1.Faults/Evacuations" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EvacuationsRequest): Buffer => Buffer.from(EvacuationsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EvacuationsRequest => EvacuationsRequest.decode(value),
+    responseSerialize: (value: EvacuationsResponse): Buffer => Buffer.from(EvacuationsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EvacuationsResponse => EvacuationsResponse.decode(value),
+  },
 } as const;
 
 export interface FaultsServer extends UntypedServiceImplementation {
@@ -1245,6 +1601,8 @@ export interface FaultsServer extends UntypedServiceImplementation {
   setLink: handleUnaryCall<SetLinkRequest, SetLinkResponse>;
   /** Starts a service's process again (killing it first if it still runs), as a supervisor would. */
   restart: handleUnaryCall<RestartRequest, RestartResponse>;
+  /** The guests the toolstack moved off hosts whose NIC failed, with each migration's report. */
+  evacuations: handleUnaryCall<EvacuationsRequest, EvacuationsResponse>;
 }
 
 export interface FaultsClient extends Client {
@@ -1295,6 +1653,22 @@ export interface FaultsClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RestartResponse) => void,
+  ): ClientUnaryCall;
+  /** The guests the toolstack moved off hosts whose NIC failed, with each migration's report. */
+  evacuations(
+    request: EvacuationsRequest,
+    callback: (error: ServiceError | null, response: EvacuationsResponse) => void,
+  ): ClientUnaryCall;
+  evacuations(
+    request: EvacuationsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EvacuationsResponse) => void,
+  ): ClientUnaryCall;
+  evacuations(
+    request: EvacuationsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EvacuationsResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,59 @@
+// Chaos, seed 004 end to end: a NIC fails under load; the fault agent holds the I/O and
+// redirects it through the other host's driver domain; the toolstack then live-migrates the
+// host's pv guests to that host. The transfer finishes, every migration reports its rounds and
+// downtime, the memory arrives intact, and every frame is delivered or dropped with a reason.
+import { afterAll, describe, expect, it } from 'vitest';
+import { example, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
+
+interface Flow { flow: string; sentFrames: number; deliveredFrames: number; inFlight: number; drops: Record<string, number> }
+interface Evacuations {
+  autoMigrate: boolean;
+  evacuations: Array<{ guest: string; fromHost: string; toHost: string; done: boolean; error: string; report?: { rounds: Array<{ pages: number }>; downtimeSeconds: number; sourceSha256: string; targetSha256: string } }>;
+}
+
+describe('a NIC fails under load: redirect, then the guests are migrated away', () => {
+  let down: (() => Promise<unknown>) | undefined;
+  afterAll(async () => {
+    await down?.();
+  });
+
+  it('moves every pv guest of the failed host to the redirect target while TCP runs, with rounds, downtime and every byte', async () => {
+    const l = await startLab(example('two-hosts.yaml'));
+    down = l.down;
+    await vnetlabJson(['ping', 'vm-a1', 'vm-b1', '--count', '1'], l.dir);
+    const bulk = vnetlab(['bulk', 'vm-a1', 'vm-b1', '--proto', 'tcp', '--bytes', '4000000', '--json'], { labDir: l.dir, timeoutMs: 240_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await vnetlab(['fail', 'nic', 'host-a/eth0'], { labDir: l.dir })).stdout).toMatch(/link DOWN/);
+
+    const r = JSON.parse((await bulk).stdout) as { bytesDelivered: number; flows: Flow[] };
+    expect(r.bytesDelivered).toBe(4_000_000);
+    for (const f of r.flows) {
+      const dropped = Object.values(f.drops).reduce((a, b) => a + b, 0);
+      expect(f.sentFrames, f.flow).toBe(f.deliveredFrames + dropped + f.inFlight);
+      expect(f.inFlight, f.flow).toBe(0);
+    }
+
+    let ev: Evacuations = { autoMigrate: true, evacuations: [] };
+    for (const end = Date.now() + 120_000; Date.now() < end; await new Promise((res) => setTimeout(res, 1000))) {
+      ev = await vnetlabJson<Evacuations>(['evacuations'], l.dir);
+      if (ev.evacuations.length === 2 && ev.evacuations.every((e) => e.done)) break;
+    }
+    expect(ev.autoMigrate).toBe(true);
+    expect(ev.evacuations.map((e) => [e.guest, e.fromHost, e.toHost, e.error])).toEqual([
+      ['vm-a1', 'host-a', 'host-b', ''],
+      ['vm-a2', 'host-a', 'host-b', ''],
+    ]);
+    for (const e of ev.evacuations) {
+      expect(e.report!.rounds.length, e.guest).toBeGreaterThanOrEqual(1);
+      expect(e.report!.downtimeSeconds, e.guest).toBeGreaterThan(0);
+      expect(e.report!.targetSha256, e.guest).toBe(e.report!.sourceSha256);
+    }
+    // the guests now live beside vm-b1, and still answer
+    const status = await vnetlabJson<{ services: Array<{ name: string; host: string }> }>(['status'], l.dir);
+    expect(status.services.filter((s) => s.name === 'vm-a1' || s.name === 'vm-a2').map((s) => s.host)).toEqual(['host-b', 'host-b']);
+    const p = await vnetlabJson<{ received: number }>(['ping', 'vm-a1', 'vm-b2', '--count', '2'], l.dir);
+    expect(p.received).toBe(2);
+    const text = (await vnetlab(['evacuations'], { labDir: l.dir })).stdout;
+    expect(text).toMatch(/vm-a1: host-a → host-b \(host-a\/eth0 failed\): moved/);
+  });
+});
