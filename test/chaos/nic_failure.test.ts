@@ -18,7 +18,8 @@ afterEach(async () => {
 });
 
 async function lab(): Promise<{ dir: string; lab: LabInfo }> {
-  const l = await startLab(example('two-hosts.yaml'));
+  // the redirect on its own: the guests stay (test/chaos/evacuation.test.ts moves them)
+  const l = await startLab(example('two-hosts.yaml'), ['--no-auto-migrate']);
   labs.push(l.down);
   await vnetlabJson(['ping', 'vm-a1', 'vm-b1', '--count', '1'], l.dir);
   return l;

@@ -53,6 +53,22 @@ describe('evacuating the guests of a failed NIC', () => {
     expect(calls).toHaveLength(2);
   });
 
+  it('moves nobody when the target\'s own NIC failed too (a cut cable), or when the NIC came back before they could leave', async () => {
+    const moved: string[] = [];
+    const ev = new Evacuation(topo, { hostOf: () => 'a', migrate: async (g) => (moved.push(g), report(g)), settleMs: 20 });
+    const both = ev.onFaultReport(faultReport('redirected', ['g1']));
+    await ev.onFaultReport(fault.FaultReport.fromPartial({ host: 'b', nic: 'eth0', phase: 'detected', reason: 'link_down' }));
+    await both;
+    expect(moved).toEqual([]);
+    expect(ev.records[0]!.error).toMatch(/b\/eth0 failed too/);
+    await ev.onFaultReport(fault.FaultReport.fromPartial({ host: 'b', nic: 'eth0', phase: 'restored' }));
+    const back = ev.onFaultReport(faultReport('redirected', ['g2']));
+    await ev.onFaultReport(fault.FaultReport.fromPartial({ host: 'a', nic: 'eth0', phase: 'restored' }));
+    await back;
+    expect(moved).toEqual([]);
+    expect(ev.records[1]!.error).toMatch(/came back/);
+  });
+
   it('keeps going when one migration fails, and says why', async () => {
     const seen: string[] = [];
     const ev = new Evacuation(topo, {

@@ -230,6 +230,7 @@ try {
   const evacuation = new Evacuation(topo, {
     hostOf: (g) => state.services.find((s) => s.kind === 'guest' && s.name === g)?.host,
     migrate: (g, to) => migrations.run!(g, to),
+    settleMs: 2000,
     onRecord: (r, phase) => {
       const how = r.report ? `: ${r.report.rounds.length} pre-copy rounds, downtime ${(r.report.downtimeSeconds * 1e6).toFixed(1)} µs modelled` : r.error ? `: ${r.error}` : '';
       svc.event(`evacuation-${phase}`, `${r.guest} ${phase === 'started' ? 'leaves' : phase === 'done' ? 'left' : 'could not leave'} ${r.fromHost} for ${r.toHost} (${r.fromHost}/${r.nic} failed)${how}`, { guest: r.guest, from: r.fromHost, to: r.toHost });
