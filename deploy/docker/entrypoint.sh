@@ -10,9 +10,16 @@ case "$kind" in
     exec node "$root/apps/$kind/dist/main.js" "$@" ;;
   vnetlab)
     exec node "$root/apps/controller/dist/cli.js" "$@" ;;
+  operator)
+    # the operator API of a lab whose services run as containers (compose, Kubernetes)
+    exec node "$root/apps/controller/dist/deployed_main.js" "$@" ;;
+  nats-server)
+    # the lab's message bus: Debian's nats-server, the one a local lab runs too
+    exec nats-server "$@" ;;
   help|--help|-h)
     echo "usage: docker run IMAGE KIND [flags]"
-    echo "  KIND: hypervisor | nic | driver-domain | guest | fabric | controller | host (a whole host in one process) | vnetlab (the CLI)"
+    echo "  KIND: hypervisor | nic | driver-domain | guest | fabric | controller | host (a whole host in one process)"
+    echo "        | operator (the operator API of a lab deployed as containers) | nats-server | vnetlab (the CLI)"
     echo "  flags: KIND --help lists them; each is also read from a VNETLAB_* variable"
     exit 0 ;;
   *)

@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { deployDir, run } from './deploy_kit.js';
 
 const dir = join(deployDir, 'compose');
-type Svc = { command?: string[]; environment?: Record<string, string>; volumes?: string[]; depends_on?: Record<string, unknown> };
+type Svc = { image?: string; command?: string[]; environment?: Record<string, string>; volumes?: string[]; depends_on?: Record<string, unknown> };
 const compose = parse(readFileSync(join(dir, 'docker-compose.yml'), 'utf8')) as { services: Record<string, Svc>; volumes: Record<string, { driver_opts: Record<string, string> }> };
 
 describe('docker compose (deploy/compose)', () => {
@@ -23,9 +23,10 @@ describe('docker compose (deploy/compose)', () => {
     expect(r.code).toBe(0);
   });
 
-  it('NATS runs with JetStream and the rendered users, next to Prometheus and Grafana', () => {
+  it('NATS runs from the vnetlab image with JetStream and the rendered users, next to Prometheus and Grafana', () => {
+    expect(compose.services.nats.image).toBe('${VNETLAB_IMAGE:-vnetlab:latest}');
     expect(compose.services.nats.command).toContain('-js');
-    expect(compose.services.nats.command!.slice(0, 2)).toEqual(['-c', '/etc/nats/nats.conf']);
+    expect(compose.services.nats.command!.slice(0, 3)).toEqual(['nats-server', '-c', '/etc/nats/nats.conf']);
     expect(compose.services.nats.volumes).toContain('./nats/nats.conf:/etc/nats/nats.conf:ro');
     expect(compose.services.prometheus).toBeDefined();
     expect(compose.services.grafana).toBeDefined();
@@ -57,18 +58,36 @@ describe('docker compose (deploy/compose)', () => {
     const targets = prom.scrape_configs[0].static_configs.flatMap((c) => c.targets).sort();
     const want = Object.entries(compose.services).filter(([, s]) => s.environment?.VNETLAB_HTTP_PORT).map(([id, s]) => `${id}:${s.environment!.VNETLAB_HTTP_PORT}`).sort();
     expect(targets).toEqual(want);
-    expect(targets).toHaveLength(11);
+    // the 11 services of the lab and the operator
+    expect(targets).toHaveLength(12);
+    expect(targets).toContain('controller:9099');
   });
   it('every vnetlab service waits for the one-shot nats-buckets container and has its own NATS user', () => {
     expect(compose.services['nats-buckets'].command).toEqual(['vnetlab', 'nats-buckets']);
     const vnetlabServices = Object.entries(compose.services).filter(([, s]) => s.environment?.VNETLAB_HTTP_PORT);
-    expect(vnetlabServices).toHaveLength(11);
+    expect(vnetlabServices).toHaveLength(12);
     const users = new Set<string>();
     for (const [id, s] of vnetlabServices) {
       expect(s.depends_on!['nats-buckets'], id).toEqual({ condition: 'service_completed_successfully' });
       users.add(s.environment!.VNETLAB_NATS_USER);
       expect(s.environment!.VNETLAB_NATS_PASSWORD, id).toMatch(/^[0-9a-f]{24}$/);
     }
-    expect(users.size).toBe(11);
+    expect(users.size).toBe(12);
+  });
+
+  it('the operator runs from the image over the table of every service at its container name and ports', () => {
+    const op = compose.services.controller;
+    expect(op.command).toEqual(['operator']);
+    expect(op.volumes).toContain('./operator/services.json:/etc/vnetlab-operator/services.json:ro');
+    expect(op.environment!.VNETLAB_SERVICES).toBe('/etc/vnetlab-operator/services.json');
+    expect(op.environment!.VNETLAB_NATS_USER).toBe('controller');
+    const table = JSON.parse(readFileSync(join(dir, 'operator/services.json'), 'utf8')) as { services: Array<{ name: string; grpcAddr: string; metricsUrl: string }> };
+    const lab = Object.entries(compose.services).filter(([id, s]) => s.environment?.VNETLAB_HTTP_PORT && id !== 'controller');
+    expect(table.services).toHaveLength(lab.length);
+    for (const [id, s] of lab) {
+      const row = table.services.find((r) => r.name === s.environment!.VNETLAB_NAME)!;
+      expect(row.grpcAddr, id).toBe(`${id}:${s.environment!.VNETLAB_GRPC_PORT}`);
+      expect(row.metricsUrl, id).toBe(`http://${id}:${s.environment!.VNETLAB_HTTP_PORT}/metrics`);
+    }
   });
 });

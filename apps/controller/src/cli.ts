@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { TopologyError, loadTopology } from '@vnetlab/topology';
 import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
 import { isAlive, labDir, readLab, type LabState } from './labfile.js';
@@ -22,7 +23,8 @@ import { FIDELITY_FLAGS, cmdFidelity } from './fidelity/command.js';
 import { NATS_BUCKETS_FLAGS, cmdNatsBuckets } from './nats_buckets.js';
 
 const common: FlagSpec[] = [
-  { name: 'lab-dir', type: 'string', help: 'where the running lab keeps its state (env VNETLAB_HOME)', default: '.vnetlab' },
+  // no default here: labfile.labDir falls back to VNETLAB_HOME, then .vnetlab
+  { name: 'lab-dir', type: 'string', help: 'where the running lab keeps its state (default: $VNETLAB_HOME, else .vnetlab)' },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 const json: FlagSpec = { name: 'json', type: 'boolean', help: 'print machine-readable JSON' };
@@ -232,7 +234,12 @@ async function cmdDown(_pos: string[], f: Record<string, unknown>): Promise<numb
     const api = new OperatorApi(lab.operatorAddr);
     try {
       await api.shutdown();
-    } catch {
+    } catch (e) {
+      // a deployed lab's operator (deployed_main.ts) refuses: compose or Kubernetes stops it, not us
+      if ((e as { code?: number }).code === grpcStatus.FAILED_PRECONDITION) {
+        err(`vnetlab down: ${(e as { details?: string }).details}`);
+        return 1;
+      }
       /* the controller may already be going; the pids below are stopped regardless */
     } finally {
       api.close();

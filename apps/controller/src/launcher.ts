@@ -60,8 +60,13 @@ export async function freePorts(n: number): Promise<number[]> {
 }
 
 export async function healthy(httpPort: number): Promise<boolean> {
+  return healthyAt(`http://127.0.0.1:${httpPort}/healthz`);
+}
+
+/** A service's /healthz answers 200 (a deployed service's is not on this machine). */
+export async function healthyAt(url: string): Promise<boolean> {
   try {
-    const r = await fetch(`http://127.0.0.1:${httpPort}/healthz`, { signal: AbortSignal.timeout(1000) });
+    const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
     return r.status === 200;
   } catch {
     return false;

@@ -7,7 +7,8 @@ import { control } from '@vnetlab/proto';
 import { unary } from '@vnetlab/runtime';
 import type { Topology } from '@vnetlab/topology';
 import type { LabState, ServiceState } from './labfile.js';
-import { healthy } from './launcher.js';
+import { healthyAt } from './launcher.js';
+import { healthzUrl } from './deployed_lab.js';
 import { cpuShares, diffLedger, type LedgerRowLike } from './report.js';
 import { serviceClient } from './service_client.js';
 
@@ -73,7 +74,7 @@ export class Operator {
 
   async status(): Promise<control.StatusResponse> {
     const services = await Promise.all(
-      this.lab.services.map(async (s) => ({ name: s.name, kind: s.kind, host: s.host ?? '', pid: s.pid ?? 0, grpcAddr: s.grpcAddr, metricsUrl: s.metricsUrl, healthy: await healthy(s.httpPort) })),
+      this.lab.services.map(async (s) => ({ name: s.name, kind: s.kind, host: s.host ?? '', pid: s.pid ?? 0, grpcAddr: s.grpcAddr, metricsUrl: s.metricsUrl, healthy: await healthyAt(healthzUrl(s)) })),
     );
     return { services };
   }

@@ -81,5 +81,35 @@ export function healthCommand(httpPort: number): string[] {
   return ['node', '-e', `fetch('http://127.0.0.1:${httpPort}/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`];
 }
 
+/** The operator of a deployed lab (deployed_main.ts): its own pod or container, its own ports. */
+export const OPERATOR_ID = 'controller';
+export const OPERATOR_HTTP_PORT = HTTP_PORT_BASE - 1;
+export const OPERATOR_GRPC_PORT = GRPC_PORT_BASE - 1;
+/** Where the operator container finds the table of the lab's services. */
+export const SERVICES_PATH = '/etc/vnetlab-operator/services.json';
+
+/** One row of that table: where a deployed service answers. */
+export interface DeployedService {
+  kind: ServiceKind;
+  name: string;
+  host?: string;
+  /** host:port of its gRPC server (Admin, and Guest for a guest) */
+  grpcAddr: string;
+  /** http://host:port/metrics (its /healthz is beside it) */
+  metricsUrl: string;
+}
+
+/** The table the operator reads: `addressOf(s)` is the DNS name a service answers on. */
+export function deployedServicesJson(services: ContainerService[], addressOf: (s: ContainerService) => string): string {
+  const rows: DeployedService[] = services.map((s) => ({
+    kind: s.kind,
+    name: s.name,
+    ...(s.host ? { host: s.host } : {}),
+    grpcAddr: `${addressOf(s)}:${s.grpcPort}`,
+    metricsUrl: `http://${addressOf(s)}:${s.httpPort}/metrics`,
+  }));
+  return JSON.stringify({ services: rows }, null, 2) + '\n';
+}
+
 /** Every service kind the image's entrypoint can run. */
 export const SERVICE_KINDS: readonly string[] = ['hypervisor', 'nic', 'driver-domain', 'guest', 'fabric', 'controller', 'host'];

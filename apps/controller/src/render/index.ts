@@ -6,9 +6,10 @@ import { renderCompose, type RenderOptions, type RenderedFiles } from './compose
 import { renderKubernetes } from './kubernetes.js';
 
 export { renderCompose, renderKubernetes, type RenderOptions, type RenderedFiles };
-export { dashboards, dashboardJson, EVENT_METRICS, modelledRate } from './dashboards.js';
+export { dashboards, dashboardJson, EVENT_METRICS, VSWITCH_METRICS, modelledRate } from './dashboards.js';
 export { fileSdPrometheusConfig, fileSdTargets, localPrometheusConfig, staticPrometheusConfig, type ScrapeTarget } from './prometheus_config.js';
 export { SERVICE_KINDS } from './container_layout.js';
+export { GRAFANA_IMAGE, PROMETHEUS_IMAGE } from './compose.js';
 export { DEV_RENDER_SECRET, deriveCredential, labCredentials, type LabCredentials } from './lab_credentials.js';
 
 export type RenderTarget = 'compose' | 'k8s';
