@@ -2,7 +2,7 @@
 // is served, a valid request for each method, and the steering that keeps a hostile request
 // from being an operator's legitimate (and long, or lab-changing) command.
 import * as proto from '@vnetlab/proto';
-import { control, hypercall, inspect, protection } from '@vnetlab/proto';
+import { control, hypercall, inspect, migration, protection } from '@vnetlab/proto';
 import { reachable, type LabService, type LabView } from './lab_view.js';
 import type { Prng } from './prng.js';
 
@@ -35,10 +35,11 @@ const asDefs = (x: unknown) => x as ServiceDef;
 /** The services each kind serves (apps/*\/src: svc.addGrpc, and the runtime's Admin). */
 export const SERVED: Record<string, ServiceDef[]> = {
   '*': [asDefs(control.AdminService)],
-  hypervisor: [asDefs(hypercall.HypervisorService)],
-  guest: [asDefs(control.GuestService), asDefs(protection.GuestAttackService), asDefs(inspect.ProbeService)],
+  hypervisor: [asDefs(hypercall.HypervisorService), asDefs(migration.MigrationService)],
+  // GuestMigration: pv guests only (the others answer UNIMPLEMENTED)
+  guest: [asDefs(control.GuestService), asDefs(protection.GuestAttackService), asDefs(inspect.ProbeService), asDefs(migration.GuestMigrationService)],
   'driver-domain': [asDefs(inspect.VswitchControlService)],
-  controller: [asDefs(control.OperatorService), asDefs(inspect.InspectService), asDefs(protection.ProtectionService), ...optional('fault', 'FaultsService')],
+  controller: [asDefs(control.OperatorService), asDefs(inspect.InspectService), asDefs(protection.ProtectionService), ...optional('fault', 'FaultsService'), asDefs(migration.MigrationsService)],
 };
 
 /** A service definition that newer @vnetlab/proto builds have (fault injection). */
@@ -304,6 +305,39 @@ function models(view: LabView, s: LabService): Record<string, Omit<GrpcTarget, '
       steer: (req) => {
         const r = req as { service: string };
         return view.lab.services.some((s) => s.name === r.service) ? { ...r, service: `${r.service}-fuzz` } : undefined;
+      },
+    },
+    // ---- live migration: a real one moves a guest; the fuzzer's name domains that do not exist ----
+    '/vnetlab.migration.v1.Migration/PreCopy': {
+      sample: (rng) => ({ domain: rng.pick(doms).name, targetHost: rng.pick(hosts), targetAddr: '127.0.0.1:1', bandwidthBps: 1e9, maxRounds: 1, startNs: 0, domainToken: '' }) satisfies migration.PreCopyRequest,
+      steer: (req) => {
+        const r = req as migration.PreCopyRequest;
+        return doms.some((d) => d.name === r.domain) ? { ...r, domain: `${r.domain}-fuzz` } : undefined;
+      },
+    },
+    '/vnetlab.migration.v1.Migration/StopAndCopy': { sample: (rng) => ({ domain: rng.pick(doms).name, suspendedNs: rng.range(0, 5e9) }) satisfies migration.StopAndCopyRequest },
+    '/vnetlab.migration.v1.Migration/Release': { sample: (rng) => ({ domain: rng.pick(doms).name, resumedNs: rng.range(0, 5e9) }) satisfies migration.ReleaseRequest },
+    '/vnetlab.migration.v1.Migration/Abort': { sample: (rng) => ({ domain: rng.pick(doms).name, reason: 'fuzz' }) satisfies migration.AbortRequest },
+    '/vnetlab.migration.v1.Migration/Prepare': {
+      sample: (rng) => ({ name: `fuzz-${rng.u32()}`, pages: rng.range(1, 64), domainToken: '', sourceHost: rng.pick(hosts) }) satisfies migration.PrepareRequest,
+      // preparing a domain is a migration's: the fuzzer only asks for ones that must be refused
+      steer: (req, rng) => {
+        const r = req as migration.PrepareRequest;
+        const fresh = r.name !== '' && !doms.some((d) => d.name === r.name);
+        if (!fresh || !(r.pages >= 1 && r.pages <= 2 ** 20)) return undefined;
+        return rng.weighted<migration.PrepareRequest>([[1, { ...r, name: '' }], [1, { ...r, name: rng.pick(doms).name }], [1, { ...r, pages: 0 }], [1, { ...r, pages: 0xffffffff }]]);
+      },
+    },
+    '/vnetlab.migration.v1.Migration/PutPages': { sample: (rng) => ({ domid: rng.pick(doms).domid, gfns: [rng.int(64)], data: [rng.bytes(rng.chance(0.5) ? 4096 : rng.int(64))] }) satisfies migration.PageBatch },
+    '/vnetlab.migration.v1.Migration/Commit': { sample: (rng) => ({ domid: rng.pick(doms).domid }) satisfies migration.CommitRequest },
+    '/vnetlab.migration.v1.Migration/Discard': { sample: (rng) => ({ domid: rng.pick(doms).domid }) satisfies migration.DiscardRequest },
+    // a guest resumes only after the toolstack suspended it for a migration: refused otherwise
+    '/vnetlab.migration.v1.GuestMigration/Resume': { sample: (rng) => ({ host: rng.pick(hosts), hypervisorAddr: '127.0.0.1:1', domainToken: '', atNs: rng.range(0, 5e9) }) satisfies migration.ResumeRequest },
+    '/vnetlab.migration.v1.Migrations/Migrate': {
+      sample: (rng) => ({ guest: rng.pick(guestNames), to: rng.pick(hosts), bandwidthBps: 0, maxRounds: 1 }) satisfies migration.MigrateRequest,
+      steer: (req) => {
+        const r = req as migration.MigrateRequest;
+        return guestNames.includes(r.guest) ? { ...r, guest: `${r.guest}-fuzz` } : undefined;
       },
     },
     '/vnetlab.protection.v1.Protection/SetProtection': {

@@ -4,7 +4,7 @@
 // that would be a privileged component's own legitimate signal.
 import { buildArpFrame, buildIcmpEchoFrame, buildUdpFrame } from '@vnetlab/frames';
 import * as proto from '@vnetlab/proto';
-import { eth, fault, inspect, netif, pcie, protection, SUBJECT_CATALOGUE, type SubjectEntry } from '@vnetlab/proto';
+import { eth, fault, inspect, migration, netif, pcie, protection, SUBJECT_CATALOGUE, type SubjectEntry } from '@vnetlab/proto';
 import { hostOf, queueSets, type LabView } from './lab_view.js';
 import type { Prng } from './prng.js';
 
@@ -237,6 +237,9 @@ function behaviour(view: LabView, pattern: string, b: { host?: string; nic?: str
           return r.host === b.host && hostOf(view, b.host!).nics.some((n) => n.name === r.nic) ? { ...r, nic: `${r.nic}-fuzz` } : undefined;
         },
       };
+    case 'migration.<host>':
+      // events for dashboards and operators: no service acts on them
+      return { listeners: [], sample: (rng) => ({ domain: rng.pick(view.guests).name, sourceHost: b.host!, targetHost: rng.pick(view.topo.hosts).name, phase: rng.pick(['precopy', 'stop_and_copy', 'resumed']), round: rng.int(30), pages: rng.int(5000), bytes: rng.int(1 << 24), startNs: t(rng), endNs: t(rng), downtimeSeconds: rng.float(), detail: 'fuzz' }) satisfies migration.MigrationEvent };
     case 'protection.<host>':
       // switching protection off is the operator's right; the fuzzer switches it back on after
       return { listeners: [`${b.host}/hypervisor`, `${b.host}/dom0`], sample: (rng) => ({ on: rng.chance(0.5) }) satisfies protection.ProtectionSetting };
