@@ -92,7 +92,7 @@ function models(view: LabView, s: LabService): Record<string, Omit<GrpcTarget, '
 
   const hypercallOps: Array<(rng: Prng) => hypercall.HypercallRequest['op']> = [
     (r) => ({ $case: 'grantCopy', value: { ops: [{ source: { ref: { $case: 'gref', value: r.int(64) }, domid: r.pick(doms).domid, offset: r.int(4096) }, dest: { ref: { $case: 'gfn', value: r.int(64) }, domid: r.pick(doms).domid, offset: 0 }, len: r.int(1500) }] } }),
-    (r) => ({ $case: 'grantMap', value: { granter: r.pick(doms).domid, gref: r.int(64), readonly: r.chance(0.5) } }),
+    (r) => ({ $case: 'grantMap', value: { granter: r.pick(doms).domid, gref: r.int(64), readonly: r.chance(0.5), deviceOnly: r.chance(0.5) } }),
     (r) => ({ $case: 'grantUnmap', value: { handle: r.int(64) } }),
     (r) => ({ $case: 'grantTransfer', value: { gfn: r.int(64), toDomid: r.pick(doms).domid, gref: r.int(64) } }),
     (r) => ({ $case: 'acceptTransfer', value: { gref: r.int(64), gfn: r.int(64) } }),
@@ -101,7 +101,7 @@ function models(view: LabView, s: LabService): Record<string, Omit<GrpcTarget, '
     (r) => ({ $case: 'evtchnBindInterdomain', value: { remoteDomid: r.pick(doms).domid, remotePort: r.int(16) } }),
     (r) => ({ $case: 'evtchnSend', value: { port: r.int(16) } }),
     (r) => ({ $case: 'bindPirq', value: { irq: r.int(96) } }),
-    (r) => ({ $case: 'grantMapBatch', value: { ops: [{ granter: r.pick(doms).domid, gref: r.int(64), readonly: false }] } }),
+    (r) => ({ $case: 'grantMapBatch', value: { ops: [{ granter: r.pick(doms).domid, gref: r.int(64), readonly: false, deviceOnly: r.chance(0.5) }] } }),
     (r) => ({ $case: 'grantUnmapBatch', value: { handles: [r.int(64)] } }),
     (r) => ({ $case: 'cdnaEnqueue', value: { queueSet: r.int(64), rx: r.chance(0.5), buffers: [{ gfn: r.int(64), offset: 0, len: 1514, mfn: r.int(1 << 16), byMfn: r.chance(0.3) }] } }),
     (r) => ({ $case: 'cdnaComplete', value: { queueSet: r.int(64), rx: r.chance(0.5) } }),

@@ -83,23 +83,23 @@ export function runHypercall(hv: Hypervisor, req: hypercall.HypercallRequest): H
       break;
     }
     case 'grantMap': {
-      const r = hv.grantMap(caller, u32(op.value.granter, 'granter'), u32(op.value.gref, 'gref'), !!op.value.readonly);
+      const r = hv.grantMap(caller, u32(op.value.granter, 'granter'), u32(op.value.gref, 'gref'), !!op.value.readonly, !!op.value.deviceOnly);
       fill(r);
       res.mfn = r.mfn < 0 ? 0 : r.mfn;
       res.handle = r.handle < 0 ? 0 : r.handle;
-      priced = charges.grantMap();
+      priced = op.value.deviceOnly ? charges.grantMapDevice() : charges.grantMap();
       break;
     }
     case 'grantMapBatch': {
       const ops = op.value.ops;
       if (ops.length === 0 || ops.length > MAX_BATCH) throw new MalformedHypercall('bad_batch', `grant map batch of ${ops.length} ops (1..${MAX_BATCH})`);
-      const rs = ops.map((o, i) => hv.grantMap(caller, u32(o.granter, `ops[${i}].granter`), u32(o.gref, `ops[${i}].gref`), !!o.readonly));
+      const rs = ops.map((o, i) => hv.grantMap(caller, u32(o.granter, `ops[${i}].granter`), u32(o.gref, `ops[${i}].gref`), !!o.readonly, !!o.deviceOnly));
       res.statuses = rs.map((r) => r.status);
       res.mfns = rs.map((r) => (r.mfn < 0 ? 0 : r.mfn));
       res.handles = rs.map((r) => (r.handle < 0 ? 0 : r.handle));
       res.cycles = rs.reduce((n, r) => n + r.cycles, 0);
       res.status = rs.every((r) => r.status === 0) ? 0 : Math.min(...rs.map((r) => r.status));
-      priced = charges.grantMapBatch(ops.length);
+      priced = charges.grantMapBatch(ops.length, ops.filter((o) => o.deviceOnly).length);
       break;
     }
     case 'grantUnmapBatch': {
@@ -109,7 +109,7 @@ export function runHypercall(hv: Hypervisor, req: hypercall.HypercallRequest): H
       res.statuses = rs.map((r) => r.status);
       res.cycles = rs.reduce((n, r) => n + r.cycles, 0);
       res.status = rs.every((r) => r.status === 0) ? 0 : Math.min(...rs.map((r) => r.status));
-      priced = charges.grantUnmapBatch(hs.length);
+      priced = charges.grantUnmapBatch(hs.length, rs.filter((r) => r.device === true).length);
       break;
     }
     case 'cdnaEnqueue': {
@@ -135,10 +135,12 @@ export function runHypercall(hv: Hypervisor, req: hypercall.HypercallRequest): H
       priced = r.buffers.length > 0 ? charges.cdnaComplete(r.buffers.length) : charges.plain();
       break;
     }
-    case 'grantUnmap':
-      fill(hv.grantUnmap(caller, u32(op.value.handle, 'handle')));
-      priced = charges.grantUnmap();
+    case 'grantUnmap': {
+      const r = hv.grantUnmap(caller, u32(op.value.handle, 'handle'));
+      fill(r);
+      priced = r.device ? charges.grantUnmapDevice() : charges.grantUnmap();
       break;
+    }
     case 'grantTransfer':
       fill(hv.grantTransfer(caller, u32(op.value.gfn, 'gfn'), u32(op.value.toDomid, 'to_domid'), u32(op.value.gref, 'gref')));
       priced = charges.grantTransfer();

@@ -99,6 +99,26 @@ export const DEFAULT_COSTS: Record<Primitive, CostEntry> = {
       'USENIX ATC 2006, sec. 4, show that this remap cost dominates guest transmit.',
     measuredOn: P4_ERA,
   },
+  grant_map_device: {
+    cycles: 800,
+    unit: 'op',
+    source:
+      'derived: GNTTABOP_map_grant_ref with GNTMAP_device_map and without GNTMAP_host_map, beyond the trap: ' +
+      'grant_map (1,500) less its PTE write through mod_l1_entry (~700): the grant entry is validated and ' +
+      'marked GTF_reading, the frame pinned (get_page) and a maptrack handle taken, and the frame\'s bus ' +
+      'address returned; no page table is touched. Menon et al., USENIX ATC 2006, sec. 4.2: the driver domain ' +
+      'needs only the header, so the payload is given to the NIC by machine address without remapping it.',
+    measuredOn: P4_ERA,
+  },
+  grant_unmap_device: {
+    cycles: 400,
+    unit: 'op',
+    source:
+      'derived: GNTTABOP_unmap_grant_ref of a device-only mapping, beyond the trap: grant_unmap (2,000) less ' +
+      'its TLB flush (~1,200, no CPU ever had the page mapped) and less clearing the PTE (~400, estimate: half ' +
+      'the validated write of grant_map): clear GTF_reading and put_page (2 locked ops) and free the handle.',
+    measuredOn: P4_ERA,
+  },
   page_flip: {
     cycles: 5000,
     unit: 'op',

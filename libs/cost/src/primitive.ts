@@ -10,6 +10,11 @@ export const PRIMITIVES = [
   'grant_copy_op',
   'grant_map',
   'grant_unmap',
+  // A grant mapped for the device only (GNTMAP_device_map without GNTMAP_host_map): a bus
+  // address for DMA and a pin on the frame, no CPU mapping (Menon et al. 2006's TX without
+  // remapping); its unmap needs no TLB flush.
+  'grant_map_device',
+  'grant_unmap_device',
   'page_flip',
   'copy_byte',
   'checksum_byte',

@@ -93,4 +93,24 @@ describe('grantMap / grantUnmap', () => {
     expect(hv.violations.at(-1)?.kind).toBe('transfer_busy');
     expect(hv.frameTable.owner(m.mfn)).toBe(dom0.domid);
   });
+
+  it('a device-only map (no host mapping) passes the same checks, pins the frame, and costs less, its unmap too', () => {
+    const { costs, hv, dom0, guest, other, gnt } = lab();
+    gnt.grantAccess(4, dom0.domid, 2, true);
+    const m = hv.grantMap(dom0.domid, guest.domid, 4, true, true);
+    expect(m.status).toBe(GNTST_okay);
+    expect(m.mfn).toBe(guest.p2m[2]);
+    expect(m.cycles).toBe(costs.cycles('hypercall') + costs.cycles('grant_map_device'));
+    expect(costs.cycles('grant_map_device')).toBeLessThan(costs.cycles('grant_map'));
+    expect(hv.frameTable.ioRefs(m.mfn)).toBe(1);
+    expect(gnt.endAccess(4)).toBe(false); // the guest cannot take it back while the NIC may read it
+    // the grant is dom0's alone: another domain's device map is refused and counted
+    expect(hv.grantMap(other.domid, guest.domid, 4, true, true).status).toBe(GNTST_permission_denied);
+    expect(hv.violations.at(-1)).toMatchObject({ kind: 'grant_not_granted', domid: other.domid });
+    const u = hv.grantUnmap(dom0.domid, m.handle);
+    expect(u).toMatchObject({ status: GNTST_okay, device: true, cycles: costs.cycles('hypercall') + costs.cycles('grant_unmap_device') });
+    expect(costs.cycles('grant_unmap_device')).toBeLessThan(costs.cycles('grant_unmap'));
+    expect(hv.frameTable.ioRefs(m.mfn)).toBe(0);
+    expect(gnt.endAccess(4)).toBe(true);
+  });
 });

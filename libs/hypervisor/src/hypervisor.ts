@@ -34,7 +34,7 @@ export interface HypervisorOptions {
   maxViolations?: number;
 }
 
-interface Mapping { granter: number; gref: number; mfn: number; readonly: boolean }
+interface Mapping { granter: number; gref: number; mfn: number; readonly: boolean; device: boolean }
 interface ActiveGrant { reading: number; writing: number }
 
 interface Domain {
@@ -310,8 +310,11 @@ export class Hypervisor {
    * frame holds an I/O reference and the entry carries GTF_reading/GTF_writing, so the
    * granter's endAccess fails and the page cannot be flipped away.
    */
-  grantMap(caller: number, granter: number, gref: number, readonly: boolean): { status: number; mfn: number; handle: number; cycles: number } {
-    const cycles = price(this.costs, charges.grantMap());
+  grantMap(caller: number, granter: number, gref: number, readonly: boolean, deviceOnly = false): { status: number; mfn: number; handle: number; cycles: number } {
+    // device only (GNTMAP_device_map without GNTMAP_host_map): the same checks and pin, the
+    // frame's bus address for DMA, no page-table entry in the caller
+    const device = deviceOnly === true;
+    const cycles = price(this.costs, device ? charges.grantMapDevice() : charges.grantMap());
     const fail = (r: Refusal) => ({ status: this.refuse(caller, r), mfn: INVALID_MFN, handle: -1, cycles });
     const d = this.domains.get(caller);
     if (!d) return fail({ status: GNTST_bad_domain, kind: 'bad_domain', detail: `no calling domain ${caller}` });
@@ -328,17 +331,19 @@ export class Hypervisor {
     g.active.set(gref, act);
     this.syncInUseFlags(g, gref);
     const handle = d.nextHandle++;
-    d.maptrack.set(handle, { granter: granterId, gref, mfn: r.mfn, readonly: ro });
+    d.maptrack.set(handle, { granter: granterId, gref, mfn: r.mfn, readonly: ro, device });
     return { status: GNTST_okay, mfn: r.mfn, handle, cycles };
   }
 
   /** GNTTABOP_unmap_grant_ref. */
-  grantUnmap(caller: number, handle: number): HypercallResult {
-    const cycles = price(this.costs, charges.grantUnmap());
+  grantUnmap(caller: number, handle: number): HypercallResult & { device?: boolean } {
+    const hostCycles = price(this.costs, charges.grantUnmap());
     const d = this.domains.get(caller);
-    if (!d) return { status: this.refuse(caller, { status: GNTST_bad_domain, kind: 'bad_domain', detail: `no calling domain ${caller}` }), cycles };
+    if (!d) return { status: this.refuse(caller, { status: GNTST_bad_domain, kind: 'bad_domain', detail: `no calling domain ${caller}` }), cycles: hostCycles };
     const m = d.maptrack.get(handle);
-    if (!m) return { status: this.refuse(caller, { status: GNTST_bad_handle, kind: 'bad_handle', detail: `no mapping with handle ${String(handle)}` }), cycles };
+    if (!m) return { status: this.refuse(caller, { status: GNTST_bad_handle, kind: 'bad_handle', detail: `no mapping with handle ${String(handle)}` }), cycles: hostCycles };
+    // a device-only mapping has no PTE to clear and no TLB to flush
+    const cycles = m.device ? price(this.costs, charges.grantUnmapDevice()) : hostCycles;
     d.maptrack.delete(handle);
     this.frameTable.putRef(m.mfn);
     const g = this.domains.get(m.granter);
@@ -349,7 +354,7 @@ export class Hypervisor {
       if (act.reading <= 0) g.active.delete(m.gref);
       this.syncInUseFlags(g, m.gref);
     }
-    return { status: GNTST_okay, cycles };
+    return { status: GNTST_okay, cycles, device: m.device };
   }
 
   /** Writes GTF_reading/GTF_writing from the hypervisor's own count of active mappings. */

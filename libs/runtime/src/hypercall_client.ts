@@ -71,13 +71,13 @@ export class HypercallClient {
   }
 
   async grantMap(granter: number, gref: number, readonly: boolean, tNs: number) {
-    const r = await this.call({ $case: 'grantMap', value: { granter, gref, readonly } }, tNs);
+    const r = await this.call({ $case: 'grantMap', value: { granter, gref, readonly, deviceOnly: false } }, tNs);
     return { status: r.status, mfn: r.mfn, handle: r.handle, cycles: r.cycles, charges: chargesOf(r) };
   }
 
   /** Several grant maps in one hypercall: one result per op, and the call's charges on the first. */
-  async grantMapBatch(ops: Array<{ granter: number; gref: number; readonly: boolean }>, tNs: number) {
-    const r = await this.call({ $case: 'grantMapBatch', value: { ops } }, tNs);
+  async grantMapBatch(ops: Array<{ granter: number; gref: number; readonly: boolean; deviceOnly?: boolean }>, tNs: number) {
+    const r = await this.call({ $case: 'grantMapBatch', value: { ops: ops.map((o) => ({ granter: o.granter, gref: o.gref, readonly: o.readonly, deviceOnly: o.deviceOnly === true })) } }, tNs);
     const charges = chargesOf(r);
     return ops.map((_, i) => ({
       status: r.statuses[i] ?? (r.status < 0 ? r.status : -1),

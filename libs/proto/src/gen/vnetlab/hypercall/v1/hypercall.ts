@@ -140,6 +140,8 @@ export interface GrantMap {
   gref: number;
   /** map read-only (GNTMAP_readonly) */
   readonly: boolean;
+  /** GNTMAP_device_map without GNTMAP_host_map: a bus address for DMA, no CPU mapping */
+  deviceOnly: boolean;
 }
 
 /**
@@ -1149,7 +1151,7 @@ export const GrantCopyBatch: MessageFns<GrantCopyBatch> = {
 };
 
 function createBaseGrantMap(): GrantMap {
-  return { granter: 0, gref: 0, readonly: false };
+  return { granter: 0, gref: 0, readonly: false, deviceOnly: false };
 }
 
 export const GrantMap: MessageFns<GrantMap> = {
@@ -1162,6 +1164,9 @@ export const GrantMap: MessageFns<GrantMap> = {
     }
     if (message.readonly !== false) {
       writer.uint32(24).bool(message.readonly);
+    }
+    if (message.deviceOnly !== false) {
+      writer.uint32(32).bool(message.deviceOnly);
     }
     return writer;
   },
@@ -1203,6 +1208,14 @@ export const GrantMap: MessageFns<GrantMap> = {
             message.readonly = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.deviceOnly = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1220,6 +1233,11 @@ export const GrantMap: MessageFns<GrantMap> = {
       granter: isSet(object.granter) ? globalThis.Number(object.granter) : 0,
       gref: isSet(object.gref) ? globalThis.Number(object.gref) : 0,
       readonly: isSet(object.readonly) ? globalThis.Boolean(object.readonly) : false,
+      deviceOnly: isSet(object.deviceOnly)
+        ? globalThis.Boolean(object.deviceOnly)
+        : isSet(object.device_only)
+        ? globalThis.Boolean(object.device_only)
+        : false,
     };
   },
 
@@ -1234,6 +1252,9 @@ export const GrantMap: MessageFns<GrantMap> = {
     if (message.readonly !== false) {
       obj.readonly = message.readonly;
     }
+    if (message.deviceOnly !== false) {
+      obj.deviceOnly = message.deviceOnly;
+    }
     return obj;
   },
 
@@ -1245,6 +1266,7 @@ export const GrantMap: MessageFns<GrantMap> = {
     message.granter = object.granter ?? 0;
     message.gref = object.gref ?? 0;
     message.readonly = object.readonly ?? false;
+    message.deviceOnly = object.deviceOnly ?? false;
     return message;
   },
 };
