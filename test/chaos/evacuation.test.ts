@@ -2,8 +2,10 @@
 // redirects it through the other host's driver domain; the toolstack then live-migrates the
 // host's pv guests to that host. The transfer finishes, every migration reports its rounds and
 // downtime, the memory arrives intact, and every frame is delivered or dropped with a reason.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { example, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
+import { example, repoRoot, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
 
 interface Flow { flow: string; sentFrames: number; deliveredFrames: number; inFlight: number; drops: Record<string, number> }
 interface Evacuations {
@@ -18,7 +20,7 @@ describe('a NIC fails under load: redirect, then the guests are migrated away', 
   });
 
   it('moves every pv guest of the failed host to the redirect target while TCP runs, with rounds, downtime and every byte', async () => {
-    const l = await startLab(example('two-hosts.yaml'));
+    const l = await startLab(example('two-hosts.yaml'), ['--with-prometheus']);
     down = l.down;
     await vnetlabJson(['ping', 'vm-a1', 'vm-b1', '--count', '1'], l.dir);
     const bulk = vnetlab(['bulk', 'vm-a1', 'vm-b1', '--proto', 'tcp', '--bytes', '4000000', '--json'], { labDir: l.dir, timeoutMs: 240_000 });
@@ -55,5 +57,21 @@ describe('a NIC fails under load: redirect, then the guests are migrated away', 
     expect(p.received).toBe(2);
     const text = (await vnetlab(['evacuations'], { labDir: l.dir })).stdout;
     expect(text).toMatch(/vm-a1: host-a → host-b \(host-a\/eth0 failed\): moved/);
+
+    // the failures-and-migration dashboard shows it all: every panel's query has data in the real Prometheus
+    const prom = async (query: string) => {
+      const res = (await (await fetch(`${l.lab.prometheusUrl}/api/v1/query?${new URLSearchParams({ query })}`)).json()) as { data: { result: Array<{ value: [number, string] }> } };
+      return res.data.result;
+    };
+    const t0 = Date.now() / 1000;
+    for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((res) => setTimeout(res, 500))) {
+      const up = await prom('timestamp(up)');
+      if (up.length > 0 && up.every((x) => Number(x.value[1]) > t0 + 2)) break;
+    }
+    const board = JSON.parse(readFileSync(join(repoRoot, 'deploy/grafana/dashboards/failures.json'), 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
+    const empty: string[] = [];
+    for (const p of board.panels)
+      for (const t of p.targets ?? []) if (!t.expr.includes('vnetlab_link_cuts_total') && (await prom(t.expr)).length === 0) empty.push(`${p.title}: ${t.expr}`);
+    expect(empty).toEqual([]);
   });
 });

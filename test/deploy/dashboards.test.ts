@@ -13,8 +13,8 @@ type Panel = { id: number; type: string; title: string; gridPos: { x: number; y:
 const boards = readdirSync(dir).map((f) => ({ file: f, d: JSON.parse(readFileSync(join(dir, f), 'utf8')) as { uid: string; panels: Panel[] } }));
 
 describe('Grafana dashboards (deploy/grafana/dashboards)', () => {
-  it('there are the overview, host and protection dashboards', () => {
-    expect(boards.map((b) => b.file).sort()).toEqual(['host.json', 'overview.json', 'protection.json']);
+  it('there are the overview, host, protection, failures-and-migration and vswitch dashboards', () => {
+    expect(boards.map((b) => b.file).sort()).toEqual(['failures.json', 'host.json', 'overview.json', 'protection.json', 'vswitch.json']);
   });
 
   for (const { file, d } of boards) {

@@ -3,7 +3,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVENT_METRICS } from '@vnetlab/app-controller';
+import { EVENT_METRICS, VSWITCH_METRICS } from '@vnetlab/app-controller';
 import { alive, example, startLab, vnetlab, type LabInfo } from '../src/lab_kit.js';
 import { deployDir } from './deploy_kit.js';
 
@@ -13,8 +13,8 @@ let down: () => Promise<unknown> = async () => undefined;
 
 interface Target { health: string; scrapeUrl: string; labels: Record<string, string>; lastError: string }
 
-async function api<T>(path: string, params: Record<string, string> = {}): Promise<T> {
-  const r = await fetch(`${lab.prometheusUrl}${path}?${new URLSearchParams(params)}`);
+async function api<T>(path: string, params: Record<string, string> = {}, base = lab.prometheusUrl): Promise<T> {
+  const r = await fetch(`${base}${path}?${new URLSearchParams(params)}`);
   const body = (await r.json()) as { status: string; data: T; error?: string };
   if (body.status !== 'success') throw new Error(`${path} ${JSON.stringify(params)}: ${body.error}`);
   return body.data;
@@ -76,7 +76,8 @@ describe('vnetlab up --with-prometheus', () => {
           const query = t.expr.replaceAll('$host', host);
           const r = await api<{ result: Array<{ metric: Record<string, string>; value: [number, string] }> }>('/api/v1/query', { query });
           checked++;
-          const eventOnly = EVENT_METRICS.some((m) => query.includes(m)) || query.includes('result="error"');
+          // the vswitch's panels are held against a lab of vswitches below
+          const eventOnly = [...EVENT_METRICS, ...VSWITCH_METRICS].some((m) => query.includes(m)) || query.includes('result="error"');
           if (r.result.length === 0 && !eventOnly) empty.push(`${f}: ${p.title}: ${query}`);
         }
     }
@@ -88,5 +89,34 @@ describe('vnetlab up --with-prometheus', () => {
     const r = await api<{ result: Array<{ value: [number, string] }> }>('/api/v1/query', { query: 'sum(vnetlab_link_bytes_total)' });
     expect(r.result).toHaveLength(1);
     expect(Number(r.result[0].value[1])).toBeGreaterThanOrEqual(2_000_000);
+  });
+});
+
+describe('the vswitch dashboard against a lab of Open vSwitch hosts', () => {
+  it('after traffic across the VXLAN overlay every panel of vswitch.json returns data', async () => {
+    const l = await startLab(example('overlay.yaml'), ['--with-prometheus']);
+    try {
+      const base = l.lab.prometheusUrl!;
+      // the overlay's guests have the underlay's MTU less VXLAN's 50 bytes
+      const bulk = await vnetlab(['bulk', 'vm-a1', 'vm-b1', '--proto', 'udp', '--bytes', '1000000', '--msg-size', '1400'], { labDir: l.dir });
+      expect(bulk.code, bulk.stderr).toBe(0);
+      const t0 = Date.now() / 1000;
+      await until('two scrapes after the bulk', async () => {
+        const r = await api<{ result: Array<{ value: [number, string] }> }>('/api/v1/query', { query: 'timestamp(up)' }, base);
+        return r.result.length > 0 && r.result.every((x) => Number(x.value[1]) > t0 + 2);
+      });
+      const d = JSON.parse(readFileSync(join(deployDir, 'grafana/dashboards/vswitch.json'), 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
+      const empty: string[] = [];
+      for (const p of d.panels)
+        for (const t of p.targets ?? []) {
+          const r = await api<{ result: unknown[] }>('/api/v1/query', { query: t.expr }, base);
+          // drops are the good news when empty
+          if (r.result.length === 0 && !t.expr.includes('vnetlab_vswitch_drops_total')) empty.push(`${p.title}: ${t.expr}`);
+        }
+      expect(d.panels.length).toBeGreaterThanOrEqual(5);
+      expect(empty).toEqual([]);
+    } finally {
+      await l.down();
+    }
   });
 });

@@ -40,7 +40,16 @@ export const EVENT_METRICS = [
   'vnetlab_link_drops_total',
   'vnetlab_protection_violations_total',
   'vnetlab_bad_messages_total',
+  // failures and migrations: nothing until a NIC fails, a link is cut or a guest moves
+  'vnetlab_fault_phases_total',
+  'vnetlab_hypervisor_nic_failed',
+  'vnetlab_link_cuts_total',
+  'vnetlab_migration_',
+  'vnetlab_migrations_total',
 ];
+
+/** Metrics of the Open vSwitch hosts only (driver_domain.switch: vswitch): empty in a lab of bridges. */
+export const VSWITCH_METRICS = ['vnetlab_vswitch_'];
 
 const DS = { type: 'prometheus' as const, uid: '${datasource}' };
 
@@ -171,14 +180,42 @@ function protection(): Dashboard {
     .series('Protection violations by domain', 'The same refusals by the domain that attempted them', 'short', [['sum by (host, domain) (vnetlab_protection_violations_total)', '{{host}} {{domain}}']])
     .series('Hypercalls refused (modelled)', 'Hypercalls answered with an error per modelled second, by operation', 'ops', [[modelledRate('vnetlab_hypercalls_total', 'host, op', '{result="error"}'), '{{host}} {{op}}']])
     .series('Bad messages by reason', 'Malformed or hostile messages each service refused and kept serving', 'short', [['sum by (service, reason) (vnetlab_bad_messages_total)', '{{service}} {{reason}}']])
-    .text('IOMMU and CDNA validation', 'No metric yet: the IOMMU and CDNA buffer validation are not modelled so far (architecture.md).', 24)
     .done();
   return dashboard('vnetlab-protection', 'vnetlab / Protection', 'What the hypervisor refused, by kind and domain, and the bad input every service refused', p);
 }
 
+function failures(): Dashboard {
+  const p = new Layout()
+    .series('NIC health', 'Each NIC as its driver domain\'s fault agent sees it: 0 working, 1 failed with its I/O held, 2 failed with its I/O redirected through another host', 'none', [['max by (host, nic) (vnetlab_nic_health)', '{{host}} {{nic}}']])
+    .series('Fault phases', 'Phases the fault agents went through (detected, held, redirected, restored), by NIC: each step shows as a rise. Empty until a NIC fails.', 'short', [['sum by (host, nic, phase) (vnetlab_fault_phases_total)', '{{host}} {{nic}} {{phase}}']])
+    .series('Redirected frames (modelled)', 'Frames carried between driver domains while a NIC was down, per modelled second (out: to the other host, in: from it)', 'pps', [[modelledRate('vnetlab_redirected_frames_total', 'host, direction'), '{{host}} {{direction}}']])
+    .series('Frames held', 'Frames waiting for a NIC whose link is down (held, not dropped)', 'short', [['sum by (host) (vnetlab_fault_held_frames)', '{{host}}']])
+    .series('Migration phase', 'Each domain leaving a host: 0 none, 1 pre-copy, 2 stop-and-copy, 3 resumed on the target. Empty until a guest migrates.', 'none', [['max by (host, domain) (vnetlab_migration_phase)', '{{host}} {{domain}}']])
+    .series('Migration downtime (modelled)', 'Modelled time each domain\'s last migration kept it suspended (stop-and-copy to running on the target)', 's', [['max by (domain) (vnetlab_migration_downtime_seconds)', '{{domain}}']])
+    .series('Pages sent per pre-copy round', 'Pages of each domain sent in each round of its migration; a round that sends fewer pages than the one before is converging', 'short', [['sum by (domain, round) (vnetlab_migration_pages_total)', '{{domain}} round {{round}}']])
+    .series('Migrations and cut links', 'Migrations by result, and fabric links cut or mended', 'short', [
+      ['sum by (result) (vnetlab_migrations_total)', 'migrations {{result}}'],
+      ['sum by (link, state) (vnetlab_link_cuts_total)', '{{link}} {{state}}'],
+    ])
+    .series('NATS reconnections', 'Reconnections of each service to the NATS server (a restarted server shows on every service)', 'short', [['sum by (service) (vnetlab_nats_reconnects_total)', '{{service}}']], 24)
+    .done();
+  return dashboard('vnetlab-failures', 'vnetlab / Failures and migration', 'NIC failures as the fault agents handle them (held, redirected, restored), live migrations (phases, pages per round, downtime), cut links and NATS reconnections, on one timeline', p);
+}
+
+function vswitch(): Dashboard {
+  const p = new Layout()
+    .series('Cache hit rate', 'Share of frames the vswitch decided in its exact-match cache (the fast path) rather than on the slow path (the flow table)', 'percentunit', [[`${modelledRate('vnetlab_vswitch_cache_total', 'host', '{result="hit"}')} / ${modelledRate('vnetlab_vswitch_cache_total', 'host')}`, '{{host}}']])
+    .series('Cache hits and misses (modelled)', 'Frames decided by the cache (hit) or the classifier (miss) per modelled second', 'pps', [[modelledRate('vnetlab_vswitch_cache_total', 'host, result'), '{{host}} {{result}}']])
+    .series('Flows', 'Flows in each vswitch\'s flow table', 'short', [['sum by (host) (vnetlab_vswitch_flows)', '{{host}}']])
+    .series('Frames per port (modelled)', 'Frames received (rx) and sent (tx) on each vswitch port per modelled second; a tunnel port counts outer frames', 'pps', [[modelledRate('vnetlab_vswitch_port_frames_total', 'host, port, direction'), '{{host}} {{port}} {{direction}}']])
+    .series('vswitch drops by reason (modelled)', 'Frames the vswitch dropped per modelled second (no flow, VNI mismatch, MTU, …)', 'pps', [[modelledRate('vnetlab_vswitch_drops_total', 'host, reason'), '{{host}} {{reason}}']], 24)
+    .done();
+  return dashboard('vnetlab-vswitch', 'vnetlab / Open vSwitch', 'The driver domains\' Open vSwitch: cache hit rate (fast path and slow path), flows, per-port counters, drops', p);
+}
+
 /** file name → dashboard */
 export function dashboards(): Record<string, Dashboard> {
-  return { 'overview.json': overview(), 'host.json': host(), 'protection.json': protection() };
+  return { 'overview.json': overview(), 'host.json': host(), 'protection.json': protection(), 'failures.json': failures(), 'vswitch.json': vswitch() };
 }
 
 export const dashboardJson = (d: Dashboard) => JSON.stringify(d, null, 2) + '\n';
