@@ -214,10 +214,12 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     const mode = k['request-rx-copy'] === '1' ? 'copy' : 'flip';
     if (mode !== rxMode) svc.log.info('frontend chose its receive mode', { guest, mode });
     // (a guest that migrated here is in the topology under the host it started on)
-    const vni = topo.hosts.flatMap((x) => x.guests).find((g) => g.name === guest)?.interfaces[0]?.vni;
-    await ddFor(nic).addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode, mac, features: { sg: true, gsoTcpv4: true }, ...(vni !== undefined ? { vni } : {}) }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
+    const iface = topo.hosts.flatMap((x) => x.guests).find((g) => g.name === guest)?.interfaces[0];
+    const vni = iface?.vni;
+    const txMode = iface?.tx_mode ?? 'copy';
+    await ddFor(nic).addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode, txMode, mac, features: { sg: true, gsoTcpv4: true }, ...(vni !== undefined ? { vni } : {}) }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
     await setState(store, be, XenbusState.Connected);
-    svc.log.info('vif connected', { guest, domid, mode });
+    svc.log.info('vif connected', { guest, domid, mode, txMode });
     served.add(domid);
     await watchFrontendClose(domid, guest, `vif${domid}.0`, nic);
   }

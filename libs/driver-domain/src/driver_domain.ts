@@ -5,9 +5,9 @@
 import type { Bridge } from '@vnetlab/bridge';
 import { Serial, type Cpu } from '@vnetlab/cost';
 import { FlowCounters, flowKey } from '@vnetlab/flows';
-import { skbPages, type SkBuff } from '@vnetlab/frames';
+import { skbFree, type SkBuff } from '@vnetlab/frames';
 import type { GuestMemory, PagePool } from '@vnetlab/memory';
-import { Netback, type HypervisorPort, type MultiqueueBackend, type RxMode } from '@vnetlab/netback';
+import { Netback, type HypervisorPort, type MultiqueueBackend, type RxMode, type TxMode } from '@vnetlab/netback';
 import type { EmulatedNicModel } from './emulated_nic.js';
 import type { MachineMemory } from '@vnetlab/memory';
 import { PAGE_SIZE } from '@vnetlab/memory';
@@ -35,6 +35,13 @@ export interface Uplink {
   /** What the NIC does itself (checksum insertion, TSO); what it lacks dom0 does in software. Default: nothing. */
   offload?: XmitFeatures;
 }
+
+/** How netback's TX took a frame, for traces. */
+const TX_HOW: Record<TxMode, string> = {
+  copy: 'into a dom0 page (grant copy)',
+  map: 'by mapping the guest\'s pages into dom0 (grant map; the NIC sends from them)',
+  noremap: 'copying the header into a dom0 page and mapping the rest for the NIC only (no remapping)',
+};
 
 /** A NIC as a port of the switch: its name, its driver, and the event channel of its interrupt. */
 export interface UplinkPort { name: string; driver: Uplink; port: number }
@@ -65,6 +72,8 @@ export interface VifSpec {
   frontDomid: number;
   port: number;          // dom0's local event-channel port bound to the guest
   rxMode: RxMode;
+  /** How netback takes the guest's TX bytes: grant copy (default), grant map, or map for the device only (noremap). */
+  txMode?: TxMode;
   /** What this backend offered its frontend (feature-sg, feature-gso-tcpv4): multi-slot and GSO TX packets. */
   features?: { sg: boolean; gsoTcpv4: boolean };
   vni?: number;          // the VXLAN network of the vif (vswitch only)
@@ -108,6 +117,8 @@ export class DriverDomain {
   private readonly uplinks = new Map<string, UplinkState>();
   private readonly uplinkByIrq = new Map<number, UplinkState>();
   private readonly txBlocked = new Set<Vif>();
+  /** Vifs with mapped TX packets whose skbs were freed and that wait to be answered. */
+  private readonly txReleased = new Set<string>();
   private readonly domain: string;
   readonly counters = { events: 0, nicInterrupts: 0, forwarded: 0, flooded: 0, clones: 0, redirectedOut: 0, redirectedIn: 0 };
   /** Ports to another host's driver domain (the temporary backend's side of a redirect). */
@@ -159,6 +170,8 @@ export class DriverDomain {
       cpu: this.o.cpu,
       rxMode: spec.rxMode,
       ...(spec.features ? { features: spec.features } : {}),
+      ...(spec.txMode ? { txMode: spec.txMode } : {}),
+      onTxDone: () => this.txReleased.add(spec.name),
       domain: this.domain,
     });
     const r = await netback.connect(txRingRef, rxRingRef, tNs);
@@ -189,6 +202,7 @@ export class DriverDomain {
         more = r.more === true && r.skbs.length > 0;
       }
       for (const s of vif.backlog.splice(0)) this.drop(s, reason);
+      await this.settleTx(t);
       this.vifs.delete(name);
       this.byPort.delete(vif.port);
       this.txBlocked.delete(vif);
@@ -239,6 +253,7 @@ export class DriverDomain {
         for (const [reason, n] of Object.entries(r.drops)) this.flows.dropped('ioemu ' + name, reason, n);
         if (r.interrupt && dev.port !== undefined) this.o.ports.notify(dev.port, r.tNs);
         await this.bridgeFrames(name, r.skbs);
+        await this.settleTx(this.now);
       })
       .then(() => true);
   }
@@ -271,6 +286,23 @@ export class DriverDomain {
     // the guest may have posted RX buffers: frames waiting for them go first
     if (vif.backlog.length) await this.deliverTo(vif, [], t);
     await this.pullTx(vif, t);
+    await this.settleTx(this.now);
+  }
+
+  /**
+   * Answers the mapped TX packets whose frames were freed since (sent, or dropped anywhere):
+   * their grants unmapped and the guest notified (netback's dealloc work). Every entry point
+   * that may free an skb ends here, or a guest's TX ring would stall.
+   */
+  private async settleTx(t: number): Promise<void> {
+    for (const name of [...this.txReleased]) {
+      this.txReleased.delete(name);
+      const vif = this.vifs.get(name);
+      if (!vif) continue;
+      const r = await vif.netback.releaseTx(Math.max(t, this.now));
+      this.seen(r.tNs);
+      if (r.notify) this.o.ports.notify(vif.port, r.tNs);
+    }
   }
 
   /** The latest modelled time this domain has worked at (for metrics and reports). */
@@ -320,7 +352,7 @@ export class DriverDomain {
     this.seen(r.tNs);
     if (before && r.skbs.length > 0) {
       const charges = ledgerDelta(before, this.o.cpu.ledger);
-      for (const skb of r.skbs) this.report({ step: 'netback_tx', bytes: skb.bytes, port: vif.name, startNs: t, tNs: skb.tNs, charges, batch: r.skbs.length, detail: `netback took ${skb.bytes.length} bytes from ${vif.name}'s TX ring into a dom0 page (grant copy)` });
+      for (const skb of r.skbs) this.report({ step: 'netback_tx', bytes: skb.bytes, port: vif.name, startNs: t, tNs: skb.tNs, charges, batch: r.skbs.length, detail: `netback took ${skb.bytes.length} bytes from ${vif.name}'s TX ring ${TX_HOW[vif.txMode ?? 'copy']}` });
     }
     if (r.notify) this.o.ports.notify(vif.port, r.tNs);
     await this.bridgeFrames(vif.name, this.antiSpoof(vif, r.skbs));
@@ -345,9 +377,11 @@ export class DriverDomain {
       for (const skb of r.rx) this.report({ step: 'nic_driver_rx', bytes: skb.bytes, port: up.name, startNs: tNs, tNs: skb.tNs, charges, batch: r.rx.length, detail: `NIC interrupt: the driver took ${skb.bytes.length} bytes from ${up.name}'s RX ring and reposted a buffer` });
     }
     for (const g of r.freedGfns) this.o.pages.give(g);
+    await this.settleTx(r.tNs); // guests' frames the NIC sent from (mapped TX) are answered
     await this.bridgeFrames(up.name, r.rx);
     this.flushUplink(up, r.tNs); // TX slots the NIC gave back take waiting frames from now on
     for (const vif of [...this.txBlocked]) await this.pullTx(vif, r.tNs);
+    await this.settleTx(this.now);
   }
 
   /** Runs frames through the switch and hands them to their output ports. */
@@ -428,7 +462,7 @@ export class DriverDomain {
       return { bytes, tNs: skb.tNs, page: skb.page };
     }
     // does not fit the page: the NIC driver copies it into pages of its own
-    for (const g of skbPages(skb)) this.o.pages.give(g);
+    for (const g of skbFree(skb)) this.o.pages.give(g);
     return { bytes, tNs: skb.tNs };
   }
 
@@ -456,7 +490,7 @@ export class DriverDomain {
   /** A frame is dropped: its pages go back, and every wire frame it stands for is counted. */
   private drop(skb: SkBuff, reason: string): void {
     this.flows.dropped(flowKey(skb.bytes), reason, wireFrames(skb));
-    for (const g of skbPages(skb)) this.o.pages.give(g);
+    for (const g of skbFree(skb)) this.o.pages.give(g);
   }
 
   /**
@@ -549,6 +583,7 @@ export class DriverDomain {
       }
       this.counters.redirectedIn += skbs.length;
       await this.bridgeFrames(port, skbs);
+      await this.settleTx(this.now);
     });
   }
 
@@ -574,6 +609,7 @@ export class DriverDomain {
       const r = up.driver.reset();
       for (const skb of r.lost) this.flows.dropped(flowKey(skb.bytes), reason, wireFrames(skb));
       for (const g of r.freedGfns) this.o.pages.give(g);
+      await this.settleTx(this.now);
       await configure(r.rings);
       up.driver.repost?.(this.now);
     });
@@ -604,6 +640,7 @@ export class DriverDomain {
       const r = this.uplink(name).driver.abandon?.() ?? { lost: [], freedGfns: [] };
       for (const skb of r.lost) this.flows.dropped(flowKey(skb.bytes), reason, wireFrames(skb));
       for (const g of r.freedGfns) this.o.pages.give(g);
+      await this.settleTx(this.now);
       return r.lost.length;
     });
   }
@@ -617,6 +654,7 @@ export class DriverDomain {
         up.qdisc.push({ bytes, tNs });
       }
       this.flushUplink(up, tNs);
+      await this.settleTx(this.now);
     });
   }
 
@@ -638,6 +676,7 @@ export class DriverDomain {
     this.seen(tNs);
     this.flushUplink(up, tNs);
     for (const vif of [...this.txBlocked]) await this.pullTx(vif, tNs);
+    await this.settleTx(this.now);
   }
 
   /** Hands frames to a redirect: the tunnel's header and the management NIC's driver, per frame. */
@@ -649,7 +688,7 @@ export class DriverDomain {
     this.counters.redirectedOut += skbs.length;
     // the bytes leave in the message; dom0's pages go back
     send(skbs.map((s) => ({ bytes: s.bytes, tNs: t })), t);
-    for (const s of skbs) for (const g of skbPages(s)) this.o.pages.give(g);
+    for (const s of skbs) for (const g of skbFree(s)) this.o.pages.give(g);
   }
 
   /** Moves waiting frames onto one NIC's TX ring while it has room; beyond txqueuelen they are dropped. */

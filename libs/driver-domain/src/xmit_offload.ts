@@ -4,7 +4,7 @@
 // (skb_checksum_help) — each on dom0's CPU at its per-primitive cost. A device that has the
 // offload gets the frame as it is, and the work is its own (no CPU).
 import type { Cpu } from '@vnetlab/cost';
-import { FrameError, checksummedBytes, completeL4Checksum, segmentCount, segmentTcp, skbPages, tcpPayloadBytes, type SkBuff } from '@vnetlab/frames';
+import { FrameError, checksummedBytes, completeL4Checksum, segmentCount, segmentTcp, skbFree, tcpPayloadBytes, type SkBuff } from '@vnetlab/frames';
 import { PAGE_SIZE, type GuestMemory, type PagePool } from '@vnetlab/memory';
 
 /**
@@ -53,7 +53,7 @@ export function prepareXmit(skb: SkBuff, features: XmitFeatures, ctx: XmitContex
     const gfn = ctx.pages.take();
     if (gfn === undefined) return { skbs: [], drop: 'no_buffer', lost: 0 };
     ctx.dom0.write(gfn, 0, skb.bytes);
-    for (const g of skbPages(skb)) ctx.pages.give(g);
+    for (const g of skbFree(skb)) ctx.pages.give(g);
     delete skb.frags;
     skb.page = { gfn, offset: 0 };
     skb.tNs = ctx.cpu.run(skb.tNs, ctx.domain, [['copy_byte', skb.bytes.length]]);
@@ -90,7 +90,7 @@ function softwareGso(skb: SkBuff, deviceCsum: boolean, ctx: XmitContext): XmitRe
   const charges: Array<[('gso_segment' | 'checksum_byte'), number]> = [['gso_segment', frames.length]];
   if (!deviceCsum) charges.push(['checksum_byte', frames.reduce((n, f) => n + checksummedBytes(f), 0)]);
   const t = ctx.cpu.run(skb.tNs, ctx.domain, charges);
-  for (const g of skbPages(skb)) ctx.pages.give(g);
+  for (const g of skbFree(skb)) ctx.pages.give(g);
   const out: SkBuff[] = [];
   let lost = 0;
   for (const f of frames) {
@@ -105,12 +105,16 @@ function softwareGso(skb: SkBuff, deviceCsum: boolean, ctx: XmitContext): XmitRe
   return { skbs: out, lost };
 }
 
-/** Writes the skb's bytes back where they sit in dom0's memory (its page or fragments). */
+/**
+ * Writes the skb's bytes back where they sit in dom0's memory (its page or fragments). A
+ * guest's frame (a foreign fragment) is mapped read-only and is left as it is: the lab's
+ * bytes already carry the checksum there, so the NIC sends the same bytes.
+ */
 function writeBack(skb: SkBuff, dom0: GuestMemory): void {
   if (skb.page && skb.page.offset + skb.bytes.length <= PAGE_SIZE) dom0.write(skb.page.gfn, skb.page.offset, skb.bytes);
   let at = 0;
   for (const f of skb.frags ?? []) {
-    dom0.write(f.gfn, f.offset, skb.bytes.subarray(at, at + f.len));
+    if (f.mfn === undefined) dom0.write(f.gfn, f.offset, skb.bytes.subarray(at, at + f.len));
     at += f.len;
   }
 }

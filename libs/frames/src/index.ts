@@ -10,7 +10,7 @@ export { TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG, TCP_HEADER_LEN, t
 export { type UdpFrameSpec, type IcmpEchoFrameSpec, type TcpFrameSpec, buildUdpFrame, buildIcmpEchoFrame, buildTcpFrame, buildArpFrame } from './frame_builder.js';
 export { type ParsedFrame, parseFrame, describeFrame } from './frame_summary.js';
 export { PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC, LINKTYPE_ETHERNET, type PcapOptions, pcapHeader, pcapRecord, pcapFile } from './pcap.js';
-export { type SkBuff, type SkbFrag, skbPages } from './skbuff.js';
+export { type SkBuff, type SkbFrag, type SkbZerocopy, skbFree, skbPages, skbZerocopyDone } from './skbuff.js';
 export { IPV4_MAX_PACKET, TSO_MAX_SEGMENTS, type L4Span, l4Span, checksummedBytes, isOffloadableL4, completeL4Checksum, segmentTcp, segmentCount, tcpPayloadBytes } from './tcp_segmentation.js';
 export { VXLAN_PORT, VXLAN_HEADER_LEN, VXLAN_FLAG_I, VXLAN_OVERHEAD, VXLAN_MAX_VNI, VXLAN_SRC_PORT_MIN, VXLAN_SRC_PORT_MAX, type VxlanEncapSpec, type VxlanOuter, type VxlanPacket, vxlanSourcePort, encapVxlan, decapVxlan, isVxlanTo } from './vxlan.js';
 export { type TraceMark, type MarkMatch, compileMark } from './trace_mark.js';

@@ -1,5 +1,5 @@
 import type { Cpu } from '@vnetlab/cost';
-import { TSO_MAX_SEGMENTS, l4Span, segmentCount, tcpPayloadBytes, type SkBuff } from '@vnetlab/frames';
+import { TSO_MAX_SEGMENTS, l4Span, segmentCount, tcpPayloadBytes, type SkBuff, type SkbFrag } from '@vnetlab/frames';
 import { DOMID_SELF, GNTST_okay, type Charges, type GrantCopyOp } from '@vnetlab/hypervisor';
 import { INVALID_MFN, PAGE_SIZE, type GuestMemory, type MachineMemory, type PagePool } from '@vnetlab/memory';
 import {
@@ -13,6 +13,23 @@ import type { HypervisorPort } from './hypervisor_port.js';
 import { bump, newVifStats, type VifStats } from './vif_stats.js';
 
 export type RxMode = 'copy' | 'flip';
+
+/**
+ * How netback takes a guest's transmitted bytes: grant copy of every byte into dom0 pages
+ * (modern Xen); grant map of each slot with a host mapping, the NIC sending from the guest's
+ * page (Xen 2.0/3.0, Menon et al. 2006's baseline: a page-table update per slot and a TLB
+ * flush at unmap); or "TX without remapping" (Menon et al. 2006, sec. 4.2): only the header
+ * copied, the payload mapped for the device alone. In both mapped modes the guest's buffer is
+ * answered when the NIC is done with it (or the frame is dropped), not before.
+ */
+export type TxMode = 'copy' | 'map' | 'noremap';
+
+/**
+ * Bytes of a packet's head netback copies into its own page when the rest is mapped:
+ * XEN_NETBACK_TX_COPY_LEN (128) in drivers/net/xen-netback/netback.c since Linux 3.14, enough
+ * for the Ethernet/IPv4/TCP headers the bridge and the checksum code read.
+ */
+export const TX_COPY_LEN = 128;
 
 export interface NetbackOptions {
   frontDomid: number;
@@ -32,6 +49,10 @@ export interface NetbackOptions {
    * for them are refused as 'unsupported_flags'.
    */
   features?: Partial<TxFeatures>;
+  /** How TX bytes reach dom0 (default copy); map and noremap need grantMapBatch and grantUnmapBatch. */
+  txMode?: TxMode;
+  /** Called when a mapped TX packet is done with (its skb freed): call releaseTx() soon after. */
+  onTxDone?: () => void;
 }
 
 export interface TxEventResult {
@@ -57,8 +78,14 @@ export interface DeliverResult {
 /** The hypervisor's share of a CPU on the ledger. */
 const XEN = 'xen';
 
-/** A packet being served: its dom0 pages (one per data slot) once taken. */
-interface TxCandidate { p: TxPacket; gfns: number[]; reason?: string }
+/**
+ * A packet being served: its dom0 pages once taken (copy: one per data slot; noremap: one for
+ * the header) and, in the mapped modes, each data slot's mapping (undefined: not mapped).
+ */
+interface TxCandidate { p: TxPacket; gfns: number[]; reason?: string; maps: Array<{ mfn: number; handle: number } | undefined> }
+
+/** A packet whose guest frames stay mapped until its skb is freed; answered then. */
+interface MappedTx { p: TxPacket; handles: number[]; done: boolean }
 
 const IPPROTO_TCP = 6, IPPROTO_UDP = 17;
 
@@ -70,6 +97,7 @@ const IPPROTO_TCP = 6, IPPROTO_UDP = 17;
 export class Netback {
   readonly frontDomid: number;
   readonly rxMode: RxMode;
+  readonly txMode: TxMode;
   readonly stats: VifStats = newVifStats();
 
   private readonly mem: MachineMemory;
@@ -85,12 +113,21 @@ export class Netback {
   private readonly features: TxFeatures;
   /** Packets copied out of the ring that wait for dom0 buffer pages (served first next time). */
   private heldTx: TxPacket[] = [];
+  /** Mapped TX packets the NIC (or a drop) has not released yet, and released ones not yet answered. */
+  private readonly txInFlight = new Set<MappedTx>();
+  private txReleased: MappedTx[] = [];
+  private readonly onTxDone?: () => void;
 
   constructor(opts: NetbackOptions) {
     if (!Number.isInteger(opts.frontDomid) || opts.frontDomid < 0 || opts.frontDomid >= DOMID_SELF) {
       throw new NetbackError('bad_argument', `frontDomid ${opts.frontDomid} is not a guest domid`);
     }
     if (opts.rxMode !== 'copy' && opts.rxMode !== 'flip') throw new NetbackError('bad_argument', `rxMode ${String(opts.rxMode)}`);
+    const txMode = opts.txMode ?? 'copy';
+    if (txMode !== 'copy' && txMode !== 'map' && txMode !== 'noremap') throw new NetbackError('bad_argument', `txMode ${String(txMode)}`);
+    if (txMode !== 'copy' && (!opts.hv.grantMapBatch || !opts.hv.grantUnmapBatch)) throw new NetbackError('bad_argument', `txMode ${txMode} needs batched grant map and unmap`);
+    this.txMode = txMode;
+    this.onTxDone = opts.onTxDone;
     this.frontDomid = opts.frontDomid;
     this.rxMode = opts.rxMode;
     this.mem = opts.mem;
@@ -141,9 +178,11 @@ export class Netback {
 
   /**
    * Guest→world (xenvif_tx_action): takes the TX requests, reads them into packets (a
-   * chain of requests with its extra-info slots is one packet), copies every valid packet
-   * into dom0 pages — one page per data slot — with one batched grant-copy hypercall,
-   * answers each slot and pushes the responses.
+   * chain of requests with its extra-info slots is one packet), and brings every valid
+   * packet into dom0 as txMode says: copy — into dom0 pages, one per data slot, with one
+   * batched grant copy, each slot answered at once; map / noremap — the slots grant-mapped in
+   * one batch (noremap: the header grant-copied first, the rest mapped for the device only),
+   * answered by releaseTx() once the skb is freed. Refused packets are answered at once.
    */
   async onTxEvent(tNs: number): Promise<TxEventResult> {
     const tx = this.requireTx();
@@ -153,12 +192,12 @@ export class Netback {
     let more = false;
     while (!this.broken) {
       if (this.heldTx.length === 0) {
-        if (this.pages.free === 0) {
+        if (this.txMode !== 'map' && this.pages.free === 0) {
           more = tx.unconsumedRequests() > 0;
           break;
         }
         // without chains a request is a packet: take no more than there are pages for them
-        const { requests, overflow } = tx.takeRequests(this.features.sg ? Infinity : this.pages.free);
+        const { requests, overflow } = tx.takeRequests(this.features.sg || this.txMode === 'map' ? Infinity : this.pages.free);
         if (overflow) {
           this.disable('tx_ring_overflow');
           break;
@@ -174,47 +213,42 @@ export class Netback {
       const cands: TxCandidate[] = [];
       while (this.heldTx.length > 0) {
         const p = this.heldTx[0]!;
-        if (!p.reason && p.data.length > this.pages.free) break;
+        const pages = this.txMode === 'copy' ? p.data.length : this.txMode === 'noremap' ? 1 : 0;
+        if (!p.reason && pages > this.pages.free) break;
         this.heldTx.shift();
-        cands.push(p.reason ? { p, gfns: [], reason: p.reason } : { p, gfns: p.data.map(() => this.pages.take()!) });
+        cands.push(p.reason ? { p, gfns: [], reason: p.reason, maps: [] } : { p, gfns: Array.from({ length: pages }, () => this.pages.take()!), maps: [] });
       }
       if (cands.length === 0) {
         more = true; // the rest waits for pages the bridge or the NIC gives back
         break;
       }
       const valid = cands.filter((c) => !c.reason);
-      const ops: GrantCopyOp[] = valid.flatMap((c) => c.p.data.map((req, k) => ({
-        source: { gref: req.gref, domid: this.frontDomid, offset: req.offset },
-        dest: { gfn: c.gfns[k]!, domid: DOMID_SELF, offset: 0 },
-        len: c.p.lengths[k]!,
-      })));
-      if (ops.length > 0) {
-        const results = await this.hv.grantCopy(ops, t);
-        t = this.chargeHypercall(t, results.reduce((s, r) => s + r.cycles, 0), results.flatMap((r) => r.charges ?? []));
-        let k = 0;
-        for (const c of valid) {
-          for (let j = 0; j < c.p.data.length; j++, k++) {
-            const status = results[k]?.status;
-            if (status !== GNTST_okay) c.reason ??= `copy_failed${status === undefined ? '' : `_${status}`}`;
-          }
-        }
-      }
+      t = await this.copyIn(valid, t);
+      if (this.txMode !== 'copy') t = await this.mapIn(valid.filter((c) => !c.reason), t);
       const batch: SkBuff[] = [];
+      const unmapNow: number[] = [];
       let slots = 0;
       for (const c of cands) {
         const skb = c.reason ? undefined : this.txSkb(c, t);
         if (!skb) {
           for (const g of c.gfns) this.pages.give(g);
+          for (const m of c.maps) if (m) unmapNow.push(m.handle);
           bump(this.stats.txErrors, c.reason!);
         } else {
           this.stats.txPackets++;
           this.stats.txBytes += c.p.size;
           batch.push(skb);
+          if (this.txMode !== 'copy') {
+            // answered when the skb is freed (the NIC sent it, or it was dropped)
+            const m: MappedTx = { p: c.p, handles: c.maps.flatMap((x) => (x ? [x.handle] : [])), done: false };
+            this.txInFlight.add(m);
+            skb.zerocopy = { done: () => this.txDone(m) };
+            continue;
+          }
         }
-        // every slot is answered; an extra-info slot gets NETIF_RSP_NULL
-        for (const s of c.p.slots) tx.putResponse({ id: s.extra ? 0 : s.req.id, status: s.extra ? NETIF_RSP_NULL : skb ? NETIF_RSP_OKAY : NETIF_RSP_ERROR });
-        slots += c.p.slots.length;
+        slots += this.answer(tx, c.p, skb !== undefined);
       }
+      if (unmapNow.length > 0) t = await this.unmap(unmapNow, t);
       t = this.cpu.run(t, this.domain, [['ring_op', slots]]);
       notify = tx.pushResponses() || notify;
       for (const s of batch) skbs.push({ ...s, tNs: t }); // ready once the batch is answered
@@ -229,11 +263,8 @@ export class Netback {
    * refused, as netback's checksum_setup refuses it.
    */
   private txSkb(c: TxCandidate, t: number): SkBuff | undefined {
-    const parts = c.p.data.map((_, k) => this.dom0.read(c.gfns[k]!, 0, c.p.lengths[k]!));
-    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    const skb: SkBuff = parts.length === 1
-      ? { bytes, tNs: t, page: { gfn: c.gfns[0]!, offset: 0 } }
-      : { bytes, tNs: t, frags: c.p.data.map((_, k) => ({ gfn: c.gfns[k]!, offset: 0, len: c.p.lengths[k]! })) };
+    const skb = this.txMode === 'copy' ? this.copiedSkb(c, t) : this.mappedSkb(c, t);
+    const bytes = skb.bytes;
     const csumBlank = (c.p.flags & NETTXF_csum_blank) !== 0;
     if (!csumBlank && c.p.gsoSize === undefined) return skb;
     const span = l4Span(bytes);
@@ -254,6 +285,118 @@ export class Netback {
       if (tcpPayloadBytes(bytes) > c.p.gsoSize) skb.gso = { size: c.p.gsoSize };
     }
     return skb;
+  }
+
+  private copiedSkb(c: TxCandidate, t: number): SkBuff {
+    const parts = c.p.data.map((_, k) => this.dom0.read(c.gfns[k]!, 0, c.p.lengths[k]!));
+    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return parts.length === 1
+      ? { bytes, tNs: t, page: { gfn: c.gfns[0]!, offset: 0 } }
+      : { bytes, tNs: t, frags: c.p.data.map((_, k) => ({ gfn: c.gfns[k]!, offset: 0, len: c.p.lengths[k]! })) };
+  }
+
+  /**
+   * The skb of a mapped packet: fragments on the guest's frames (by machine frame: the NIC
+   * DMAs from them) and, in noremap mode, the header in dom0's page first. Dom0 reads the
+   * bytes where they are (through its mapping, or the header it copied): no copy is charged.
+   */
+  private mappedSkb(c: TxCandidate, t: number): SkBuff {
+    const frags: SkbFrag[] = [];
+    const hlen = this.txMode === 'noremap' ? headerLen(c.p) : 0;
+    if (hlen > 0) frags.push({ gfn: c.gfns[0]!, offset: 0, len: hlen });
+    c.p.data.forEach((req, k) => {
+      const skip = k === 0 ? hlen : 0;
+      const len = c.p.lengths[k]! - skip;
+      const m = c.maps[k];
+      if (len > 0 && m) frags.push({ gfn: -1, mfn: m.mfn, offset: req.offset + skip, len });
+    });
+    const parts = frags.map((f) => (f.mfn === undefined ? this.dom0.read(f.gfn, f.offset, f.len) : this.mem.read(f.mfn, f.offset, f.len)));
+    return { bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts), tNs: t, frags };
+  }
+
+  /**
+   * Copies in by grant copy, one batch: in copy mode every data slot into its dom0 page; in
+   * noremap mode each packet's header into its dom0 page; in map mode nothing.
+   */
+  private async copyIn(valid: TxCandidate[], t: number): Promise<number> {
+    if (this.txMode === 'map') return t;
+    const ops: Array<{ c: TxCandidate; op: GrantCopyOp }> = valid.flatMap((c) => {
+      const slots = this.txMode === 'copy' ? c.p.data.map((req, k) => ({ req, k, len: c.p.lengths[k]! })) : [{ req: c.p.data[0]!, k: 0, len: headerLen(c.p) }];
+      return slots.map(({ req, k, len }) => ({ c, op: { source: { gref: req.gref, domid: this.frontDomid, offset: req.offset }, dest: { gfn: c.gfns[k]!, domid: DOMID_SELF, offset: 0 }, len } }));
+    });
+    if (ops.length === 0) return t;
+    const results = await this.hv.grantCopy(ops.map((o) => o.op), t);
+    t = this.chargeHypercall(t, results.reduce((s, r) => s + r.cycles, 0), results.flatMap((r) => r.charges ?? []));
+    ops.forEach(({ c }, i) => {
+      const status = results[i]?.status;
+      if (status !== GNTST_okay) c.reason ??= `copy_failed${status === undefined ? '' : `_${status}`}`;
+    });
+    return t;
+  }
+
+  /**
+   * Maps the data slots (noremap: what lies beyond the header) in one batch, read-only: with
+   * a host mapping in map mode, for the device alone in noremap mode. The hypervisor checks
+   * each grant as for a copy and pins the frame while it is mapped.
+   */
+  private async mapIn(valid: TxCandidate[], t: number): Promise<number> {
+    const deviceOnly = this.txMode === 'noremap';
+    const want = valid.flatMap((c) => c.p.data.flatMap((req, k) => (c.p.lengths[k]! - (k === 0 && deviceOnly ? headerLen(c.p) : 0) > 0 ? [{ c, k, req }] : [])));
+    if (want.length === 0) return t;
+    const results = await this.hv.grantMapBatch!(want.map(({ req }) => ({ granter: this.frontDomid, gref: req.gref, readonly: true, deviceOnly })), t);
+    t = this.chargeHypercall(t, results.reduce((s, r) => s + r.cycles, 0), results.flatMap((r) => r.charges ?? []));
+    want.forEach(({ c, k }, i) => {
+      const r = results[i];
+      if (r?.status === GNTST_okay) c.maps[k] = { mfn: r.mfn, handle: r.handle };
+      else c.reason ??= `map_failed${r === undefined ? '' : `_${r.status}`}`;
+    });
+    return t;
+  }
+
+  /** Answers every slot of a packet (an extra-info slot gets NETIF_RSP_NULL); returns how many. */
+  private answer(tx: BackRing<NetifTxRequest, NetifTxResponse>, p: TxPacket, ok: boolean): number {
+    for (const s of p.slots) tx.putResponse({ id: s.extra ? 0 : s.req.id, status: s.extra ? NETIF_RSP_NULL : ok ? NETIF_RSP_OKAY : NETIF_RSP_ERROR });
+    return p.slots.length;
+  }
+
+  private async unmap(handles: number[], t: number): Promise<number> {
+    const r = await this.hv.grantUnmapBatch!(handles, t);
+    t = this.chargeHypercall(t, r.reduce((s, x) => s + x.cycles, 0), r.flatMap((x) => x.charges ?? []));
+    const bad = r.filter((x) => x.status !== GNTST_okay).length;
+    if (bad > 0) bump(this.stats.errors, 'unmap_failed', bad);
+    return t;
+  }
+
+  /** The skb of a mapped packet was freed (xenvif_zerocopy_callback): queue it for releaseTx. */
+  private txDone(m: MappedTx): void {
+    if (m.done) return;
+    m.done = true;
+    this.txReleased.push(m);
+    this.onTxDone?.();
+  }
+
+  /** Mapped TX packets not released yet (on the NIC's ring, or waiting in dom0). */
+  get txPending(): number {
+    return this.txInFlight.size - this.txReleased.length;
+  }
+
+  /**
+   * Mapped TX packets whose skbs were freed (xenvif_tx_dealloc_action): their grants unmapped
+   * in one batch and every slot answered — OKAY, as netback answers a packet it accepted even
+   * when the frame is dropped later. After disconnect() the grants are still unmapped.
+   */
+  async releaseTx(tNs: number): Promise<{ notify: boolean; tNs: number }> {
+    const done = this.txReleased.splice(0);
+    if (done.length === 0) return { notify: false, tNs };
+    let t = tNs;
+    const handles = done.flatMap((m) => m.handles);
+    if (handles.length > 0) t = await this.unmap(handles, t);
+    for (const m of done) this.txInFlight.delete(m);
+    if (!this.tx) return { notify: false, tNs: t };
+    let slots = 0;
+    for (const m of done) slots += this.answer(this.tx, m.p, true);
+    t = this.cpu.run(t, this.domain, [['ring_op', slots]]);
+    return { notify: this.tx.pushResponses(), tNs: t };
   }
 
   /**
@@ -415,4 +558,9 @@ export class Netback {
     this.broken = reason;
     bump(this.stats.errors, reason);
   }
+}
+
+/** The header bytes netback copies in noremap mode: TX_COPY_LEN, or the whole head slot if shorter. */
+function headerLen(p: TxPacket): number {
+  return Math.min(TX_COPY_LEN, p.lengths[0]!);
 }

@@ -1,4 +1,4 @@
-import type { SkBuff } from '@vnetlab/frames';
+import { skbZerocopyDone, type SkBuff, type SkbFrag } from '@vnetlab/frames';
 import type { GuestMemory, PagePool } from '@vnetlab/memory';
 import { DESC_DD, DESC_EOP, DESC_ERR, DESC_SIZE, DESC_TX_CSUM, DESC_TX_TSO, decodeWriteback, encodeDescriptor, type DescriptorWriteback } from './descriptor.js';
 import { NicError } from './nic_error.js';
@@ -167,7 +167,8 @@ export class NicDriver {
       if (frags) {
         frags.forEach((f, k) => {
           const last = k === frags.length - 1;
-          this.putTx(this.machineAddr(f.gfn, f.offset), f.len, last, last ? { callerGfns: [...new Set(frags.map((x) => x.gfn))] } : {}, k === 0 ? offload : undefined);
+          // a foreign frame (a guest's, granted for DMA) is never the caller's page to recycle
+          this.putTx(this.fragAddr(f), f.len, last, last ? { callerGfns: [...new Set(frags.filter((x) => x.mfn === undefined).map((x) => x.gfn))] } : {}, k === 0 ? offload : undefined);
         });
       } else if (zeroCopy) {
         this.putTx(this.machineAddr(skb.page!.gfn, skb.page!.offset), skb.bytes.length, true, { callerGfns: [skb.page!.gfn] }, offload);
@@ -233,6 +234,7 @@ export class NicDriver {
         const slot = this.txSlots[this.txClean];
         if (slot?.bounceGfn !== undefined) this.pool.give(slot.bounceGfn);
         if (slot?.callerGfns !== undefined) out.freedGfns.push(...slot.callerGfns);
+        if (slot?.skb) skbZerocopyDone(slot.skb); // the guest's frames it was sent from are free again
         this.txSlots[this.txClean] = undefined;
         this.txClean = (this.txClean + 1) % this.size;
         out.txCompleted++;
@@ -274,7 +276,10 @@ export class NicDriver {
       const slot = this.txSlots[this.txClean];
       if (slot?.bounceGfn !== undefined) this.pool.give(slot.bounceGfn);
       if (slot?.callerGfns !== undefined) out.freedGfns.push(...slot.callerGfns);
-      if (slot?.skb) out.lost.push(slot.skb);
+      if (slot?.skb) {
+        skbZerocopyDone(slot.skb); // never to be sent: its foreign frames go back to their owner
+        out.lost.push(slot.skb);
+      }
       this.txSlots[this.txClean] = undefined;
     }
     return out;
@@ -341,7 +346,7 @@ export class NicDriver {
         if (!Number.isInteger(f.offset) || !Number.isInteger(f.len) || f.offset < 0 || f.len < 1 || f.offset + f.len > PAGE) {
           throw new NicError('bad_frame', `fragment ${f.offset}+${f.len} does not lie in one page`);
         }
-        this.machineAddr(f.gfn, f.offset);
+        this.fragAddr(f); // a gfn outside this domain, or a foreign frame that is no frame number, is refused
         total += f.len;
       }
       if (total !== skb.bytes.length) throw new NicError('bad_frame', `fragments hold ${total} bytes, the frame ${skb.bytes.length}`);
@@ -351,6 +356,13 @@ export class NicDriver {
       if (!Number.isInteger(offset) || offset < 0 || offset >= PAGE) throw new NicError('bad_frame', `skb page offset ${offset} is not in 0..4095`);
       this.machineAddr(gfn, offset); // a gfn outside this domain, or without a frame, is refused
     }
+  }
+
+  /** A fragment's machine byte address: its own mfn when foreign, else through this domain's p2m. */
+  private fragAddr(f: SkbFrag): number {
+    if (f.mfn === undefined) return this.machineAddr(f.gfn, f.offset);
+    if (!Number.isSafeInteger(f.mfn) || f.mfn < 0) throw new NicError('bad_frame', `foreign fragment mfn ${String(f.mfn)} is not a machine frame`);
+    return f.mfn * PAGE + f.offset;
   }
 
   /** Machine byte address of (gfn, offset) in this domain: what a descriptor holds. */

@@ -181,6 +181,17 @@ describe('problems name the field path and the line', () => {
 });
 
 describe('semantic rules', () => {
+  it('tx_mode: copy by default, map and noremap on pv only', () => {
+    const topo = parseTopology(base().replace('{ arch: pv }', '{ arch: pv, tx_mode: noremap }'), 'lab.yaml');
+    expect(topo.hosts[0]!.guests[0]!.interfaces[0]!.tx_mode).toBe('noremap');
+    expect(parseTopology(base(), 'lab.yaml').hosts[0]!.guests[0]!.interfaces[0]!.tx_mode).toBe('copy');
+    expect(topologySummary(topo)).toMatch(/pv\/copy tx noremap/);
+    const ps = problemsOf(base().replace('{ arch: pv }', '{ arch: cdna, tx_mode: map }'));
+    expect(ps.map((p) => p.path)).toContain('hosts[0].guests[0].interfaces[0].tx_mode');
+    expect(ps.find((p) => p.path === 'hosts[0].guests[0].interfaces[0].tx_mode')!.message).toMatch(/pv transmit path/);
+    expect(problemsOf(base().replace('{ arch: pv }', '{ arch: pv, tx_mode: remap }')).map((p) => p.path)).toEqual(['hosts[0].guests[0].interfaces[0].tx_mode']);
+  });
+
   it('duplicate MACs and IPs across the lab', () => {
     const guests = `      - name: g1
         memory_mib: 32

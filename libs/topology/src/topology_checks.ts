@@ -94,6 +94,7 @@ export function checkTopology(t: Topology): CheckProblem[] {
           }
         }
         if (i.rx_mode === 'flip' && i.arch !== 'pv') add([...ip, 'rx_mode'], `rx_mode flip is a pv receive path; arch ${i.arch} has none`);
+        if (i.tx_mode !== 'copy' && i.arch !== 'pv') add([...ip, 'tx_mode'], `tx_mode ${i.tx_mode} is a pv transmit path (netback); arch ${i.arch} has none`);
         if ((i.offload.csum || i.offload.tso) && i.arch !== 'pv') add([...ip, 'offload'], `offload is a feature of pv's virtual interface (netfront/netback); arch ${i.arch} has none`);
         if (i.nic === undefined) {
           if (NEEDS_NIC.has(i.arch)) add([...ip, 'nic'], `arch ${i.arch} needs a NIC, and host ${h.name} has none`);

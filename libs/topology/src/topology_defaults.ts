@@ -79,6 +79,7 @@ export function applyDefaults(raw: Raw): Topology {
           mac: i.mac ? String(i.mac).toLowerCase() : freshMac(XEN_OUI, ((hi + 1) << 16) | ((gi + 1) << 8) | (ii + 1)),
           ip: i.ip ?? freshIp(),
           rx_mode: i.rx_mode ?? 'copy',
+          tx_mode: i.tx_mode ?? 'copy',
           offload: offloadOf(i.offload),
         };
         const nic = i.nic ?? nics[0]?.name;

@@ -28,7 +28,7 @@ export function topologySummary(t: Topology): string {
     if (h.underlay) out.push(`    underlay VTEP ${h.underlay.ip}, MTU ${h.underlay.mtu}`);
     for (const n of h.nics) out.push(`    nic ${n.name} ${n.mac} ${rate(n.rate_bps)}, ${n.queue_sets} queue set${n.queue_sets === 1 ? '' : 's'}${offloadText(n.offload)}`);
     for (const g of h.guests) {
-      const ifs = g.interfaces.map((i) => `${i.arch}${i.arch === 'pv' ? `/${i.rx_mode}` : ''} ${i.ip} ${i.mac}${i.nic ? ` via ${i.nic}` : ''}${i.vni !== undefined ? ` vni ${i.vni}` : ''}${offloadText(i.offload)}`);
+      const ifs = g.interfaces.map((i) => `${i.arch}${i.arch === 'pv' ? `/${i.rx_mode}${i.tx_mode !== 'copy' ? ` tx ${i.tx_mode}` : ''}` : ''} ${i.ip} ${i.mac}${i.nic ? ` via ${i.nic}` : ''}${i.vni !== undefined ? ` vni ${i.vni}` : ''}${offloadText(i.offload)}`);
       out.push(`    guest ${g.name}: ${g.memory_mib} MiB, vcpus on cpu ${g.vcpus.join(',')}${ifs.length ? `; ${ifs.join('; ')}` : ''}`);
     }
   }

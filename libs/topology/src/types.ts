@@ -5,6 +5,12 @@
 export type GuestArch = 'emulated' | 'pv' | 'multiqueue' | 'cdna' | 'passthrough' | 'native';
 /** How a pv backend delivers received frames: grant copy or page flip. */
 export type RxMode = 'copy' | 'flip';
+/**
+ * How a pv backend takes transmitted frames: grant copy of every byte (modern Xen), grant
+ * map with a host mapping (Xen 2.0/3.0, Menon et al. 2006's baseline), or the header copied
+ * and the rest mapped for the NIC alone (Menon's TX without remapping).
+ */
+export type TxMode = 'copy' | 'map' | 'noremap';
 export type SwitchKind = 'bridge' | 'vswitch';
 
 /** Transmit offloads: TCP/UDP checksum insertion and TCP segmentation (TSO). */
@@ -34,6 +40,7 @@ export interface GuestInterface {
   mac: string;          // generated when omitted (Xen's 00:16:3e prefix)
   ip: string;           // generated when omitted
   rx_mode: RxMode;      // default copy
+  tx_mode: TxMode;      // default copy (pv only)
   nic?: string;         // the host NIC it uses; defaults to the host's first NIC, absent on a host without NICs
   vni?: number;         // the VXLAN network it belongs to (a vswitch host with an underlay); absent = untunnelled
   offload: Offload;     // pv's virtual offloads (checksum, TSO); default neither
