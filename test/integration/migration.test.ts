@@ -131,12 +131,16 @@ describe('live migration of a pv guest between two hosts', () => {
     expect(metricValue(text, 'vnetlab_migration_downtime_seconds', { domain: 'vm-a1' })).toBeCloseTo(r.downtimeSeconds, 6);
   }, 600_000);
 
-  it('migrates it back, and refuses what cannot be done with the reason', async () => {
+  it('migrates it back, moves a page-flip guest too, and refuses what cannot be done with the reason', async () => {
     const back = await vnetlabJson<Report>(['migrate', 'vm-a1', '--to', 'host-a', '--max-rounds', '1'], dir);
     expect(back.from).toBe('host-b');
     expect(back.targetSha256).toBe(back.sourceSha256);
     expect(back.rounds.filter((x) => x.phase === 'precopy')).toHaveLength(1);
     expect((await vnetlabJson<{ received: number }>(['ping', 'vm-b1', 'vm-a1', '--count', '1'], dir)).received).toBe(1);
+    // a guest that receives by page flip: pages it gave away travel as pages with no frame
+    const flip = await vnetlabJson<Report>(['migrate', 'vm-a2', '--to', 'host-b'], dir);
+    expect(flip.targetSha256).toBe(flip.sourceSha256);
+    expect((await vnetlabJson<{ received: number }>(['ping', 'vm-a1', 'vm-a2', '--count', '1'], dir)).received).toBe(1);
     const same = await vnetlab(['migrate', 'vm-a1', '--to', 'host-a'], { labDir: dir });
     expect(same.code).not.toBe(0);
     expect(same.stderr).toMatch(/already runs on host-a/);
