@@ -128,9 +128,20 @@ describe('pv offload variants', () => {
     expect(load('pv', 1).topo.hosts[0]!.guests[0]!.interfaces[0]!.offload).toEqual({ csum: false, tso: false });
   });
 
+  it('reads pv-map and +noremap as pv transmit paths and gives the interfaces their tx_mode', () => {
+    expect(parseArchSpec('pv-map')).toEqual({ label: 'pv-map', arch: 'pv', rxMode: 'copy', txMode: 'map' });
+    expect(parseArchSpec('pv+csum+tso+noremap')).toEqual({ label: 'pv+csum+tso+noremap', arch: 'pv', rxMode: 'copy', txMode: 'noremap', offload: { csum: true, tso: true } });
+    expect(parseArchSpec('pv+noremap')).toEqual({ label: 'pv+noremap', arch: 'pv', rxMode: 'copy', txMode: 'noremap' });
+    expect(load('pv+noremap', 1).topo.hosts[0]!.guests[0]!.interfaces[0]!.tx_mode).toBe('noremap');
+    expect(load('pv-map+csum', 1).topo.hosts[0]!.guests[0]!.interfaces[0]).toMatchObject({ tx_mode: 'map', offload: { csum: true, tso: false } });
+    expect(load('pv', 1).topo.hosts[0]!.guests[0]!.interfaces[0]!.tx_mode).toBe('copy');
+    expect(() => parseArchSpec('pv-map+noremap')).toThrow(/take one/);
+    expect(() => parseArchSpec('cdna+noremap')).toThrow(CompareError);
+  });
+
   it('refuses offloads on other architectures and unknown offloads', () => {
     expect(() => parseArchSpec('cdna+csum')).toThrow(CompareError);
-    expect(() => parseArchSpec('pv+lro')).toThrow(/unknown offload lro/);
+    expect(() => parseArchSpec('pv+lro')).toThrow(/unknown option lro/);
   });
 
   it('gives the SUT NICs the offloads asked for, and the traffic host none', () => {

@@ -11,15 +11,18 @@ export const TRAFFIC_HOST = 'traffic';
 export const ARCHS: readonly GuestArch[] = ['emulated', 'pv', 'multiqueue', 'cdna', 'passthrough', 'native'];
 
 /**
- * A label in `--arch`: an architecture, or `pv-flip` (pv receiving by page flip), with pv's
- * virtual offloads appended as `+csum`, `+tso` (`pv+csum+tso`). The label names the series
- * in tables and plots; `arch`, `rxMode` and `offload` are what the topology gets.
+ * A label in `--arch`: an architecture, `pv-flip` (pv receiving by page flip) or `pv-map`
+ * (pv transmitting from the guest's pages mapped into dom0, Menon et al. 2006's baseline),
+ * with pv's options appended: virtual offloads `+csum`, `+tso`, and `+noremap` (transmit
+ * without remapping) — `pv+csum+tso+noremap`. The label names the series in tables and
+ * plots; `arch`, `rxMode`, `txMode` and `offload` are what the topology gets.
  */
-export interface ArchSpec { label: string; arch: GuestArch; rxMode: 'copy' | 'flip'; offload?: Offload }
+export interface ArchSpec { label: string; arch: GuestArch; rxMode: 'copy' | 'flip'; txMode?: 'copy' | 'map' | 'noremap'; offload?: Offload }
 
 /** Transmit offloads, of a pv interface or of a NIC (the topology's `offload`). */
 export interface Offload { csum: boolean; tso: boolean }
 const OFFLOADS = ['csum', 'tso'] as const;
+const PV_OPTIONS = [...OFFLOADS, 'noremap'] as const;
 
 export type Direction = 'tx' | 'rx';
 
@@ -37,17 +40,21 @@ export function parseArchSpec(label: string): ArchSpec {
   const [head, ...opts] = label.trim().split('+');
   const spec = parseBaseArch(head!);
   if (opts.length === 0) return spec;
-  if (spec.arch !== 'pv') throw new CompareError('bad_arch', `"${label}": offloads (+csum, +tso) are pv's virtual-interface features, not ${spec.arch}'s`);
-  const unknown = opts.filter((o) => !(OFFLOADS as readonly string[]).includes(o));
-  if (unknown.length) throw new CompareError('bad_arch', `"${label}": unknown offload ${unknown.join(', ')} (one of ${OFFLOADS.join(', ')})`);
-  return { ...spec, label: label.trim(), offload: { csum: opts.includes('csum'), tso: opts.includes('tso') } };
+  if (spec.arch !== 'pv') throw new CompareError('bad_arch', `"${label}": options (+csum, +tso, +noremap) are pv's virtual-interface features, not ${spec.arch}'s`);
+  const unknown = opts.filter((o) => !(PV_OPTIONS as readonly string[]).includes(o));
+  if (unknown.length) throw new CompareError('bad_arch', `"${label}": unknown option ${unknown.join(', ')} (one of ${PV_OPTIONS.join(', ')})`);
+  const noremap = opts.includes('noremap');
+  if (noremap && spec.txMode === 'map') throw new CompareError('bad_arch', `"${label}": pv-map maps the guest's pages into dom0; +noremap is the transmit path without that mapping — take one`);
+  const offload = opts.some((o) => (OFFLOADS as readonly string[]).includes(o)) ? { offload: { csum: opts.includes('csum'), tso: opts.includes('tso') } } : {};
+  return { ...spec, label: label.trim(), ...(noremap ? { txMode: 'noremap' as const } : {}), ...offload };
 }
 
 function parseBaseArch(l: string): ArchSpec {
   if (l === 'pv-flip') return { label: l, arch: 'pv', rxMode: 'flip' };
   if (l === 'pv-copy') return { label: l, arch: 'pv', rxMode: 'copy' };
+  if (l === 'pv-map') return { label: l, arch: 'pv', rxMode: 'copy', txMode: 'map' };
   if ((ARCHS as readonly string[]).includes(l)) return { label: l, arch: l as GuestArch, rxMode: 'copy' };
-  throw new CompareError('bad_arch', `unknown architecture "${l}" (one of ${[...ARCHS, 'pv-flip'].join(', ')}, pv with +csum/+tso)`);
+  throw new CompareError('bad_arch', `unknown architecture "${l}" (one of ${[...ARCHS, 'pv-flip', 'pv-map'].join(', ')}, pv with +csum/+tso/+noremap)`);
 }
 
 export interface CompareSetup {
@@ -92,7 +99,7 @@ export interface TopologyFileObject {
     memory_mib: number;
     driver_domain: { cpus: number[]; memory_mib: number };
     nics: Array<{ name: string; rate_bps: number; queue_sets: number; offload?: Offload; sriov?: boolean }>;
-    guests: Array<{ name: string; memory_mib: number; vcpus: number[]; interfaces: Array<{ arch: GuestArch; ip: string; nic: string; rx_mode?: 'copy' | 'flip'; offload?: Offload }> }>;
+    guests: Array<{ name: string; memory_mib: number; vcpus: number[]; interfaces: Array<{ arch: GuestArch; ip: string; nic: string; rx_mode?: 'copy' | 'flip'; tx_mode?: 'copy' | 'map' | 'noremap'; offload?: Offload }> }>;
   }>;
   links: Array<{ a: string; b: string; rate_bps: number }>;
 }
@@ -162,7 +169,7 @@ export function comparePlan(setup: CompareSetup, direction: Direction): CompareP
       vcpus: [guestCpu(i, cpus)],
       interfaces: [{
         arch: arch.arch, ip: `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`, nic: nicName(guestNic(i, nics)),
-        ...(arch.arch === 'pv' ? { rx_mode: arch.rxMode } : {}), ...(arch.offload ? { offload: arch.offload } : {}),
+        ...(arch.arch === 'pv' ? { rx_mode: arch.rxMode } : {}), ...(arch.txMode ? { tx_mode: arch.txMode } : {}), ...(arch.offload ? { offload: arch.offload } : {}),
       }],
     })),
   };
