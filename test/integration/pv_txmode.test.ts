@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { metricValue, startLab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
+import { flowTotals, startLab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
 
 interface BulkJson {
   bytesSent: number;
@@ -78,16 +78,7 @@ describe('pv transmit by grant map and without remapping', () => {
 
   it('the flow counters summed over every service obey the conservation rule', async () => {
     for (const run of ['noremap', 'map']) {
-      const flow = dataFlow(run).flow;
-      let sent = 0;
-      let delivered = 0;
-      let dropped = 0;
-      for (const s of lab.services) {
-        const text = await (await fetch(s.metricsUrl)).text();
-        sent += metricValue(text, 'vnetlab_flow_sent_frames_total', { flow }) || 0;
-        delivered += metricValue(text, 'vnetlab_flow_delivered_frames_total', { flow }) || 0;
-        dropped += metricValue(text, 'vnetlab_flow_drops_total', { flow }) || 0;
-      }
+      const { sent, delivered, dropped } = await flowTotals(lab, dataFlow(run).flow);
       expect(sent, run).toBeGreaterThan(0);
       expect(delivered + dropped, run).toBe(sent);
     }

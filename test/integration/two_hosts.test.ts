@@ -1,6 +1,6 @@
 // The paravirtual path end to end: real nats-server, real service processes, the CLI.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alive, example, metricValue, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
+import { alive, example, flowTotals, metricValue, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
 
 interface PingJson { sent: number; received: number; replies: Array<{ seq: number; rttNs: number; ok: boolean }> }
 interface BulkJson {
@@ -83,16 +83,7 @@ describe('two hosts, PV guests, one link', () => {
 
   it('the flow counters in /metrics, summed over every service, obey the conservation rule', async () => {
     const r = await vnetlabJson<BulkJson>(['bulk', 'vm-a2', 'vm-b1', '--proto', 'udp', '--bytes', '200000'], dir);
-    const flow = r.flows[0].flow;
-    let sent = 0;
-    let delivered = 0;
-    let dropped = 0;
-    for (const s of lab.services) {
-      const text = await (await fetch(s.metricsUrl)).text();
-      sent += metricValue(text, 'vnetlab_flow_sent_frames_total', { flow }) || 0;
-      delivered += metricValue(text, 'vnetlab_flow_delivered_frames_total', { flow }) || 0;
-      dropped += metricValue(text, 'vnetlab_flow_drops_total', { flow }) || 0;
-    }
+    const { sent, delivered, dropped } = await flowTotals(lab, r.flows[0].flow);
     expect(sent).toBe(Math.ceil(200_000 / 1472));
     expect(delivered + dropped).toBe(sent);
   });

@@ -94,6 +94,18 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   return found ? sum : NaN;
 }
 
+/** One flow's frames sent, delivered and dropped, summed over every service's /metrics (the conservation rule's terms). */
+export async function flowTotals(lab: LabInfo, flow: string): Promise<{ sent: number; delivered: number; dropped: number }> {
+  const t = { sent: 0, delivered: 0, dropped: 0 };
+  for (const s of lab.services) {
+    const text = await (await fetch(s.metricsUrl)).text();
+    t.sent += metricValue(text, 'vnetlab_flow_sent_frames_total', { flow }) || 0;
+    t.delivered += metricValue(text, 'vnetlab_flow_delivered_frames_total', { flow }) || 0;
+    t.dropped += metricValue(text, 'vnetlab_flow_drops_total', { flow }) || 0;
+  }
+  return t;
+}
+
 /** A NATS user's name and password from the lab's nats-server configuration (the controller's by default). */
 export function natsCredentials(dir: string, user = 'controller'): { user: string; pass: string } {
   const conf = readFileSync(join(dir, 'nats.conf'), 'utf8');

@@ -3,11 +3,10 @@ import type { SkBuff } from '@vnetlab/frames';
 import { GNTST_okay, GNTST_permission_denied } from '@vnetlab/hypervisor';
 import { PAGE_SIZE, PagePool } from '@vnetlab/memory';
 import {
-  FrontRing, initSharedRing, NETIF_RSP_ERROR, NETIF_RSP_OKAY, NETTXF_more_data, REQ_PROD_OFF,
-  txRequestCodec, txResponseCodec, type RingPage,
+  NETIF_RSP_ERROR, NETIF_RSP_OKAY, NETTXF_more_data, REQ_PROD_OFF, txRequestCodec,
 } from '@vnetlab/ring';
 import { Netback, NetbackError } from './index.js';
-import { frame, testbed, type Testbed } from './testbed.js';
+import { frame, handRolledGuest, testbed, type Testbed } from './testbed.js';
 
 /** Puts `bytes` into a fresh dom0 page at `offset`, as the bridge or NIC driver hands them over. */
 function dom0Skb(tb: Testbed, bytes: Buffer, offset = 0): SkBuff {
@@ -16,18 +15,6 @@ function dom0Skb(tb: Testbed, bytes: Buffer, offset = 0): SkBuff {
   return { bytes, tNs: 0, page: { gfn, offset } };
 }
 
-/** A guest that drives its TX ring by hand instead of through netfront. */
-async function handRolledGuest(tb: Testbed) {
-  const txGfn = tb.guestPool.take()!;
-  const rxGfn = tb.guestPool.take()!;
-  const page = (gfn: number): RingPage => ({ read: (o, l) => tb.guest.read(gfn, o, l), write: (o, d) => tb.guest.write(gfn, o, d) });
-  initSharedRing(page(txGfn));
-  initSharedRing(page(rxGfn));
-  tb.grants.grantAccess(100, 0, txGfn, false);
-  tb.grants.grantAccess(101, 0, rxGfn, false);
-  await tb.netback.connect(100, 101, 0);
-  return { tx: new FrontRing(page(txGfn), txRequestCodec, txResponseCodec), txPage: page(txGfn) };
-}
 
 describe('netback guest→world (TX)', () => {
   it('a frame transmitted by netfront arrives byte-identical in a dom0 page', async () => {

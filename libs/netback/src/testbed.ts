@@ -4,6 +4,7 @@ import { CostTable, Cpu, Ledger } from '@vnetlab/cost';
 import { GrantTableWriter, Hypervisor, charges, type Charges } from '@vnetlab/hypervisor';
 import { BufferMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
 import { Netfront, type FrontendHypervisorPort } from '@vnetlab/netfront';
+import { FrontRing, initSharedRing, txRequestCodec, txResponseCodec, type RingPage } from '@vnetlab/ring';
 import { Netback, type RxMode, type TxMode } from './netback.js';
 import type { HypervisorPort } from './hypervisor_port.js';
 
@@ -78,4 +79,20 @@ export function frame(len: number, seed: number): Buffer {
   const b = Buffer.alloc(len);
   for (let i = 0; i < len; i++) b[i] = (seed * 31 + i * 7) & 0xff;
   return b;
+}
+
+/**
+ * A guest that drives its TX ring by hand instead of through netfront (to write what netfront
+ * never would): its ring pages granted as grefs 100 and 101, and netback connected to them.
+ */
+export async function handRolledGuest(tb: Testbed) {
+  const txGfn = tb.guestPool.take()!;
+  const rxGfn = tb.guestPool.take()!;
+  const page = (gfn: number): RingPage => ({ read: (o, l) => tb.guest.read(gfn, o, l), write: (o, d) => tb.guest.write(gfn, o, d) });
+  initSharedRing(page(txGfn));
+  initSharedRing(page(rxGfn));
+  tb.grants.grantAccess(100, 0, txGfn, false);
+  tb.grants.grantAccess(101, 0, rxGfn, false);
+  await tb.netback.connect(100, 101, 0);
+  return { tx: new FrontRing(page(txGfn), txRequestCodec, txResponseCodec), txPage: page(txGfn) };
 }

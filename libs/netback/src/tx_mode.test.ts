@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { skbFree, type SkBuff } from '@vnetlab/frames';
-import { FrontRing, initSharedRing, NETIF_RSP_ERROR, NETIF_RSP_OKAY, txRequestCodec, txResponseCodec, type RingPage } from '@vnetlab/ring';
+import { NETIF_RSP_ERROR, NETIF_RSP_OKAY } from '@vnetlab/ring';
 import { TX_COPY_LEN, type TxMode } from './index.js';
-import { frame, testbed, type Testbed } from './testbed.js';
+import { frame, handRolledGuest, testbed, type Testbed } from './testbed.js';
 
 const SIZES = [60, 1514, 342];
 
@@ -101,15 +101,7 @@ describe('netback TX modes', () => {
 
     it(`${mode}: a grant the guest never gave is refused by the hypervisor, counted, and answered at once`, async () => {
       const tb = await testbed({ txMode: mode, connect: false });
-      const txGfn = tb.guestPool.take()!;
-      const rxGfn = tb.guestPool.take()!;
-      const page = (gfn: number): RingPage => ({ read: (o, l) => tb.guest.read(gfn, o, l), write: (o, d) => tb.guest.write(gfn, o, d) });
-      initSharedRing(page(txGfn));
-      initSharedRing(page(rxGfn));
-      tb.grants.grantAccess(100, 0, txGfn, false);
-      tb.grants.grantAccess(101, 0, rxGfn, false);
-      await tb.netback.connect(100, 101, 0);
-      const tx = new FrontRing(page(txGfn), txRequestCodec, txResponseCodec);
+      const { tx } = await handRolledGuest(tb);
       // 777: never granted; 300: granted, but to another domain than dom0
       const data = tb.guestPool.take()!;
       tb.guest.write(data, 0, frame(600, 9));
