@@ -2,11 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { buildTcpFrame, buildIcmpEchoFrame, segmentTcp, decodeEthernet, decodeIpv4, decodeTcp, TCP_ACK } from '@vnetlab/frames';
 import { PAGE_SIZE } from '@vnetlab/memory';
 import {
-  FrontRing, initSharedRing, NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETTXF_csum_blank, NETTXF_extra_info, NETTXF_more_data,
-  XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_GSO_TYPE_TCPV4, XEN_NETIF_GSO_TYPE_TCPV6, extraInfoAsTxRequest,
-  txRequestCodec, txResponseCodec, type NetifTxRequest, type RingPage,
+  NETIF_RSP_ERROR, NETIF_RSP_NULL, NETIF_RSP_OKAY, NETTXF_csum_blank, NETTXF_extra_info, NETTXF_more_data,
+  XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_GSO_TYPE_TCPV4, XEN_NETIF_GSO_TYPE_TCPV6, extraInfoAsTxRequest, type NetifTxRequest,
 } from '@vnetlab/ring';
-import { testbed, type Testbed } from './testbed.js';
+import { handRolledGuest, testbed, type Testbed } from './testbed.js';
 
 const FEATURES = { sg: true, gsoTcpv4: true };
 const ends = { srcMac: '00:16:3e:00:00:01', dstMac: '00:16:3e:00:00:02', srcIp: '10.0.0.1', dstIp: '10.0.0.2' };
@@ -22,15 +21,7 @@ const gsoExtra = (size: number, type = XEN_NETIF_GSO_TYPE_TCPV4, flags = 0) =>
 
 /** A guest that writes its TX ring by hand, to build chains netfront never would. */
 async function handRolled(tb: Testbed) {
-  const txGfn = tb.guestPool.take()!;
-  const rxGfn = tb.guestPool.take()!;
-  const page = (gfn: number): RingPage => ({ read: (o, l) => tb.guest.read(gfn, o, l), write: (o, d) => tb.guest.write(gfn, o, d) });
-  initSharedRing(page(txGfn));
-  initSharedRing(page(rxGfn));
-  tb.grants.grantAccess(100, 0, txGfn, false);
-  tb.grants.grantAccess(101, 0, rxGfn, false);
-  await tb.netback.connect(100, 101, 0);
-  const tx = new FrontRing(page(txGfn), txRequestCodec, txResponseCodec);
+  const { tx } = await handRolledGuest(tb);
   let gref = 200;
   /** A granted guest page holding `bytes`; returns its gref. */
   const grant = (bytes: Buffer) => {
