@@ -102,6 +102,24 @@ class GrpcClients {
     });
   }
 
+  /** One request, a stream of responses (a migration's progress): reads them all, waits for the status. */
+  serverStream(t: GrpcTarget, req: unknown, raw: boolean, md: grpc.Metadata, deadlineMs: number): Promise<string> {
+    const c = this.forPath(t, raw);
+    return new Promise((resolve) => {
+      const call = c.call!(req, md, { deadline: Date.now() + deadlineMs }) as grpc.ClientReadableStream<unknown>;
+      let done = false;
+      const finish = (s: string) => {
+        if (!done) {
+          done = true;
+          resolve(s);
+        }
+      };
+      call.on('data', () => undefined);
+      call.on('error', (e: grpc.ServiceError) => finish(grpc.status[e.code] ?? String(e.code)));
+      call.on('status', (s: grpc.StatusObject) => finish(grpc.status[s.code] ?? String(s.code)));
+    });
+  }
+
   /** A bidi stream: writes every request, ends, waits for the status. */
   stream(t: GrpcTarget, reqs: unknown[], raw: boolean, md: grpc.Metadata, deadlineMs: number): Promise<string> {
     const c = this.forPath(t, raw);
@@ -335,7 +353,10 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
       report.grpc.calls++;
       report.grpc.byKind[kind] = (report.grpc.byKind[kind] ?? 0) + 1;
       if (steered) report.grpc.steered++;
-      const send = (via = clients) => (t.def.requestStream ? via.stream(t, streamReqs, !!raw, md, deadlineMs) : via.unary(t, req, !!raw, md, deadlineMs));
+      const send = (via = clients) =>
+        t.def.requestStream ? via.stream(t, streamReqs, !!raw, md, deadlineMs)
+        : t.def.responseStream ? via.serverStream(t, req, !!raw, md, deadlineMs)
+        : via.unary(t, req, !!raw, md, deadlineMs);
       return send().then((status) => {
         report.grpc.byStatus[status] = (report.grpc.byStatus[status] ?? 0) + 1;
         if (ODD.has(status)) {

@@ -299,6 +299,7 @@ function models(view: LabView, s: LabService): Record<string, Omit<GrpcTarget, '
         return real && r.cut ? { ...r, link: `${r.link}-fuzz` } : undefined;
       },
     },
+    '/vnetlab.fault.v1.Faults/Evacuations': { sample: () => ({}) },
     '/vnetlab.fault.v1.Faults/Restart': {
       sample: (rng) => ({ service: rng.pick(view.lab.services).name }),
       // restarting a real service is the operator's right: the fuzzer's name services that do not exist

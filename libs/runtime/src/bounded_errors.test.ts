@@ -3,7 +3,7 @@
 // until the client's deadline.
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { control } from '@vnetlab/proto';
+import { control, migration } from '@vnetlab/proto';
 import { createLogger } from './logger.js';
 import { MAX_ERROR_DETAILS, startService } from './service.js';
 import { grpcClient } from './stream_rpc_client.js';
@@ -36,6 +36,32 @@ describe('gRPC error details', () => {
       // unaffected methods still answer
       const ok = await new Promise<control.FlowStatsResponse>((res, rej) => c.flowStats({}, (e, r) => (e ? rej(e) : res(r))));
       expect(ok.flows).toEqual([]);
+    } finally {
+      c.close();
+      await s.close();
+    }
+  });
+
+  it('are cut on a streaming method too, where the error ends the stream', async () => {
+    const s = await startService({ config: testConfig('nats://127.0.0.1:1'), connectNats: false, handleSignals: false, processMetrics: false, log: quiet });
+    const impl: migration.MigrationsServer = {
+      migrate: (call) => {
+        call.write({ progress: 'starting', report: undefined });
+        call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: `no guest "${call.request.guest}"` });
+      },
+    };
+    s.addGrpc(migration.MigrationsService, impl);
+    await s.listen();
+    const c = grpcClient(migration.MigrationsClient, s.grpcAddress!);
+    try {
+      const err = await new Promise<grpc.ServiceError>((resolve, reject) => {
+        const call = c.migrate({ guest: 'x'.repeat(300_000), to: 'h', bandwidthBps: 0, maxRounds: 0 }, new grpc.Metadata(), { deadline: Date.now() + 10_000 });
+        call.on('data', () => undefined);
+        call.on('error', resolve);
+        call.on('end', () => reject(new Error('no error')));
+      });
+      expect(grpc.status[err.code]).toBe('FAILED_PRECONDITION');
+      expect(err.details.length).toBeLessThan(MAX_ERROR_DETAILS + 100);
     } finally {
       c.close();
       await s.close();

@@ -111,18 +111,26 @@ function clipped(text: string): string {
  */
 export function boundedErrors<I extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition<I>, impl: I): I {
   const out: grpc.UntypedServiceImplementation = { ...impl };
+  const bound = (err: unknown): unknown => {
+    if (!err || typeof err !== 'object') return err;
+    const e = err as Partial<grpc.ServiceError>;
+    const details = e.details ?? e.message ?? '';
+    return details.length > MAX_ERROR_DETAILS ? ({ code: e.code ?? grpc.status.UNKNOWN, details: clipped(details), metadata: e.metadata } as Partial<grpc.StatusObject>) : err;
+  };
   for (const [name, method] of Object.entries(definition)) {
     const handler = impl[name];
-    if (method.responseStream || typeof handler !== 'function') continue;
+    if (typeof handler !== 'function') continue;
+    if (method.responseStream) {
+      // a streaming method ends in error through the call itself: clip what it emits
+      out[name] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
+        const emit = call.emit.bind(call);
+        call.emit = ((event: string | symbol, ...args: unknown[]) => (event === 'error' ? emit(event, bound(args[0])) : emit(event, ...args))) as typeof call.emit;
+        return (handler as (c: unknown) => void)(call);
+      }) as grpc.UntypedHandleCall;
+      continue;
+    }
     out[name] = ((call: unknown, cb: grpc.sendUnaryData<unknown>) =>
-      (handler as (c: unknown, cb: grpc.sendUnaryData<unknown>) => void)(call, (err, value, trailer, flags) => {
-        if (err && typeof err === 'object') {
-          const e = err as Partial<grpc.ServiceError>;
-          const details = e.details ?? e.message ?? '';
-          if (details.length > MAX_ERROR_DETAILS) err = { code: e.code ?? grpc.status.UNKNOWN, details: clipped(details), metadata: e.metadata } as Partial<grpc.StatusObject>;
-        }
-        cb(err, value, trailer, flags);
-      })) as grpc.UntypedHandleCall;
+      (handler as (c: unknown, cb: grpc.sendUnaryData<unknown>) => void)(call, (err, value, trailer, flags) => cb(bound(err) as grpc.ServiceError | null, value, trailer, flags))) as grpc.UntypedHandleCall;
   }
   return out as I;
 }
