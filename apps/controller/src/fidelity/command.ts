@@ -10,7 +10,7 @@ import { labDir } from '../labfile.js';
 import { pointFigures } from '../compare/compare_figures.js';
 import type { LabDriver } from '../compare/compare_sweep.js';
 import { DUT_HOST, DUT_HZ, EMMERICH_PATHS, EMMERICH_SWITCHES, PATH_LABEL, SMALL_PAYLOAD, emmerichPlan, emmerichPoint, emmerichRows, emmerichTopologyText, type EmmerichPoint } from './emmerich.js';
-import { constantRows, fidelityMarkdown, menonRows, nativeRow, notModelledRows, rixnerRows, type FidelityRow } from './fidelity_report.js';
+import { constantRows, fidelityMarkdown, menonReceiveRows, menonRows, nativeRow, notModelledRows, rixnerRows, type FidelityRow } from './fidelity_report.js';
 
 type Out = (s: string) => void;
 
@@ -73,6 +73,15 @@ export async function cmdFidelity(pos: string[], f: Record<string, unknown>, out
     const at = (label: string) => withNic.points.find((p) => p.arch === label);
     const original = at('pv-map');
     if (original) rows.push(...menonRows({ original, csum: at('pv-map+csum'), tso: at('pv-map+tso'), noremap: at('pv+noremap'), all: at('pv+csum+tso+noremap'), allNoNicOffload: noNic.points[0], copy: at('pv') }));
+
+    // guest receive: Xen 2.0 flipped pages into the guest, the optimized path copies; native for scale
+    err('fidelity: Menon 2006 — guest receive: page flip vs copy, and native');
+    const rx = await runSweep({ ...tcp, direction: 'rx', archs: ['pv-flip', 'pv', 'native'], nicOffload: { csum: true, tso: true } }, lab, (l) => err(`  ${l}`));
+    skippedLines(rx);
+    const rxAt = (label: string) => rx.points.find((p) => p.arch === label);
+    const flip = rxAt('pv-flip');
+    const copy = rxAt('pv');
+    if (flip && copy) rows.push(...menonReceiveRows(flip, copy, rxAt('native')));
   }
 
   if (only.includes('emmerich')) {

@@ -6,7 +6,7 @@ function point(arch: string, guests: number, o: Partial<PointFigures> & { per: R
   const breakdown = Object.entries(o.per).map(([primitive, cyclesPerPacket]) => ({ group: 'dom0' as const, primitive, cycles: cyclesPerPacket * 1000, ops: 1000, cyclesPerPacket, opsPerPacket: 1 }));
   const cyclesPerPacket = breakdown.reduce((n, b) => n + b.cyclesPerPacket, 0);
   return {
-    arch, guests, throughputBps: o.throughputBps ?? 1e9, wireBps: o.wireBps ?? 2e9 * (1472 / 1538), bytesSent: 0, bytesDelivered: 0, windowNs: 1, packets: 1000, lost: 0, drops: {},
+    arch, guests, throughputBps: o.throughputBps ?? 1e9, wireBps: o.wireBps ?? 2e9 * (1472 / 1538), bytesSent: 0, bytesDelivered: o.bytesDelivered ?? 0, windowNs: 1, packets: 1000, lost: 0, drops: {},
     cpu: { dom0: 0, xen: 0, guests: 0, other: 0, idle: o.cpu?.idle ?? 0 }, cpuCount: 4, pcpus: [], cyclesPerPacket,
     cyclesPerPacketByGroup: { dom0: cyclesPerPacket, xen: 0, guests: 0, other: 0 }, breakdown,
   } as PointFigures;
@@ -84,5 +84,17 @@ describe('the Menon rows', () => {
     const menon = notModelledRows().find((r) => r.experiment.startsWith('Menon'))!;
     expect(menon.experiment).not.toMatch(/remapping/);
     expect(menon.explanation).toMatch(/superpages/);
+  });
+});
+
+describe('Menon guest receive rows', () => {
+  it('gives the copy-over-flip gain per byte beside +18%, and the distance to native beside 61%', async () => {
+    const { menonReceiveRows } = await import('./fidelity_report.js');
+    const p = (arch: string, perPacket: number) => point(arch, 1, { per: { stack_rx: perPacket }, packets: 1000, bytesDelivered: 1_448_000 } as Partial<PointFigures> & { per: Record<string, number> });
+    const [gain, native] = menonReceiveRows(p('pv-flip', 14160), p('pv', 12000), p('native', 4680));
+    expect(gain!.modelled).toMatch(/^×1\.18 /);
+    expect(gain!.ratio).toBeCloseTo(1, 2);
+    expect(native!.modelled).toMatch(/^61% below native/);
+    expect(native!.ratio).toBeCloseTo(1, 2);
   });
 });
