@@ -162,14 +162,17 @@ export class Operator {
     // Let the last frames land: wait until the flows' counters stop moving.
     const delivered = (fs: FlowCount[]) => fs.filter((f) => names.has(f.flow)).reduce((n, f) => n + f.deliveredFrames, 0);
     let flows = await this.flows();
-    for (let i = 0, still = 0; i < 100 && still < 3; i++) {
+    // balanced three polls in a row; or, while frames are still out (a busy machine delays
+    // messages), nothing delivered for two seconds; ten seconds at most
+    for (let i = 0, balanced = 0, still = 0; i < 100 && balanced < 3 && still < 20; i++) {
       await new Promise((res) => setTimeout(res, 100));
       const next = await this.flows();
       const settled = sent.every((s) => {
         const f = next.find((x) => x.flow === s.flow);
         return f && balance(f).inFlight === 0;
       });
-      still = settled || delivered(next) === delivered(flows) ? still + 1 : 0;
+      balanced = settled ? balanced + 1 : 0;
+      still = delivered(next) === delivered(flows) ? still + 1 : 0;
       flows = next;
     }
     const ledger = diffLedger(before, await this.ledgers());

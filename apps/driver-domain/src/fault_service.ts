@@ -6,6 +6,7 @@
 // target's part for other hosts. The decisions are FaultAgent's and the data path
 // DriverDomain's; this file carries messages.
 import { FaultAgent, type DriverDomain, type FaultDecision, type RedirectSender } from '@vnetlab/driver-domain';
+import { flowKey } from '@vnetlab/flows';
 import { buildArpFrame } from '@vnetlab/frames';
 import { ANY, eth, fault, pcie, subjects } from '@vnetlab/proto';
 import { BadMessageError, checkModelledTime, type Service } from '@vnetlab/runtime';
@@ -109,6 +110,8 @@ export function startFaultAgent(svc: Service, topo: Topology, host: Host, ddFor:
     const target = redirectTarget(topo, host.name, d.nic);
     if (!target) return report(d.nic, 'held', 'no_redirect_target', t);
     const guests = bridgedGuests(host, d.nic).filter((g) => g.vni === undefined);
+    // frames the target sends back may come before its answer does: they land on this NIC
+    carriedBy.set(target.host, d.nic);
     try {
       const msg = await svc.nc.request(subjects.redirect(target.host), fault.RedirectControl.encode({ fromHost: host.name, nic: d.nic, on: true, guests, tNs: t }).finish(), { timeout: 5000 });
       const reply = fault.RedirectReply.decode(msg.data);
@@ -119,7 +122,6 @@ export function startFaultAgent(svc: Service, topo: Topology, host: Host, ddFor:
     // the NIC may have come back while the target answered
     if (agent.failed(d.nic) === undefined) return;
     redirected.set(d.nic, target);
-    carriedBy.set(target.host, d.nic);
     await dd.redirectUplink(d.nic, senderTo(target.host, d.nic), dd.now);
     report(d.nic, 'redirected', d.reason, dd.now, { targetHost: target.host });
   }
@@ -194,6 +196,9 @@ export function startFaultAgent(svc: Service, topo: Topology, host: Host, ddFor:
     // frames the temporary backend sends back for this host's guests, as if the failed NIC had received them
     const nic = carriedBy.get(from);
     if (nic) return ddFor(nic)!.fromRemote(nic, frames);
+    // nobody here carries them: each is counted lost with its reason, never silently
+    const any = ddFor(nics[0] ?? '');
+    for (const f of frames) any?.flows.dropped(flowKey(f.bytes), 'no_redirect');
     throw new BadMessageError('no_redirect', `frames from ${from}, which neither carries nor is carried by ${host.name}`);
   });
 }
