@@ -263,8 +263,39 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
         served.delete(domid);
         stop();
         svc.log.info('vif disconnected', { guest, domid });
+        awaitFrontendAgain(domid, guest, nic);
       })().catch((err) => svc.log.error('vif disconnect failed', { guest, domid, error: err }));
     });
+  }
+
+  /**
+   * A frontend that closed may come back on this host (its guest's process restarted and
+   * reloads netfront): when it says Initialising again, netback meets it afresh. A guest that
+   * migrated away never does here.
+   */
+  function awaitFrontendAgain(domid: number, guest: string, nic?: string): void {
+    const fe = frontendDir(host.name, domid);
+    let stop: (() => void) | undefined;
+    let fired = false;
+    void store
+      .watch(`${fe}.state`, (e) => {
+        if (fired || Number(e.value) !== XenbusState.Initialising || served.has(domid)) return;
+        fired = true;
+        stop?.();
+        const spec = topo.hosts.flatMap((x) => x.guests).find((g) => g.name === guest)?.interfaces[0];
+        if (!spec || spec.arch !== 'pv') return;
+        svc.log.info('frontend back: netback meets it again', { guest, domid });
+        served.add(domid);
+        void connectBackend(domid, guest, spec.mac, spec.rx_mode, nic).catch((err: unknown) => {
+          served.delete(domid);
+          svc.log.error('vif backend failed', { guest, domid, error: err });
+        });
+      })
+      .then((st) => {
+        stop = st;
+        if (fired) st();
+      })
+      .catch((err: unknown) => svc.log.error('frontend watch failed', { guest, domid, error: err }));
   }
 
   // Protection: the operator may switch the driver domain's checks off to show why they exist.

@@ -38,12 +38,24 @@ export interface NetfrontLink {
   offload: { csum: boolean; tso: boolean };
   /** Called with the frontend's event-channel port before the rings are published. */
   beforeConnect(port: number): void;
+  /** Revokes the grants an earlier run of this guest left in its table (after the backend let go of them). */
+  endStaleGrants?(): number;
 }
 
 /** xenbus, frontend side: waits for the backend, publishes the rings and the event channel, and waits until it is Connected. */
 export async function connectNetfront(l: NetfrontLink): Promise<{ port: number }> {
   const fe = frontendDir(l.host, l.domid);
   const be = backendDir(l.host, 0, l.domid);
+  // A frontend left connected by an earlier run of this guest (its process was killed and
+  // started again): close it first, so that the backend lets go of the old rings and meets
+  // this one afresh, as a reloaded netfront driver does.
+  const was = Number(await l.store.read(`${fe}.state`));
+  if (was >= XenbusState.InitWait && was <= XenbusState.Connected) {
+    await setState(l.store, fe, XenbusState.Closing);
+    await waitForState(l.store, be, [XenbusState.Closed]);
+    await setState(l.store, fe, XenbusState.Closed);
+    l.endStaleGrants?.();
+  }
   await setState(l.store, fe, XenbusState.Initialising);
   await waitForState(l.store, be, [XenbusState.InitWait, XenbusState.Connected]);
   if (l.offload.csum || l.offload.tso) {

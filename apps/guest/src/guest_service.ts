@@ -169,9 +169,10 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     await direct.start(0);
     svc.log.info('NIC queue set driven directly', { arch: iface.arch, nic: q.nic, qs: q.qs, port: irqPort });
   } else {
+    const grants = new GrantTableWriter(mem, info.grantFrames);
     const netfront = new Netfront({
       mem: gm,
-      grants: new GrantTableWriter(mem, info.grantFrames),
+      grants,
       backendDomid: 0,
       rxMode,
       pages,
@@ -184,6 +185,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     const store = new KvStore(await svc.kv(XENSTORE_BUCKET));
     const { port } = await connectNetfront({
       store, host: host.name, domid: info.domid, netfront, hv, mac: iface.mac, offload,
+      endStaleGrants: () => grants.endAll(),
       beforeConnect: (p) => {
         irqPort = p;
         pvFront = { netfront, port: p };

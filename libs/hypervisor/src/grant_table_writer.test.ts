@@ -39,6 +39,22 @@ describe('GrantTableWriter', () => {
     expect(w.entry(0).flags).toBe(0);
   });
 
+  it('revokes every unused grant an earlier run left behind, and keeps those still in use', () => {
+    const { mem, w } = setup();
+    w.grantAccess(0, 1, 3, false);
+    w.grantAccess(7, 1, 4, true);
+    w.grantTransfer(600, 1);
+    const flags = Buffer.alloc(2);
+    flags.writeUInt16LE(GTF_permit_access | GTF_reading);
+    mem.write(5, 0, flags); // gref 0 is still mapped by the grantee
+    expect(w.endAll()).toBe(2);
+    expect(w.entry(7).flags).toBe(0);
+    expect(w.entry(600).flags).toBe(0);
+    expect(w.entry(0).flags & GTF_permit_access).toBeTruthy();
+    // a fresh run may grant the freed entries again
+    w.grantAccess(7, 1, 5, false);
+  });
+
   it('will not overwrite a live grant, and rejects grefs outside the table', () => {
     const { w } = setup();
     w.grantAccess(7, 1, 3, false);
