@@ -4,17 +4,7 @@
 // neighbours' transfer is untouched, and the guest talks again in both directions.
 import { afterAll, describe, expect, it } from 'vitest';
 import { alive, example, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
-
-interface Flow { flow: string; sentFrames: number; deliveredFrames: number; inFlight: number; drops: Record<string, number> }
-interface BulkJson { bytesDelivered: number; flows: Flow[] }
-
-function conserved(flows: Flow[]): void {
-  for (const f of flows) {
-    const dropped = Object.values(f.drops).reduce((a, b) => a + b, 0);
-    expect(f.sentFrames, f.flow).toBe(f.deliveredFrames + dropped + f.inFlight);
-    expect(f.inFlight, f.flow).toBe(0);
-  }
-}
+import { conserved, type BulkJson } from './chaos_kit.js';
 
 describe('a guest killed and restarted', () => {
   let down: (() => Promise<unknown>) | undefined;

@@ -6,8 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { example, metricValue, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
 
-interface Flow { flow: string; sentFrames: number; deliveredFrames: number; inFlight: number; drops: Record<string, number> }
-interface BulkJson { bytesSent: number; bytesDelivered: number; flows: Flow[] }
+import { conserved as conservedWith, type BulkJson, type Flow } from './chaos_kit.js';
 
 /** Why a frame may be lost when a NIC or its cable fails: each is a reason the lab names. */
 const FAILURE_REASONS = new Set(['nic_link_down', 'link_down', 'link_cut', 'nic_dead', 'not_for_us', 'qdisc_full', 'rx_backlog_full']);
@@ -31,14 +30,7 @@ const metricsOf = (l: LabInfo, name: string) => fetch(l.services.find((s) => s.n
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every frame of every flow is delivered, dropped with a failure's reason, or (at most `inFlight`) reported in flight. */
-function conserved(flows: Flow[], inFlight = 0): void {
-  for (const f of flows) {
-    const dropped = Object.values(f.drops).reduce((a, b) => a + b, 0);
-    expect(f.sentFrames, f.flow).toBe(f.deliveredFrames + dropped + f.inFlight);
-    expect(f.inFlight, f.flow).toBeLessThanOrEqual(inFlight);
-    for (const reason of Object.keys(f.drops)) expect(FAILURE_REASONS, `${f.flow}: ${reason}`).toContain(reason);
-  }
-}
+const conserved = (flows: Flow[], inFlight = 0) => conservedWith(flows, { inFlight, reasons: FAILURE_REASONS });
 
 /** Waits until a dom0 metric reaches at least `min`. */
 async function until(l: LabInfo, service: string, name: string, labels: Record<string, string>, min: number, ms = 15_000): Promise<number> {

@@ -75,6 +75,22 @@ function summary(v: unknown): string {
   return s && s.length > 400 ? s.slice(0, 400) + '…' : s ?? String(v);
 }
 
+/** A streaming call's outcome: the name of its status code, whichever of error or status comes first; responses are read and dropped. */
+function statusOf(call: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>): Promise<string> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (s: string) => {
+      if (!done) {
+        done = true;
+        resolve(s);
+      }
+    };
+    call.on('data', () => undefined);
+    call.on('error', (e: grpc.ServiceError) => finish(grpc.status[e.code] ?? String(e.code)));
+    call.on('status', (s: grpc.StatusObject) => finish(grpc.status[s.code] ?? String(s.code)));
+  });
+}
+
 /** gRPC clients of one method each: raw (identity serializers, bytes go as they are) or typed. */
 class GrpcClients {
   private readonly clients = new Map<string, grpc.Client>();
@@ -104,40 +120,16 @@ class GrpcClients {
 
   /** One request, a stream of responses (a migration's progress): reads them all, waits for the status. */
   serverStream(t: GrpcTarget, req: unknown, raw: boolean, md: grpc.Metadata, deadlineMs: number): Promise<string> {
-    const c = this.forPath(t, raw);
-    return new Promise((resolve) => {
-      const call = c.call!(req, md, { deadline: Date.now() + deadlineMs }) as grpc.ClientReadableStream<unknown>;
-      let done = false;
-      const finish = (s: string) => {
-        if (!done) {
-          done = true;
-          resolve(s);
-        }
-      };
-      call.on('data', () => undefined);
-      call.on('error', (e: grpc.ServiceError) => finish(grpc.status[e.code] ?? String(e.code)));
-      call.on('status', (s: grpc.StatusObject) => finish(grpc.status[s.code] ?? String(s.code)));
-    });
+    return statusOf(this.forPath(t, raw).call!(req, md, { deadline: Date.now() + deadlineMs }) as grpc.ClientReadableStream<unknown>);
   }
 
   /** A bidi stream: writes every request, ends, waits for the status. */
   stream(t: GrpcTarget, reqs: unknown[], raw: boolean, md: grpc.Metadata, deadlineMs: number): Promise<string> {
-    const c = this.forPath(t, raw);
-    return new Promise((resolve) => {
-      const call = c.call!(md, { deadline: Date.now() + deadlineMs }) as grpc.ClientDuplexStream<unknown, unknown>;
-      let done = false;
-      const finish = (s: string) => {
-        if (!done) {
-          done = true;
-          resolve(s);
-        }
-      };
-      call.on('data', () => undefined);
-      call.on('error', (e: grpc.ServiceError) => finish(grpc.status[e.code] ?? String(e.code)));
-      call.on('status', (s: grpc.StatusObject) => finish(grpc.status[s.code] ?? String(s.code)));
-      for (const r of reqs) call.write(r);
-      call.end();
-    });
+    const call = this.forPath(t, raw).call!(md, { deadline: Date.now() + deadlineMs }) as grpc.ClientDuplexStream<unknown, unknown>;
+    const status = statusOf(call);
+    for (const r of reqs) call.write(r);
+    call.end();
+    return status;
   }
 
   close(): void {
