@@ -11,9 +11,9 @@ import { loadTopology } from '@vnetlab/topology';
 import { deployedServices, withControlTokens } from './deployed_lab.js';
 import { FaultService } from './faults.js';
 import { InspectApi } from './inspect_api.js';
-import { writeLab, type LabState } from './labfile.js';
+import { startingLab, writeLab, type LabState } from './labfile.js';
 import { Operator } from './operator.js';
-import { newOperatorToken, requireOperatorToken } from './operator_auth.js';
+import { requireOperatorToken } from './operator_auth.js';
 import { planLab } from './plan.js';
 import { ProtectionService } from './protection.js';
 
@@ -72,18 +72,7 @@ if (tokensFile) {
   }
 }
 
-const state: LabState = {
-  name: topo.name,
-  topologyFile,
-  controllerPid: process.pid,
-  operatorAddr: '',
-  operatorToken: newOperatorToken(),
-  natsUrl: cfg.natsUrl,
-  memDir: '',
-  phase: 'starting',
-  startedAt: new Date(t0).toISOString(),
-  services,
-};
+const state: LabState = startingLab(topo.name, topologyFile, { natsUrl: cfg.natsUrl, memDir: '', services, startedAtMs: t0 });
 writeLab(cfg.labDir, state);
 
 const svc = await startService({ config: cfg });

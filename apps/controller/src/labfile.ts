@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ServicePlan } from './plan.js';
-import { rememberOperatorToken } from './operator_auth.js';
+import { newOperatorToken, rememberOperatorToken } from './operator_auth.js';
 
 export interface ServiceState extends ServicePlan {
   pid?: number;
@@ -56,6 +56,14 @@ export function writeLab(dir: string, state: LabState): void {
   const tmp = labFile(dir) + '.tmp';
   writeFileSync(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
   renameSync(tmp, labFile(dir));
+}
+
+/** The lab file of a controller that is starting: its identity, a fresh operator token, no service up yet. */
+export function startingLab(name: string, topologyFile: string, o: { natsUrl: string; memDir: string; services: ServiceState[]; startedAtMs: number }): LabState {
+  return {
+    name, topologyFile, controllerPid: process.pid, operatorAddr: '', operatorToken: newOperatorToken(),
+    natsUrl: o.natsUrl, memDir: o.memDir, phase: 'starting', startedAt: new Date(o.startedAtMs).toISOString(), services: o.services,
+  };
 }
 
 export function isAlive(pid: number | undefined): boolean {

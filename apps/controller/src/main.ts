@@ -8,14 +8,14 @@ import type * as grpc from '@grpc/grpc-js';
 import { ANY, control, fault, inspect, migration, protection, subjects } from '@vnetlab/proto';
 import { ConfigError, parseServiceArgs, reloadNatsServer, startNatsServer, startService, stopNatsServer, type NatsServerHandle } from '@vnetlab/runtime';
 import { loadTopology } from '@vnetlab/topology';
-import { isAlive, writeLab, type LabState, type ServiceState } from './labfile.js';
+import { isAlive, startingLab, writeLab, type LabState, type ServiceState } from './labfile.js';
 import { freePorts, serviceArgs, spawnHost, spawnService, stopPids, waitHealthy } from './launcher.js';
 import { Operator } from './operator.js';
 import { natsConfig, natsUserName, natsUsers } from './nats_auth.js';
 import { connect } from '@nats-io/transport-node';
 import { createLabBuckets } from './nats_buckets.js';
 import { ProtectionService } from './protection.js';
-import { newOperatorToken, OPERATOR_CREDENTIAL } from './operator_auth.js';
+import { OPERATOR_CREDENTIAL } from './operator_auth.js';
 import { FaultService } from './faults.js';
 import { MigrationService } from './migration.js';
 import { Evacuation } from './evacuation.js';
@@ -56,18 +56,7 @@ const procs = new Map<string, ChildProcess>();
 let nats: NatsServerHandle | undefined;
 let stopping = false;
 
-const state: LabState = {
-  name: topo.name,
-  topologyFile,
-  controllerPid: process.pid,
-  operatorAddr: '',
-  operatorToken: newOperatorToken(),
-  natsUrl: '',
-  memDir,
-  phase: 'starting',
-  startedAt: new Date(t0).toISOString(),
-  services: [],
-};
+const state: LabState = startingLab(topo.name, topologyFile, { natsUrl: '', memDir, services: [], startedAtMs: t0 });
 const save = () => writeLab(labDir, state);
 save();
 

@@ -6,6 +6,7 @@
 // target's part for other hosts. The decisions are FaultAgent's and the data path
 // DriverDomain's; this file carries messages.
 import { FaultAgent, type DriverDomain, type FaultDecision, type RedirectSender } from '@vnetlab/driver-domain';
+import { FifoServer } from '@vnetlab/cost';
 import { flowKey } from '@vnetlab/flows';
 import { buildArpFrame } from '@vnetlab/frames';
 import { ANY, eth, fault, pcie, subjects } from '@vnetlab/proto';
@@ -29,14 +30,8 @@ function announcements(guests: Array<{ mac: string; ip: string }>): Buffer[] {
  * with `latencyNs` (the lab models it with the parameters of the hosts' fabric link).
  */
 function pacedSender(publish: (frames: eth.Frame[]) => void, rateBps: number, latencyNs: number): RedirectSender {
-  let busyNs = 0;
-  return (frames) => {
-    const out = frames.map((f) => {
-      busyNs = Math.max(busyNs, f.tNs) + (f.bytes.length * 8 * 1e9) / rateBps;
-      return { data: f.bytes, tNs: busyNs + latencyNs };
-    });
-    publish(out);
-  };
+  const wire = new FifoServer();
+  return (frames) => publish(frames.map((f) => ({ data: f.bytes, tNs: wire.serve(f.tNs, (f.bytes.length * 8 * 1e9) / rateBps).end + latencyNs })));
 }
 
 /**

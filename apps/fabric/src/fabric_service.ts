@@ -86,11 +86,10 @@ export async function startFabric(cfg: ServiceConfig, shared: { handleSignals?: 
 
   // Fault injection on a link: a loss rate, or a cut. A cut link carries nothing and its ends
   // lose carrier (each NIC is told, and says so on its link subject); mending brings it back.
-  const byName = new Map(topo.links.map((l, i) => [l.name, i]));
-  const links = [...new Set(linkOf.values())];
+  const byName = new Map([...new Set(linkOf.values())].map((l) => [l.name, l]));
   const cuts = m.counter('vnetlab_link_cuts_total', 'Times a link was cut or mended', ['link', 'state']);
   svc.subscribe(subjects.linkFault(), eth.LinkFault.decode, (f, msg) => {
-    const link = byName.has(f.link) ? links.find((l) => l.name === f.link) : linkOf.get(f.link);
+    const link = byName.get(f.link) ?? linkOf.get(f.link);
     if (!link) {
       msg.respond(eth.LinkFaultResult.encode({ link: f.link, ends: [], error: `no link or link end "${f.link}" (links: ${topo.links.map((l) => l.name).join(', ')})` }).finish());
       throw new BadMessageError('unknown_link', `no link or link end "${f.link}"`);

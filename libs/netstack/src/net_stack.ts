@@ -2,7 +2,7 @@ import {
   BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, FrameError, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP,
   TCP_ACK, TCP_RST, TCP_SYN,
   decodeArp, decodeEthernet, decodeIcmp, decodeIpv4, decodeTcp, decodeUdp,
-  encodeArp, encodeEthernet, encodeIcmpEcho, encodeIpv4, encodeTcp, encodeUdp, internetChecksum, ipToNumber, numberToIp,
+  encodeArp, encodeEthernet, encodeIcmpEcho, encodeIpv4, encodeTcp, encodeUdp, internetChecksum, ipToNumber, macToBytes, numberToIp,
   type ArpPacket, type Ip, type Mac, type TcpSegment,
 } from '@vnetlab/frames';
 import { ArpTable } from './arp_table.js';
@@ -101,6 +101,7 @@ export class NetStack {
     arpRequestsSent: 0, arpRepliesSent: 0, echoRequestsSent: 0, echoRepliesSent: 0, echoRepliesReceived: 0, forwarded: 0,
   };
   readonly ipForward: boolean;
+  private readonly macBytes: Buffer;
   /** Host routes: a destination reached through a gateway's MAC (ip route add DST via GW). */
   private readonly routes = new Map<Ip, Ip>();
   /** Forwarded IP packets, then the frames that carry them: not this host's own traffic. */
@@ -136,6 +137,7 @@ export class NetStack {
     }
     this.pingId = flowSeed(`ping:${this.ip}`) & 0xffff;
     this.ipForward = opts.ipForward === true;
+    this.macBytes = macToBytes(this.mac);
   }
 
   // ---- routes -------------------------------------------------------------------------
@@ -168,7 +170,7 @@ export class NetStack {
   wouldForward(frame: Buffer): boolean {
     if (!this.ipForward || frame.length < 14 + IP_HEADER) return false;
     if (frame.readUInt16BE(12) !== ETHERTYPE_IPV4 || (frame[14]! >> 4) !== 4) return false;
-    for (let i = 0; i < 6; i++) if (frame[i] !== parseInt(this.mac.slice(i * 3, i * 3 + 2), 16)) return false;
+    if (!frame.subarray(0, 6).equals(this.macBytes)) return false;
     return numberToIp(frame.readUInt32BE(30)) !== this.ip;
   }
 
