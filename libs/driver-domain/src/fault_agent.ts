@@ -19,8 +19,7 @@ export interface FaultAgentOptions {
   missed: number;
 }
 
-/** Five missed beats: a NIC process starved of CPU for a few seconds on a busy machine is not dead. */
-export const DEFAULT_FAULT_AGENT: FaultAgentOptions = { heartbeatMs: 1000, missed: 5 };
+export const DEFAULT_FAULT_AGENT: FaultAgentOptions = { heartbeatMs: 1000, missed: 3 };
 
 interface Watched {
   lastHeardMs: number;
@@ -57,11 +56,12 @@ export class FaultAgent {
 
   /** The clock moved: a NIC silent for `missed` heartbeats has failed. */
   tick(nowMs: number): FaultDecision[] {
-    // A tick long after the last one means the agent itself was stalled: heartbeats may be
-    // waiting unread, so every NIC gets a beat's grace before its silence counts.
-    const stalled = nowMs - this.lastTickMs > this.o.heartbeatMs;
+    // A tick long after the last one means the agent itself was frozen: the heartbeats sent
+    // meanwhile wait unread (timers run before pending I/O), so this tick judges nobody; the
+    // next one, after they are read, does. A merely slow agent still judges every tick.
+    const frozen = nowMs - this.lastTickMs > (this.o.heartbeatMs * this.o.missed) / 2;
     this.lastTickMs = nowMs;
-    if (stalled) for (const w of this.nics.values()) w.lastHeardMs = Math.max(w.lastHeardMs, nowMs - this.o.heartbeatMs);
+    if (frozen) return [];
     const out: FaultDecision[] = [];
     for (const [nic, w] of this.nics) {
       if (w.failed) continue;
