@@ -5,7 +5,7 @@
 import { appendFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { badMessages, domainCounts, health, ping, pingPairs, protectionOn, udpBulk, alive, type PingPair } from './lab_checks.js';
+import { badMessages, diagnosePing, domainCounts, health, metricSnapshot, moved, ping, pingDetail, pingPairs, protectionOn, udpBulk, alive, type PingPair } from './lab_checks.js';
 import { discoverLab, type LabView } from './lab_view.js';
 import { bitflip, mutateMessage, oversized, randomBytes, truncate, type HostilePools } from './mutate.js';
 import { decodeFor, encodeFor, subjectTargets, type SubjectTarget } from './nats_targets.js';
@@ -340,7 +340,16 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
       }
       for (const [k, v] of Object.entries(t.metadata?.(rng, decodedForMd) ?? {})) md.set(k, v);
       // a hypercall stream carries a few requests, like a domain's
-      const streamReqs = t.def.requestStream ? [req, ...Array.from({ length: rng.int(3) }, () => (raw ? randomBytes(rng) : t.steer?.(mutateMessage(t.sample(rng), rng, pools), rng) ?? t.sample(rng)))] : [];
+      const steerRaw = (b: Buffer): Buffer => {
+        // noise that happens to decode is steered like any other request (and stays bytes)
+        try {
+          const s = t.steer?.(t.def.requestDeserialize(b), rng);
+          return s === undefined ? b : t.def.requestSerialize(s);
+        } catch {
+          return b;
+        }
+      };
+      const streamReqs = t.def.requestStream ? [req, ...Array.from({ length: rng.int(3) }, () => (raw ? steerRaw(randomBytes(rng)) : t.steer?.(mutateMessage(t.sample(rng), rng, pools), rng) ?? t.sample(rng)))] : [];
       note({ i, to: `${t.service.name} ${t.path}`, kind, bytes: raw?.length ?? -1, steered, ...(traceFile ? { note: raw ? raw.subarray(0, 48).toString('hex') : summary(typed) } : {}) });
       report.grpc.calls++;
       report.grpc.byKind[kind] = (report.grpc.byKind[kind] ?? 0) + 1;
@@ -413,9 +422,17 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
     for (const [h, n] of domainsAfter) if (n !== domainsBefore.get(h)) problems.push(`${h}: ${n - (domainsBefore.get(h) ?? 0)} domains appeared during the barrage`);
     await protectionOn(view);
     for (const p of pairs) {
-      const got = await ping(view, p, 2);
-      report.checks.push(`ping ${p.src} → ${p.dst} (${p.across ? 'across hosts' : 'within a host'}): ${got}/2`);
-      if (got !== 2) problems.push(`after the barrage ${p.src} → ${p.dst} (${p.across ? 'across hosts' : 'within a host'}) answered ${got} of 2 pings`);
+      const before = await metricSnapshot(view.lab.services);
+      const got = await pingDetail(view, p, 2);
+      report.checks.push(`ping ${p.src} → ${p.dst} (${p.across ? 'across hosts' : 'within a host'}): ${got.received}/2`);
+      if (got.received !== 2) {
+        // what the failed ping moved, on the services of the two guests' hosts
+        const hosts = new Set([p.src, p.dst].map((g) => view.guests.find((x) => x.name === g)?.host));
+        const onPath = new Set(view.lab.services.filter((s) => hosts.has(s.host ?? s.name) || s.name === p.src || s.name === p.dst || s.kind === 'fabric').map((s) => s.name));
+        const during = moved(before, await metricSnapshot(view.lab.services), (k) => onPath.has(k.split(' ')[0]!) && !/_seconds|_bytes|cycles|modelled_time/.test(k), 80);
+        const why = await diagnosePing(view, p);
+        problems.push(`after the barrage ${p.src} → ${p.dst} (${p.across ? 'across hosts' : 'within a host'}) answered ${got.received} of 2 pings${got.error ? ` (${got.error})` : ''}\n  what moved during it:\n${during.join('\n')}\n${why}`);
+      }
     }
     const bulkPair = pairs.find((p) => p.across)!;
     const bulk = await udpBulk(view, bulkPair, 100_000);

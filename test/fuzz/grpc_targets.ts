@@ -121,6 +121,9 @@ function models(view: LabView, s: LabService): Record<string, Omit<GrpcTarget, '
       steer: (req, rng) => {
         const r = req as hypercall.HypercallRequest;
         if (!r || !r.op) return undefined;
+        // a soft reset has no argument to move: it is the domain's own reboot, which would close
+        // its event channels (a garbled tag reaches it: 17 and 25 differ by one bit)
+        if (r.op.$case === 'softReset') return { ...r, op: { $case: 'evtchnSend', value: { port: BIG + rng.int(BIG) } } };
         const op = { ...r.op, value: outOfRange(r.op.value, rng) } as hypercall.HypercallRequest['op'];
         return JSON.stringify(op) === JSON.stringify(r.op) ? undefined : { ...r, op };
       },

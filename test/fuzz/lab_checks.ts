@@ -2,7 +2,8 @@
 // that got garbage counted it, no domain appeared, and the lab still moves traffic (pings
 // within and across hosts, a UDP bulk whose conservation counters balance).
 import * as grpc from '@grpc/grpc-js';
-import { control, hypercall, protection } from '@vnetlab/proto';
+import { control, hypercall, inspect, protection } from '@vnetlab/proto';
+import { formatTrace } from '@vnetlab/app-controller';
 import { controlClientOptions, grpcClient, unary } from '@vnetlab/runtime';
 import { reachable, type LabService, type LabView } from './lab_view.js';
 
@@ -124,15 +125,72 @@ export function pingPairs(view: LabView): PingPair[] {
 }
 
 export async function ping(view: LabView, pair: PingPair, count: number): Promise<number> {
+  return (await pingDetail(view, pair, count)).received;
+}
+
+/** A ping's replies, and the operator's error if the ping itself failed. */
+export async function pingDetail(view: LabView, pair: PingPair, count: number): Promise<{ received: number; error?: string }> {
   const c = grpcClient(control.OperatorClient, view.lab.operatorAddr);
   try {
     const r = await unary<control.PingResponse>((cb) => c.ping({ src: pair.src, dst: pair.dst, count, size: 56 }, operatorMetadata(view), { deadline: Date.now() + 30_000 }, cb));
-    return r.received;
-  } catch {
-    return 0;
+    return { received: r.received };
+  } catch (e) {
+    return { received: 0, error: (e as Error).message };
   } finally {
     c.close();
   }
+}
+
+/** Every sample of every service's metrics (histogram buckets left out), one key per service and label set. */
+export async function metricSnapshot(services: LabService[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  await Promise.all(
+    services.filter((s) => s.metricsUrl).map(async (s) => {
+      try {
+        for (const line of (await fetchText(s.metricsUrl)).text.split('\n')) {
+          const m = /^(vnetlab_\w+)(\{[^}]*\})?\s+(\S+)/.exec(line);
+          if (m && !m[1]!.endsWith('_bucket')) out.set(`${s.name} ${m[1]}${m[2] ?? ''}`, Number(m[3]));
+        }
+      } catch {
+        // a service that does not answer shows in the health check
+      }
+    }),
+  );
+  return out;
+}
+
+/** The samples that moved between two snapshots, one line each (at most `max`). */
+export function moved(before: Map<string, number>, after: Map<string, number>, filter: (key: string) => boolean, max = 60): string[] {
+  const lines = [...after].filter(([k, v]) => filter(k) && v !== (before.get(k) ?? 0)).map(([k, v]) => `    ${k} ${v - (before.get(k) ?? 0) > 0 ? '+' : ''}${+(v - (before.get(k) ?? 0)).toFixed(3)}`);
+  return lines.length > max ? [...lines.slice(0, max), `    … ${lines.length - max} more`] : lines;
+}
+
+async function traceOnce(view: LabView, src: string, dst: string): Promise<string> {
+  const c = grpcClient(inspect.InspectClient, view.lab.operatorAddr);
+  try {
+    const r = await unary<inspect.TraceResponse>((cb) => c.trace({ src, dst, proto: 'icmp', timeoutS: 3 }, operatorMetadata(view), { deadline: Date.now() + 20_000 }, cb));
+    return formatTrace(src, dst, 'icmp', r);
+  } catch (e) {
+    return `trace ${src} → ${dst} failed: ${(e as Error).message}`;
+  } finally {
+    c.close();
+  }
+}
+
+/**
+ * Why a ping failed, for the report: the pair pinged again with every drop counter of the lab
+ * read before and after (the counters that moved), and a trace of a probe each way.
+ */
+export async function diagnosePing(view: LabView, pair: PingPair): Promise<string> {
+  const before = await metricSnapshot(view.lab.services);
+  const again = await pingDetail(view, pair, 2);
+  const after = await metricSnapshot(view.lab.services);
+  const drops = moved(before, after, (k) => /drop/.test(k));
+  return [
+    `  pinged again: ${again.received}/2${again.error ? ` (${again.error})` : ''}`,
+    drops.length ? `  drop counters that moved meanwhile:\n${drops.join('\n')}` : '  no drop counter moved meanwhile',
+    ...(await Promise.all([traceOnce(view, pair.src, pair.dst), traceOnce(view, pair.dst, pair.src)])).map((t) => t.replace(/^/gm, '    ')),
+  ].join('\n');
 }
 
 export interface BulkCheck {
@@ -150,7 +208,8 @@ export async function udpBulk(view: LabView, pair: PingPair, bytes: number): Pro
     if (!data) return { ok: false, detail: `no UDP flow in the bulk's counters (${r.flows.map((f) => f.flow).join(', ')})` };
     const dropped = Object.values(data.drops).reduce((a, b) => a + b, 0);
     const balances = data.deliveredFrames + dropped + data.inFlight === data.sentFrames && data.inFlight === 0;
-    const detail = `${pair.src} → ${pair.dst}: ${r.bytesDelivered} of ${r.bytesSent} bytes delivered; ${data.flow}: sent ${data.sentFrames} = delivered ${data.deliveredFrames} + dropped ${dropped} + in flight ${data.inFlight}`;
+    const reasons = Object.entries(data.drops).map(([k, v]) => `${k} ${v}`).join(', ');
+    const detail = `${pair.src} → ${pair.dst}: ${r.bytesDelivered} of ${r.bytesSent} bytes delivered; ${data.flow}: sent ${data.sentFrames} = delivered ${data.deliveredFrames} + dropped ${dropped}${reasons ? ` (${reasons})` : ''} + in flight ${data.inFlight}`;
     return { ok: balances && r.bytesDelivered === r.bytesSent && r.bytesSent === bytes, detail };
   } catch (e) {
     return { ok: false, detail: `bulk ${pair.src} → ${pair.dst} failed: ${(e as Error).message}` };

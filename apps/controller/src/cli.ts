@@ -334,6 +334,9 @@ async function cmdBulk(pos: string[], f: Record<string, unknown>): Promise<numbe
       const dropped = Object.values(fl.drops).reduce((a, b) => a + b, 0);
       return [fl.flow, fl.sentFrames, fl.deliveredFrames, dropped, fl.inFlight, Object.entries(fl.drops).map(([k, v]) => `${k}=${v}`).join(' ') || '-'];
     })));
+    for (const fl of r.flows.filter((x) => x.lostWith.length > 0)) {
+      out(`${fl.flow}: ${fl.inFlight} frames not accounted for: ${fl.lostWith.join(', ')} died during the transfer, with the frames its queues held`);
+    }
     return 0;
   });
 }

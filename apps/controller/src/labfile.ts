@@ -31,6 +31,17 @@ export interface LabState {
   startedAt: string;
   readyMs?: number;
   services: ServiceState[];
+  /** Service processes that died while the lab ran (killed, crashed, or stopped by a restart). */
+  deaths?: ServiceDeath[];
+}
+
+export interface ServiceDeath {
+  service: string;
+  host?: string;
+  /** Wall-clock time of the exit, ms since the epoch. */
+  atMs: number;
+  signal?: string;
+  code?: number;
 }
 
 export function labDir(explicit?: string): string {

@@ -146,6 +146,9 @@ try {
       for (const s of members) s.healthy = false;
       if (!stopping) {
         process.stderr.write(`${label} exited (code ${code}, signal ${signal})\n`);
+        // what each held dies with it: the flow reports name it (Operator.lostWith)
+        const atMs = Date.now();
+        state.deaths = [...(state.deaths ?? []), ...members.map((s) => ({ service: s.name, ...(s.host ? { host: s.host } : {}), atMs, ...(signal ? { signal } : {}), ...(code !== null ? { code } : {}) }))];
         save();
       }
     });

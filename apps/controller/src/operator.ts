@@ -153,6 +153,7 @@ export class Operator {
     }
     const before = await this.ledgers();
     const atNs = await this.labNow();
+    const wallStart = Date.now();
     const sent = await Promise.all(runs.map((x) =>
       unary<control.GuestBulkResult>((cb) =>
         x.client.bulkSend({ dst: x.dstIp, proto, bytes, msgSize: msgSize || 1472, port: 0, atNs, via: x.via }, new grpc.Metadata(), { deadline: Date.now() + 30 * 60_000 }, cb),
@@ -207,9 +208,20 @@ export class Operator {
       endNs,
       throughputBps: (total * 8 * 1e9) / durationNs,
       ledger: ledger.map((x) => ({ ...x })),
-      flows: involved.map(wireCounters),
+      flows: involved.map((f) => this.withLosses(wireCounters(f), runs, wallStart)),
       cpus: cpuRows,
     };
+  }
+
+  /**
+   * A flow that does not balance while a service of its path died during the transfer: the
+   * frames the dead process held (its queues) died with it; the report names it.
+   */
+  private withLosses(f: control.FlowCounters, runs: Array<{ src: string; dst: string }>, sinceMs: number): control.FlowCounters {
+    if (f.inFlight === 0) return f;
+    const hosts = new Set(runs.flatMap((r) => [r.src, r.dst]).map((g) => this.lab.services.find((s) => s.name === g)?.host).filter((h): h is string => !!h));
+    const dead = (this.lab.deaths ?? []).filter((d) => d.atMs >= sinceMs && (d.host === undefined || hosts.has(d.host)));
+    return dead.length ? { ...f, lostWith: [...new Set(dead.map((d) => `${d.service} (${d.signal ? `signal ${d.signal}` : `exit code ${d.code ?? '?'}`})`))] } : f;
   }
 
   impl(): control.OperatorServer {
@@ -231,7 +243,7 @@ export class Operator {
 
 function wireCounters(f: FlowCount): control.FlowCounters {
   const b = balance(f);
-  return { flow: f.flow, sentFrames: f.sentFrames, sentBytes: f.sentBytes, deliveredFrames: f.deliveredFrames, deliveredBytes: f.deliveredBytes, drops: f.drops, inFlight: b.inFlight, firstSentNs: f.firstSentNs ?? 0, lastSentNs: f.lastSentNs ?? 0, firstDeliveredNs: f.firstDeliveredNs ?? 0, lastDeliveredNs: f.lastDeliveredNs ?? 0 };
+  return { flow: f.flow, sentFrames: f.sentFrames, sentBytes: f.sentBytes, deliveredFrames: f.deliveredFrames, deliveredBytes: f.deliveredBytes, drops: f.drops, inFlight: b.inFlight, firstSentNs: f.firstSentNs ?? 0, lastSentNs: f.lastSentNs ?? 0, firstDeliveredNs: f.firstDeliveredNs ?? 0, lastDeliveredNs: f.lastDeliveredNs ?? 0, lostWith: [] };
 }
 
 /** "udp a:p>b:q" → "udp b:q>a:p" (the ACKs of a TCP stream). */

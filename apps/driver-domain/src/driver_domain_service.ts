@@ -4,7 +4,8 @@
 import { CostTable, Cpu, Ledger } from '@vnetlab/cost';
 import { DriverDomain, EmulatedNicError, EmulatedNicModel, nicUplink, type UplinkPort } from '@vnetlab/driver-domain';
 import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
-import { mergeFlowCounts } from '@vnetlab/flows';
+import { FlowJournal, mergeFlowCounts } from '@vnetlab/flows';
+import { basename, dirname, join } from 'node:path';
 import { NicDriver, QueueSetDriver } from '@vnetlab/nic';
 import { MultiqueueBackend, type MqCookie } from '@vnetlab/netback';
 import { netif, pcie, protection, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
@@ -36,7 +37,22 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   const hv = new HypercallClient(String(cfg.options.hypervisor), 0, pcpu, String(cfg.options['domain-token'] ?? ''));
   svc.onShutdown(() => hv.close());
   await hv.waitReady();
+  // A driver domain killed and started again boots in the same domain (a crashed driver
+  // domain rebooting): the hypervisor first releases what the dead kernel held — its event
+  // channels (the guests' ends go back to unbound), its physical IRQs, its grant mappings —
+  // and each frontend it served is told its backend closed, so that it meets this one afresh.
+  const reset = await hv.softReset(0);
+  if (reset.status < 0) throw new Error(`soft reset failed: ${reset.status}`);
+  const restarted = reset.ports > 0;
+  if (restarted) {
+    svc.log.warn('driver domain restarted: the previous run\'s event channels, IRQs and grant mappings released', { ports: reset.ports });
+    svc.event('driver-domain-restarted', `${host.name}/dom0 started again: ${reset.ports} event channels of its previous run closed; its guests reconnect`, { host: host.name });
+  }
   const info = await hv.domain('dom0');
+  // the lab's flow counts of this domain live beside its memory, past a kill of this process
+  const journal = new FlowJournal(join(dirname(info.memoryPath), `${basename(info.memoryPath)}.dom0.flows`), { resume: restarted });
+  svc.onShutdown(() => journal.close());
+  if (journal.unreadable > 0) svc.log.warn('flow journal: lines of the previous run not read back', { lines: journal.unreadable });
   const mem = shared.mem ?? new FileMachineMemory(info.memoryPath, info.memoryFrames);
   if (!shared.mem) svc.onShutdown(() => mem.close());
   const dom0 = new GuestMemory(mem, info.p2m);
@@ -84,11 +100,11 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     doorbell('rx', driver.postRxBuffers(), 0);
   }
   for (const uplinks of groups.values()) {
-    const dd = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor(uplinks.map((u) => u.name)), uplinks, ports: { hv, notify }, observer: look.observer });
+    const dd = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor(uplinks.map((u) => u.name)), uplinks, ports: { hv, notify }, observer: look.observer, flowSink: journal.record });
     for (const u of uplinks) bridges.set(u.name, dd);
   }
   // guests on no NIC of dom0's still meet on a bridge without an uplink
-  const local = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor([]), ports: { hv, notify }, observer: look.observer });
+  const local = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor([]), ports: { hv, notify }, observer: look.observer, flowSink: journal.record });
   const ddFor = (nic: string | undefined) => (nic && bridges.get(nic)) || bridges.values().next().value || local;
   const all = () => [...new Set(bridges.values()), local];
   // the fault agent (seed 004): notices a failed NIC, holds and redirects its traffic
@@ -101,7 +117,7 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
       for (const d of all()) if (await d.onEvent(port, tNs)) return true;
       return false;
     },
-    flows: () => mergeFlowCounts(all().map((d) => d.flows.snapshot())),
+    flows: () => mergeFlowCounts([journal.previous, ...all().map((d) => d.flows.snapshot())]),
   };
 
   // the bus restarted: events sent meanwhile are gone, so every ring is looked at again
@@ -157,7 +173,13 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
       const bound = await hv.evtchnBindInterdomain(d.domid, Number(port), dd.now);
       if (bound.status < 0) throw new Error(`bind_interdomain to ${d.name} port ${port}: ${bound.status}`);
       sw.bindEmulatedPort(name, bound.port);
-      svc.log.info('emulated NIC attached', { guest: d.name, domid: d.domid, port: bound.port });
+      if (restarted) {
+        // a new device model knows none of the registers the guest's driver wrote: it probes again
+        // (in the backend directory of the guest's interface: dom0 writes there, the guest reads it)
+        const gen = `${backendDir(host.name, 0, d.domid)}.device-model`;
+        await store.write(gen, String((Number(await store.read(gen)) || 0) + 1));
+      }
+      svc.log.info('emulated NIC attached', { guest: d.name, domid: d.domid, port: bound.port, restarted });
     })().catch((e) => svc.log.error('emulated NIC failed', { guest: d.name, error: e }));
   }
 
@@ -165,6 +187,13 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   async function handshake(domid: number, mac: string, rxFlip: boolean, txOffloads = false) {
     const be = backendDir(host.name, 0, domid);
     const fe = frontendDir(host.name, domid);
+    const was = Number(await store.read(`${fe}.state`));
+    if (restarted && was >= XenbusState.Initialised && was <= XenbusState.Connected) {
+      // the frontend is still connected to the backend that died with the previous run
+      await setState(store, be, XenbusState.Closed);
+      await waitForState(store, fe, [XenbusState.Closed, XenbusState.Initialising], 24 * 3600_000);
+      svc.log.info('frontend of the previous run let go', { domid });
+    }
     await store.write(`${be}.frontend-id`, String(domid));
     await store.write(`${be}.mac`, mac);
     await store.write(`${be}.feature-rx-copy`, '1');

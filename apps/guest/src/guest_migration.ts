@@ -16,6 +16,7 @@ import { Netfront, type RxMode } from '@vnetlab/netfront';
 import type { NetStack } from '@vnetlab/netstack';
 import { migration, netif, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
 import { checkModelledTime, HypercallClient, KvStore, type Service } from '@vnetlab/runtime';
+import { flowKey } from '@vnetlab/flows';
 import { XenbusState, backendDir, frontendDir, setState, waitForState } from '@vnetlab/xenbus';
 
 /** Where the guest runs: its host, its domain there, and that host's memory. */
@@ -114,6 +115,8 @@ export interface GuestMigrationOptions {
   events(): { unsubscribe(): void } | undefined;
   /** The guest runs somewhere new: its owner swaps what depends on the placement. */
   onPlaced(p: Placement): void;
+  /** The guest's netfront and its event-channel port changed (a move, or a new backend). */
+  onNetfront?(netfront: Netfront, port: number): void;
 }
 
 /**
@@ -124,7 +127,10 @@ export class GuestMigration {
   private place: Placement;
   private suspendedNs?: number;
   private stopWatch?: () => void;
+  private stopBackendWatch?: () => void;
   private events?: { unsubscribe(): void };
+  /** Suspending, migrating or reconnecting: a backend that closes now is expected. */
+  private busy = false;
 
   constructor(private readonly o: GuestMigrationOptions) {
     this.place = o.placement;
@@ -137,10 +143,12 @@ export class GuestMigration {
   /** Listens for the toolstack's suspend request on the current placement. */
   async watchSuspend(): Promise<void> {
     const dir = `${this.place.host}.local.domain.${this.place.domid}.control`;
-    let busy = false;
+    let suspending = false;
     this.stopWatch = await this.o.store.watch(`${dir}.shutdown`, (e) => {
-      if (e.value !== 'suspend' || busy) return;
-      busy = true;
+      if (e.value !== 'suspend' || suspending) return;
+      suspending = true;
+      // from here until the resume the frontend's closing is the guest's own doing
+      this.busy = true;
       void this.suspend(dir).catch((err) => this.log.error('suspend failed', { error: err }));
     });
   }
@@ -182,25 +190,8 @@ export class GuestMigration {
     const mem = new FileMachineMemory(info.memoryPath, info.memoryFrames);
     const gm = new GuestMemory(mem, info.p2m);
     await kernel.advanceTo(Math.max(r.atNs, kernel.now));
-    let t = kernel.now;
-    // pages given to the old backend for page flips have no frame: the balloon gets fresh ones
-    for (let gfn = 0; gfn < gm.pages; gfn++) {
-      if (gm.mfnOf(gfn) !== INVALID_MFN) continue;
-      const p = await hv.populatePhysmap(gfn, t);
-      if (p.status !== 0) throw new Error(`populate_physmap of gfn ${gfn} on ${r.host}: status ${p.status}`);
-      gm.setMfn(gfn, p.mfn);
-      t = cpu.run(t, 'xen', p.charges.length ? p.charges : [['hypercall', 1]]);
-    }
-    const netfront = new Netfront({
-      mem: gm,
-      grants: new GrantTableWriter(mem, info.grantFrames),
-      backendDomid: 0,
-      rxMode: this.o.rxMode,
-      pages: new PagePool(info.p2m.map((_, gfn) => gfn).slice(this.o.reserved)),
-      cpu,
-      domain: name,
-      hv: { acceptTransfer: (gref, gfn, tNs) => hv.acceptTransfer(gref, gfn, tNs) },
-    });
+    let t = await this.populate(hv, gm, kernel.now, r.host);
+    const netfront = this.newNetfront(hv, gm, new GrantTableWriter(mem, info.grantFrames));
     let port = -1;
     this.events = subscribeUpcalls(svc, r.host, info.domid, kernel, () => port);
     await connectNetfront({
@@ -227,8 +218,102 @@ export class GuestMigration {
     if (old.mem !== mem) old.mem.close();
     this.suspendedNs = undefined;
     await this.watchSuspend();
+    this.busy = false;
+    await this.watchBackend();
+    this.o.onNetfront?.(netfront, port);
     this.log.info('resumed after migration', { host: r.host, domid: info.domid, tNs: kernel.now, held });
     return { domid: info.domid, resumedNs: Math.round(kernel.now), framesQueued: held };
+  }
+
+  /** Pages given to the old backend for page flips have no frame: the balloon gets fresh ones. */
+  private async populate(hv: HypercallClient, gm: GuestMemory, tNs: number, host: string): Promise<number> {
+    let t = tNs;
+    for (let gfn = 0; gfn < gm.pages; gfn++) {
+      if (gm.mfnOf(gfn) !== INVALID_MFN) continue;
+      const p = await hv.populatePhysmap(gfn, t);
+      if (p.status !== 0) throw new Error(`populate_physmap of gfn ${gfn} on ${host}: status ${p.status}`);
+      gm.setMfn(gfn, p.mfn);
+      t = this.o.cpu.run(t, 'xen', p.charges.length ? p.charges : [['hypercall', 1]]);
+    }
+    return t;
+  }
+
+  /** A fresh netfront on every page the guest kernel does not keep for itself. */
+  private newNetfront(hv: HypercallClient, gm: GuestMemory, grants: GrantTableWriter): Netfront {
+    return new Netfront({
+      mem: gm,
+      grants,
+      backendDomid: 0,
+      rxMode: this.o.rxMode,
+      pages: new PagePool(Array.from({ length: gm.pages }, (_, gfn) => gfn).slice(this.o.reserved)),
+      cpu: this.o.cpu,
+      domain: this.o.name,
+      hv: { acceptTransfer: (gref, gfn, tNs) => hv.acceptTransfer(gref, gfn, tNs) },
+    });
+  }
+
+  /**
+   * Watches the backend of the current placement: when it closes while this guest neither
+   * suspends nor is connecting (its driver domain died and a new one says so), the guest
+   * meets the new backend (reconnect).
+   */
+  async watchBackend(): Promise<void> {
+    this.stopBackendWatch?.();
+    const be = backendDir(this.place.host, 0, this.place.domid);
+    const at = this.place;
+    this.stopBackendWatch = await this.o.store.watch(`${be}.state`, (e) => {
+      const st = Number(e.value);
+      if (st !== XenbusState.Closed || this.busy || this.place !== at) return;
+      this.busy = true;
+      void this.reconnect()
+        .catch((err) => this.log.error('reconnect to the new backend failed', { error: err }))
+        .finally(() => {
+          this.busy = false;
+        });
+    });
+  }
+
+  /**
+   * The backend went away under a connected frontend (its driver domain was killed and a new
+   * one started): I/O is held from here on; what the dead backend did answer is taken; the
+   * TX requests it never answered are written off, each counted as dropped (backend_gone)
+   * against its flow; the stale grants are ended and a fresh netfront meets the new backend
+   * through the store; the held frames go out on it, and a gratuitous ARP tells the new
+   * bridge where this guest is (as netfront's netdev_notify_peers does on reconnect).
+   */
+  async reconnect(): Promise<{ lost: number; held: number }> {
+    const { svc, name, kernel, nic } = this.o;
+    const old = nic.device;
+    nic.suspend();
+    await kernel.onEvent(kernel.now);
+    const lost = old instanceof Netfront ? old.abandon() : [];
+    for (const f of lost) kernel.flows.dropped(flowKey(f), 'backend_gone');
+    (this.events ?? this.o.events())?.unsubscribe();
+    const p = this.place;
+    const grants = new GrantTableWriter(p.mem, p.grantFrames);
+    let t = await this.populate(p.hv, p.gm, kernel.now, p.host);
+    const netfront = this.newNetfront(p.hv, p.gm, grants);
+    let port = -1;
+    this.events = subscribeUpcalls(svc, p.host, p.domid, kernel, () => port);
+    await connectNetfront({
+      store: this.o.store, host: p.host, domid: p.domid, netfront, hv: p.hv, mac: this.o.mac, offload: this.o.offload,
+      endStaleGrants: () => grants.endAll(),
+      beforeConnect: (q) => {
+        port = q;
+        nic.setNotify((tNs) => void p.hv.evtchnSend(q, tNs).catch((e) => this.log.warn('evtchn send failed', { error: e })));
+      },
+    });
+    t = this.o.cpu.run(Math.max(t, kernel.now), 'xen', [['hypercall', 2]]);
+    await kernel.advanceTo(t);
+    const held = nic.heldFrames;
+    const flushed = nic.resume(netfront, kernel.now);
+    for (const d of flushed.dropped) kernel.flows.dropped(flowKey(d.frame), d.reason);
+    if (flushed.notify) nic.notify(flushed.tNs);
+    await kernel.advanceTo(flushed.tNs);
+    await kernel.sendRaw(this.o.stack.announce(kernel.now).frames);
+    this.o.onNetfront?.(netfront, port);
+    this.log.warn('backend gone: reconnected to the new one', { lost: lost.length, held, port });
+    return { lost: lost.length, held };
   }
 
   /** The GuestMigration gRPC service. */

@@ -12,7 +12,8 @@ import { NetStack } from '@vnetlab/netstack';
 import { control, migration, pcie, protection, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
 import { HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
-import { frontendDir } from '@vnetlab/xenbus';
+import { flowKey } from '@vnetlab/flows';
+import { backendDir, frontendDir } from '@vnetlab/xenbus';
 import { startGuestInspect } from './guest_inspect.js';
 import { connectNetfront, GuestMigration, subscribeUpcalls } from './guest_migration.js';
 import { guestAttacks } from './guest_attacks.js';
@@ -92,39 +93,83 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     // An unmodified e1000-style driver: its rings and buffers in the guest's memory by
     // guest-physical address, every register access a trap forwarded to the device model
     // in the driver domain as an ioreq.
-    const [txG, rxG] = [pages.take()!, pages.take()!];
-    const queue = new QueueSetDriver<number>({
-      read: (r, off, len) => gm.read(r === 'tx' ? txG : rxG, off, len),
-      write: (r, off, data) => gm.write(r === 'tx' ? txG : rxG, off, data),
-      busAddr: { tx: txG * 4096, rx: rxG * 4096 },
-    });
     const ioreq = (reg: number, value: number, write: boolean, tNs: number) =>
       svc.publish(subjects.ioreq(host.name, info.domid), pcie.IoReq.encode({ domid: info.domid, device: 'nic0', reg, value, write, tNs }).finish());
+    /** The driver's probe: rings in two of its pages, their registers written (each a trap). */
+    const probe = (pool: PagePool, tNs: number): DirectNic => {
+      const [txG, rxG] = [pool.take()!, pool.take()!];
+      const queue = new QueueSetDriver<number>({
+        read: (r, off, len) => gm.read(r === 'tx' ? txG : rxG, off, len),
+        write: (r, off, data) => gm.write(r === 'tx' ? txG : rxG, off, data),
+        busAddr: { tx: txG * 4096, rx: rxG * 4096 },
+      });
+      ioreq(E1000.TDBAL, queue.setup.txRingAddr, true, tNs);
+      ioreq(E1000.TDLEN, queue.size * 16, true, tNs);
+      ioreq(E1000.RDBAL, queue.setup.rxRingAddr, true, tNs);
+      ioreq(E1000.RDLEN, queue.size * 16, true, tNs);
+      return new DirectNic({
+        mode: 'emulated', mem: gm, pages: pool, cpu, domain: name, queue, busAddr: (gfn) => gfn * 4096,
+        tailWritePerFrame: true,
+        doorbell: (ring, tail, t) => ioreq(ring === 'tx' ? E1000.TDT : E1000.RDT, tail, true, t),
+        ack: (t) => ioreq(E1000.ICR, 0, false, t),
+      });
+    };
     const ev = await hv.evtchnAllocUnbound(0, 0);
     if (ev.status < 0) throw new Error(`evtchn_alloc_unbound failed: ${ev.status}`);
     irqPort = ev.port;
-    ioreq(E1000.TDBAL, queue.setup.txRingAddr, true, 0);
-    ioreq(E1000.TDLEN, queue.size * 16, true, 0);
-    ioreq(E1000.RDBAL, queue.setup.rxRingAddr, true, 0);
-    ioreq(E1000.RDLEN, queue.size * 16, true, 0);
-    const direct = new DirectNic({
-      mode: 'emulated', mem: gm, pages, cpu, domain: name, queue, busAddr: (gfn) => gfn * 4096,
-      tailWritePerFrame: true,
-      doorbell: (ring, tail, tNs) => ioreq(ring === 'tx' ? E1000.TDT : E1000.RDT, tail, true, tNs),
-      ack: (tNs) => ioreq(E1000.ICR, 0, false, tNs),
-    });
+    const store = new KvStore(await svc.kv(XENSTORE_BUCKET));
+    const ioemu = frontendDir(host.name, info.domid).replace('.vif.', '.ioemu.');
+    // the device model's generation: a driver domain that restarts brings a new one
+    const modelKey = `${backendDir(host.name, 0, info.domid)}.device-model`;
+    const generation = async () => Number(await store.read(modelKey)) || 0;
+    let probedFor = await generation();
+    let direct = probe(pages, 0);
+    ownNic = direct;
+    // the device the kernel drives: held while a new device model comes up
+    const nic = new MigratableNic(direct);
+    nic.setNotify((tNs) => direct.kick(tNs));
     kernel = new GuestKernel({
-      domain: name, mac: iface.mac, netfront: direct, stack, cpu,
-      notify: (tNs) => direct.kick(tNs),
+      domain: name, mac: iface.mac, netfront: nic, stack, cpu,
+      notify: (tNs) => nic.notify(tNs),
       // the tail write traps; so does the interrupt-cause read at every interrupt
       kickCost: { domain: 'xen', charges: [['vm_exit', 1]] },
       upcallCost: { domain: 'xen', charges: [['virq', 1], ['vm_exit', 1]] },
     });
     subscribeEvents();
-    const store = new KvStore(await svc.kv(XENSTORE_BUCKET));
-    await store.write(`${frontendDir(host.name, info.domid).replace('.vif.', '.ioemu.')}.event-channel`, String(ev.port));
+    await store.write(`${ioemu}.event-channel`, String(ev.port));
     await direct.start(0);
     svc.log.info('emulated NIC driver up', { port: irqPort });
+    /**
+     * The device model restarted with its driver domain: the device the driver knew is gone
+     * (its registers reset), so the driver probes the new one, as after a device reset. I/O
+     * is held meanwhile; what the old device completed is taken; what it held on its TX ring
+     * is written off (device_reset); the held frames go out on the new rings.
+     */
+    let reprobing = false;
+    await store.watch(modelKey, (e) => {
+      const gen = Number(e.value) || 0;
+      if (gen <= probedFor || reprobing) return;
+      reprobing = true;
+      probedFor = gen;
+      void (async () => {
+        nic.suspend();
+        await kernel.onEvent(kernel.now);
+        for (const f of direct.abandon()) kernel.flows.dropped(flowKey(f), 'device_reset');
+        direct = probe(new PagePool(info.p2m.map((_, gfn) => gfn).slice(reserved)), kernel.now);
+        ownNic = direct;
+        await direct.start(kernel.now);
+        const flushed = nic.resume(direct, kernel.now);
+        for (const d of flushed.dropped) kernel.flows.dropped(flowKey(d.frame), d.reason);
+        if (flushed.notify) nic.notify(flushed.tNs);
+        await kernel.advanceTo(flushed.tNs);
+        await kernel.sendRaw(stack.announce(kernel.now).frames);
+        svc.log.warn('emulated NIC: a new device model, probed again', { generation: gen });
+      })()
+        .catch((err) => svc.log.error('probing the new device model failed', { error: err }))
+        .finally(() => {
+          reprobing = false;
+        });
+    });
   } else if (DIRECT.includes(iface.arch)) {
     const q = queueSetPlan(host).find((x) => x.guest === name);
     if (!q) throw new Error(`guest ${name}: no NIC queue set is planned for its ${iface.arch} interface`);
@@ -194,17 +239,23 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
         subscribeEvents();
       },
     });
+    const mig = new GuestMigration({
+      svc, name, mac: iface.mac, rxMode, offload, kernel: kernel!, stack, nic, cpu, pcpu, reserved, store,
+      placement: { host: host.name, domid: info.domid, hv, mem, gm, grantFrames: info.grantFrames },
+      events: () => events,
+      onPlaced: (p) => {
+        gm = p.gm;
+        svc.onShutdown(() => { p.hv.close(); p.mem.close(); });
+      },
+      onNetfront: (nf, p) => {
+        pvFront = { netfront: nf, port: p };
+        irqPort = p;
+      },
+    });
+    // a backend that closes under the connected frontend (its driver domain restarted): meet the new one
+    await mig.watchBackend();
     // live migration: suspend on the toolstack's word, resume where it says (pv)
     if (iface.arch === 'pv') {
-      const mig = new GuestMigration({
-        svc, name, mac: iface.mac, rxMode, offload, kernel: kernel!, stack, nic, cpu, pcpu, reserved, store,
-        placement: { host: host.name, domid: info.domid, hv, mem, gm, grantFrames: info.grantFrames },
-        events: () => events,
-        onPlaced: (p) => {
-          gm = p.gm;
-          svc.onShutdown(() => { p.hv.close(); p.mem.close(); });
-        },
-      });
       await mig.watchSuspend();
       svc.addGrpc(migration.GuestMigrationService, mig.impl());
     }
@@ -254,7 +305,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
       );
     },
     flowStats(_call, cb) {
-      cb(null, { flows: kernel.flows.snapshot().map((f) => ({ ...f, inFlight: 0, firstSentNs: f.firstSentNs ?? 0, lastSentNs: f.lastSentNs ?? 0, firstDeliveredNs: f.firstDeliveredNs ?? 0, lastDeliveredNs: f.lastDeliveredNs ?? 0 })) });
+      cb(null, { flows: kernel.flows.snapshot().map((f) => ({ ...f, inFlight: 0, firstSentNs: f.firstSentNs ?? 0, lastSentNs: f.lastSentNs ?? 0, firstDeliveredNs: f.firstDeliveredNs ?? 0, lastDeliveredNs: f.lastDeliveredNs ?? 0, lostWith: [] })) });
     },
   };
   svc.addGrpc(control.GuestService, impl);

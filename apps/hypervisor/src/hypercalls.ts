@@ -184,6 +184,12 @@ export function runHypercall(hv: Hypervisor, req: hypercall.HypercallRequest): H
     case 'p2mWrite':
       fill(hv.p2mWrite(caller, u32(op.value.gfn, 'gfn'), u32(op.value.mfn, 'mfn')));
       break;
+    case 'softReset': {
+      const r = hv.softReset(caller);
+      fill(r);
+      res.port = r.ports;
+      break;
+    }
     case 'bindPirq': {
       const port = hv.bindPirq(caller, u32(op.value.irq, 'irq'));
       res.port = port;

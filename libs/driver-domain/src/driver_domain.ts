@@ -4,7 +4,7 @@
 // hypercalls, notifications and doorbells.
 import type { Bridge } from '@vnetlab/bridge';
 import { Serial, type Cpu } from '@vnetlab/cost';
-import { FlowCounters, flowKey } from '@vnetlab/flows';
+import { FlowCounters, type FlowOp, flowKey } from '@vnetlab/flows';
 import { skbFree, type SkBuff } from '@vnetlab/frames';
 import type { GuestMemory, PagePool } from '@vnetlab/memory';
 import { Netback, type HypervisorPort, type MultiqueueBackend, type RxMode, type TxMode } from '@vnetlab/netback';
@@ -100,6 +100,8 @@ export interface DriverDomainOptions {
   txQueueLen?: number;
   /** Frames that may wait for a guest's RX buffers. */
   rxBacklog?: number;
+  /** Told every flow count as it happens (a FlowJournal keeps them past the process). */
+  flowSink?: (op: FlowOp) => void;
 }
 
 interface Vif extends VifSpec {
@@ -108,7 +110,7 @@ interface Vif extends VifSpec {
 }
 
 export class DriverDomain {
-  readonly flows = new FlowCounters();
+  readonly flows: FlowCounters;
   now = 0;
   private readonly vifs = new Map<string, Vif>();
   private readonly byPort = new Map<number, Vif>();
@@ -129,6 +131,7 @@ export class DriverDomain {
   readonly switch: DomainSwitch;
 
   constructor(private readonly o: DriverDomainOptions) {
+    this.flows = new FlowCounters(o.flowSink);
     this.domain = o.domain ?? 'dom0';
     const sw = o.switch ?? (o.bridge ? new BridgeSwitch(o.bridge) : undefined);
     if (!sw) throw new Error('a driver domain needs a switch (switch or bridge)');

@@ -16,8 +16,18 @@ export interface FlowCount {
   lastDeliveredNs?: number;
 }
 
+/** One count, as FlowCounters takes it: sent or delivered (flow, bytes, time), dropped (flow, reason, frames), or a whole flow's totals. */
+export type FlowOp =
+  | ['s', string, number, number?]
+  | ['d', string, number, number?]
+  | ['x', string, string, number]
+  | ['=', FlowCount];
+
 export class FlowCounters {
   private readonly flows = new Map<string, FlowCount>();
+
+  /** `sink` is told every count as it happens (a FlowJournal keeps them past the process). */
+  constructor(private readonly sink?: (op: FlowOp) => void) {}
 
   private get(flow: string): FlowCount {
     let f = this.flows.get(flow);
@@ -29,6 +39,7 @@ export class FlowCounters {
   }
 
   sent(flow: string, bytes: number, tNs?: number): void {
+    this.sink?.(tNs === undefined ? ['s', flow, bytes] : ['s', flow, bytes, tNs]);
     const f = this.get(flow);
     f.sentFrames++;
     f.sentBytes += bytes;
@@ -39,6 +50,7 @@ export class FlowCounters {
   }
 
   delivered(flow: string, bytes: number, tNs?: number): void {
+    this.sink?.(tNs === undefined ? ['d', flow, bytes] : ['d', flow, bytes, tNs]);
     const f = this.get(flow);
     f.deliveredFrames++;
     f.deliveredBytes += bytes;
@@ -49,8 +61,36 @@ export class FlowCounters {
   }
 
   dropped(flow: string, reason: string, n = 1): void {
+    this.sink?.(['x', flow, reason, n]);
     const f = this.get(flow);
     f.drops[reason] = (f.drops[reason] ?? 0) + n;
+  }
+
+  /** Takes one recorded count again (replaying a journal); throws on anything else. */
+  apply(op: FlowOp): void {
+    if (!Array.isArray(op) || typeof op[1] !== 'string' && op[0] !== '=') throw new Error(`not a flow count: ${JSON.stringify(op)}`);
+    const num = (v: unknown) => {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`not a count: ${JSON.stringify(op)}`);
+      return v;
+    };
+    const time = (v: unknown) => (v === undefined || v === null ? undefined : num(v));
+    switch (op[0]) {
+      case 's': return this.sent(op[1], num(op[2]), time(op[3]));
+      case 'd': return this.delivered(op[1], num(op[2]), time(op[3]));
+      case 'x':
+        if (typeof op[2] !== 'string') throw new Error(`not a drop reason: ${JSON.stringify(op)}`);
+        return this.dropped(op[1], op[2], num(op[3]));
+      case '=': {
+        const t = op[1];
+        if (!t || typeof t.flow !== 'string') throw new Error(`not a flow's totals: ${JSON.stringify(op)}`);
+        this.sink?.(op);
+        const [m] = mergeFlowCounts([[this.get(t.flow)], [{ ...t, sentFrames: num(t.sentFrames), sentBytes: num(t.sentBytes), deliveredFrames: num(t.deliveredFrames), deliveredBytes: num(t.deliveredBytes), drops: { ...t.drops } }]]);
+        this.flows.set(t.flow, m!);
+        return;
+      }
+      default:
+        throw new Error(`not a flow count: ${JSON.stringify(op)}`);
+    }
   }
 
   snapshot(): FlowCount[] {

@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { FlowCounters, balance, flowKey, mergeFlowCounts } from './index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FlowCounters, FlowJournal, balance, flowKey, mergeFlowCounts } from './index.js';
 
 function udpFrame(): Buffer {
   const b = Buffer.alloc(14 + 20 + 8 + 4);
@@ -53,5 +56,52 @@ describe('conservation', () => {
     expect(b.dropped).toBe(2);
     expect(b.inFlight).toBe(1);
     expect(b.drops).toEqual({ rx_ring_full: 2 });
+  });
+});
+
+describe('FlowJournal', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flowjournal-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps every count past the process: a new run that resumes reads them back, and adds its own', () => {
+    const path = join(dir, 'dom0.flows');
+    const first = new FlowJournal(path, { resume: false });
+    const a = new FlowCounters(first.record);
+    a.sent('udp x', 100, 5);
+    a.dropped('udp x', 'no_buffer');
+    a.dropped('udp x', 'no_buffer', 2);
+    a.sent('arp', 42);
+    // killed here: no close, no snapshot; only what was appended
+    const second = new FlowJournal(path, { resume: true });
+    expect(second.previous).toEqual([
+      { flow: 'udp x', sentFrames: 1, sentBytes: 100, deliveredFrames: 0, deliveredBytes: 0, drops: { no_buffer: 3 }, firstSentNs: 5, lastSentNs: 5 },
+      { flow: 'arp', sentFrames: 1, sentBytes: 42, deliveredFrames: 0, deliveredBytes: 0, drops: {} },
+    ]);
+    new FlowCounters(second.record).dropped('udp x', 'queue_full');
+    second.close();
+    const third = new FlowJournal(path, { resume: true });
+    expect(third.previous.find((f) => f.flow === 'udp x')?.drops).toEqual({ no_buffer: 3, queue_full: 1 });
+    expect(third.unreadable).toBe(0);
+    third.close();
+  });
+
+  it('a fresh run forgets what an earlier lab left, and a line cut by the kill is skipped and counted', () => {
+    const path = join(dir, 'cut.flows');
+    writeFileSync(path, `${JSON.stringify(['x', 'tcp y', 'no_buffer', 4])}\n["s","tcp y",6`);
+    const resumed = new FlowJournal(path, { resume: true });
+    expect(resumed.previous).toEqual([{ flow: 'tcp y', sentFrames: 0, sentBytes: 0, deliveredFrames: 0, deliveredBytes: 0, drops: { no_buffer: 4 } }]);
+    expect(resumed.unreadable).toBe(1);
+    resumed.close();
+    const fresh = new FlowJournal(path, { resume: false });
+    expect(fresh.previous).toEqual([]);
+    fresh.close();
+    expect(new FlowJournal(path, { resume: true }).previous).toEqual([]);
+  });
+
+  it('refuses what is not a count', () => {
+    const c = new FlowCounters();
+    expect(() => c.apply(['x', 'f', 'r', -1])).toThrow();
+    expect(() => c.apply(['s', 'f', Number.NaN])).toThrow();
+    expect(() => c.apply(['q', 'f'] as never)).toThrow();
   });
 });

@@ -67,6 +67,8 @@ export class DirectNic implements GuestNic {
   readonly hostile = { tx: { posted: 0, ok: 0, failed: 0 } as HostileDescriptors, rx: { posted: 0, ok: 0, failed: 0 } as HostileDescriptors };
   /** Pages given away while a receive buffer on them was enqueued: no longer ours to read or reuse. */
   private readonly givenAway = new Set<number>();
+  /** Set by abandon(): the device was reset and this driver instance with it. */
+  private gone = false;
 
   constructor(private readonly o: DirectNicOptions) {
     if (o.mode === 'cdna' ? !o.cdna : !o.queue || !o.busAddr) throw new Error(`direct NIC in ${o.mode} mode is missing its ${o.mode === 'cdna' ? 'CDNA port' : 'queue driver'}`);
@@ -74,6 +76,32 @@ export class DirectNic implements GuestNic {
 
   get txQueued(): number {
     return this.txQueue.length + this.cdnaWaiting.length;
+  }
+
+  /**
+   * Takes the frames waiting for a free TX descriptor, in order (the device goes away: they
+   * go out on the next one).
+   */
+  takeQueued(): Array<{ frame: Buffer }> {
+    return this.txQueue.splice(0).map((f) => {
+      const frame = this.o.mem.read(f.gfn, 0, f.len);
+      this.o.pages.give(f.gfn);
+      return { frame };
+    });
+  }
+
+  /**
+   * The device was reset under the driver (an emulated NIC whose device model restarted):
+   * the frames posted on its TX ring and not completed are written off, counted as dropped
+   * (device_reset); their headers are returned, in ring order, to say which flows lost them.
+   * The device does no more work.
+   */
+  abandon(): Buffer[] {
+    if (this.o.mode === 'cdna') throw new Error('a CDNA queue set is the hypervisor\'s to reset');
+    const lost = this.o.queue!.outstanding('tx').filter((c) => c !== HOSTILE).map((gfn) => this.o.mem.read(gfn, 0, 64));
+    for (let i = 0; i < lost.length; i++) this.bump('device_reset');
+    this.gone = true;
+    return lost;
   }
 
   /**
@@ -92,6 +120,7 @@ export class DirectNic implements GuestNic {
   }
 
   transmit(frame: Buffer, tNs: number): { notify: boolean; tNs: number; queued?: boolean; drop?: string } {
+    if (this.gone) return this.drop('device_reset', tNs);
     if (frame.length < 14 || frame.length > PAGE) return this.drop('bad_frame', tNs);
     const gfn = this.o.pages.take();
     if (gfn === undefined) return this.drop('no_buffer', tNs);
@@ -158,6 +187,7 @@ export class DirectNic implements GuestNic {
   }
 
   async onEvent(tNs: number): Promise<{ frames: Array<{ bytes: Buffer; tNs: number }>; notify: boolean; tNs: number }> {
+    if (this.gone) return { frames: [], notify: false, tNs };
     return this.o.mode === 'cdna' ? this.onEventCdna(tNs) : this.onEventQueue(tNs);
   }
 

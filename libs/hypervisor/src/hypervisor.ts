@@ -505,6 +505,23 @@ export class Hypervisor {
   }
 
   /**
+   * The caller's kernel booted again in the same domain (a restarted driver domain): what the
+   * dead kernel left is released — every port closed (an interdomain peer's end goes back to
+   * unbound, ready for the new kernel to bind; a physical IRQ is free again) and every grant
+   * mapping it held unmapped (the granters can end those grants). Its memory stays.
+   */
+  softReset(caller: number): HypercallResult & { ports: number; mappings: number } {
+    const d = this.domains.get(caller);
+    const cycles = price(this.costs, charges.plain());
+    if (!d) return { status: this.refuse(caller, { status: GNTST_bad_domain, kind: 'bad_domain', detail: `no calling domain ${caller}` }), cycles, ports: 0, mappings: 0 };
+    const handles = [...d.maptrack.keys()];
+    for (const handle of handles) this.grantUnmap(caller, handle);
+    const ports = d.ports.bound();
+    for (const [port] of ports) this.evtchnClose(caller, port);
+    return { status: GNTST_okay, cycles, ports: ports.length, mappings: handles.length };
+  }
+
+  /**
    * A PV guest's own write to its phys-to-machine table: page `gfn` now names machine frame
    * `mfn`. In Xen that table is the guest's own memory, written without a hypercall and
    * never trusted; the lab keeps it here, so the guest writes it through this call, which —

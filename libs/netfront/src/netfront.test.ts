@@ -228,3 +228,33 @@ describe('netfront receive', () => {
     expect(h.nf.stats.errors).toEqual({ rx_no_transfer: 1 });
   });
 });
+
+describe('netfront whose backend died', () => {
+  it('writes off the TX requests never answered, returns their frames in order, and does no more work', async () => {
+    const h = host('copy', { rxBuffers: 4 });
+    const a = frame(100, 1);
+    const b = frame(200, 2);
+    const c = frame(300, 3);
+    for (const f of [a, b, c]) h.nf.transmit(f, 0);
+    // the backend answers the first request only, then dies
+    const { requests } = h.tx.takeRequests();
+    expect(requests).toHaveLength(3);
+    h.tx.putResponse({ id: requests[0]!.id, status: NETIF_RSP_OKAY });
+    h.tx.pushResponses();
+    await h.nf.onEvent(1);
+    expect(h.nf.stats.txPackets).toBe(1);
+
+    const lost = h.nf.abandon();
+    expect(lost).toEqual([b, c]);
+    expect(h.nf.stats.drops['backend_gone']).toBe(2);
+    expect(h.nf.txInFlight).toBe(0);
+    expect(h.nf.abandoned).toBe(true);
+    // an answer arriving now (or a frame handed over) changes nothing
+    h.tx.putResponse({ id: requests[1]!.id, status: NETIF_RSP_OKAY });
+    h.tx.pushResponses();
+    expect((await h.nf.onEvent(2)).frames).toEqual([]);
+    expect(h.nf.stats.txPackets).toBe(1);
+    expect(h.nf.transmit(frame(64, 4), 3).drop).toBe('backend_gone');
+    expect(h.nf.stats.drops['backend_gone']).toBe(3);
+  });
+});

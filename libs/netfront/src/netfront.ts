@@ -124,6 +124,8 @@ export class Netfront {
   private readonly txQueue: Array<{ frame: Buffer; off?: TxOffload }> = [];
   /** TX grants the backend still held when their response came (ended on a later event). */
   private readonly deferredEnds: TxSlot[] = [];
+  /** Set by abandon(): the backend is gone and this device with it. */
+  private gone = false;
   /** Requests of hostileGrant, by ring. */
   readonly hostile = { tx: { posted: 0, ok: 0, failed: 0 } as HostileRequestStats, rx: { posted: 0, ok: 0, failed: 0 } as HostileRequestStats };
 
@@ -173,6 +175,34 @@ export class Netfront {
   /** TX requests the backend has not answered yet. */
   get txInFlight(): number {
     return this.txSlots.size;
+  }
+
+  /** Whether abandon() has been called: the device takes no more work. */
+  get abandoned(): boolean {
+    return this.gone;
+  }
+
+  /**
+   * The backend went away without answering (its driver domain died), as
+   * xennet_disconnect_backend finds it: the TX requests still outstanding are written off
+   * (counted as dropped, reason backend_gone) and the head of each such packet is returned
+   * from its page, in ring order, so that the owner can say which flows lost them. The device
+   * does no more work; its grants are the owner's to end once the hypervisor has released
+   * the dead backend's mappings, and its pages go with it.
+   */
+  abandon(): Buffer[] {
+    const lost: Buffer[] = [];
+    for (const slot of this.txSlots.values()) {
+      if (!slot.head || slot.hostile) continue;
+      lost.push(this.mem.read(slot.gfn, 0, Math.min(slot.size, PAGE_SIZE)));
+      this.stats.txErrors++;
+      this.drop('backend_gone');
+    }
+    this.txSlots.clear();
+    this.rxSlots.clear();
+    this.deferredEnds.length = 0;
+    this.gone = true;
+    return lost;
   }
 
   /**
@@ -272,6 +302,10 @@ export class Netfront {
    * read-only to the backend and puts a TX request. With no slot free the frame waits.
    */
   transmit(frame: Buffer, tNs: number, off?: TxOffload): TransmitResult {
+    if (this.gone) {
+      this.drop('backend_gone');
+      return { notify: false, tNs, drop: 'backend_gone' };
+    }
     const tx = this.requireTx();
     const gso = off?.gsoSize;
     if (gso !== undefined && (!Number.isInteger(gso) || gso < 1 || gso > 0xffff)) throw new NetfrontError('bad_argument', `gsoSize ${gso} is not an MSS`);
@@ -301,6 +335,7 @@ export class Netfront {
    * frames, receives RX responses and reposts buffers.
    */
   async onEvent(tNs: number): Promise<EventResult> {
+    if (this.gone) return { frames: [], notify: false, tNs };
     const tx = this.requireTx();
     const rx = this.rx!;
     let t = tNs;

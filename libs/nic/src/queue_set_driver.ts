@@ -75,6 +75,17 @@ export class QueueSetDriver<C> {
     return this.post('rx', bufs, 0);
   }
 
+  /** Cookies of the buffers posted on a ring and not taken back yet, in ring order. */
+  outstanding(ring: 'tx' | 'rx'): C[] {
+    const out: C[] = [];
+    const cookies = ring === 'tx' ? this.txCookies : this.rxCookies;
+    for (let i = ring === 'tx' ? this.txClean : this.rxClean; i !== (ring === 'tx' ? this.txTail : this.rxTail); i = (i + 1) % this.size) {
+      const c = cookies[i];
+      if (c !== undefined) out.push(c);
+    }
+    return out;
+  }
+
   /** The queue set's interrupt at tNs: every descriptor done by then, in ring order. */
   reclaim(tNs: number): { tx: Array<Completion<C>>; rx: Array<Completion<C>> } {
     return { tx: this.take('tx', tNs), rx: this.take('rx', tNs) };

@@ -129,6 +129,12 @@ export class HypercallClient {
     return { status: r.status, cycles: r.cycles, charges: chargesOf(r) };
   }
 
+  /** The caller's kernel booted again: its ports closed, its grant mappings released (see SoftReset). Resolves to the ports closed. */
+  async softReset(tNs: number) {
+    const r = await this.call({ $case: 'softReset', value: {} }, tNs);
+    return { status: r.status, ports: r.port, cycles: r.cycles };
+  }
+
   async evtchnAllocUnbound(remoteDomid: number, tNs: number) {
     const r = await this.call({ $case: 'evtchnAllocUnbound', value: { remoteDomid } }, tNs);
     return { status: r.status, port: r.port, cycles: r.cycles };

@@ -374,6 +374,7 @@ export class Service {
                     lastSentNs: f.lastSentNs ?? 0,
                     firstDeliveredNs: f.firstDeliveredNs ?? 0,
                     lastDeliveredNs: f.lastDeliveredNs ?? 0,
+                    lostWith: [],
                   };
                 }),
               }),

@@ -60,7 +60,7 @@ export interface FlowCounters {
   deliveredBytes: number;
   /** frames not delivered, by reason */
   drops: { [key: string]: number };
-  /** frames sent and neither delivered nor dropped yet */
+  /** frames sent and neither delivered nor dropped yet (negative: counted twice somewhere) */
   inFlight: number;
   /** modelled time the first frame was sent (0: none) */
   firstSentNs: number;
@@ -70,6 +70,11 @@ export interface FlowCounters {
   firstDeliveredNs: number;
   /** modelled time the last frame was delivered */
   lastDeliveredNs: number;
+  /**
+   * Services whose process died while the flow ran (e.g. "host-a/dom0 (signal SIGKILL)"): the
+   * frames they held in their queues died with them and stay in flight.
+   */
+  lostWith: string[];
 }
 
 export interface FlowCounters_DropsEntry {
@@ -508,6 +513,7 @@ function createBaseFlowCounters(): FlowCounters {
     lastSentNs: 0,
     firstDeliveredNs: 0,
     lastDeliveredNs: 0,
+    lostWith: [],
   };
 }
 
@@ -532,7 +538,7 @@ export const FlowCounters: MessageFns<FlowCounters> = {
       FlowCounters_DropsEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
     });
     if (message.inFlight !== 0) {
-      writer.uint32(56).uint64(message.inFlight);
+      writer.uint32(56).int64(message.inFlight);
     }
     if (message.firstSentNs !== 0) {
       writer.uint32(65).double(message.firstSentNs);
@@ -545,6 +551,9 @@ export const FlowCounters: MessageFns<FlowCounters> = {
     }
     if (message.lastDeliveredNs !== 0) {
       writer.uint32(89).double(message.lastDeliveredNs);
+    }
+    for (const v of message.lostWith) {
+      writer.uint32(98).string(v!);
     }
     return writer;
   },
@@ -618,7 +627,7 @@ export const FlowCounters: MessageFns<FlowCounters> = {
               break;
             }
 
-            message.inFlight = longToNumber(reader.uint64());
+            message.inFlight = longToNumber(reader.int64());
             continue;
           }
           case 8: {
@@ -651,6 +660,14 @@ export const FlowCounters: MessageFns<FlowCounters> = {
             }
 
             message.lastDeliveredNs = reader.double();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.lostWith.push(reader.string());
             continue;
           }
         }
@@ -727,6 +744,11 @@ export const FlowCounters: MessageFns<FlowCounters> = {
         : isSet(object.last_delivered_ns)
         ? globalThis.Number(object.last_delivered_ns)
         : 0,
+      lostWith: globalThis.Array.isArray(object?.lostWith)
+        ? object.lostWith.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.lost_with)
+        ? object.lost_with.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -771,6 +793,9 @@ export const FlowCounters: MessageFns<FlowCounters> = {
     if (message.lastDeliveredNs !== 0) {
       obj.lastDeliveredNs = floatToJson(message.lastDeliveredNs);
     }
+    if (message.lostWith?.length) {
+      obj.lostWith = message.lostWith;
+    }
     return obj;
   },
 
@@ -798,6 +823,7 @@ export const FlowCounters: MessageFns<FlowCounters> = {
     message.lastSentNs = object.lastSentNs ?? 0;
     message.firstDeliveredNs = object.firstDeliveredNs ?? 0;
     message.lastDeliveredNs = object.lastDeliveredNs ?? 0;
+    message.lostWith = object.lostWith?.map((e) => e) || [];
     return message;
   },
 };

@@ -92,6 +92,9 @@ export interface HypercallRequest {
     | //
     /** a PV guest's write to its own phys-to-machine table */
     { $case: "p2mWrite"; value: P2mWrite }
+    | //
+    /** SHUTDOWN_soft_reset: the caller's kernel booted again */
+    { $case: "softReset"; value: SoftReset }
     | undefined;
 }
 
@@ -226,6 +229,16 @@ export interface P2mWrite {
   gfn: number;
   /** machine frame it is to name */
   mfn: number;
+}
+
+/**
+ * A domain whose kernel booted again in the same domain (a driver domain restarted after a
+ * crash; Xen's soft reset for a kexec'd kernel): every event channel of the caller is closed
+ * (evtchn_reset: an interdomain peer's end goes back to unbound, a physical IRQ is free to
+ * bind again), and the grant mappings the dead kernel held are released, as Xen releases
+ * them when the domain that held them goes. Only for the caller itself.
+ */
+export interface SoftReset {
 }
 
 /** XENMEM_populate_physmap: back a guest frame (left empty by a flip) with a fresh frame. */
@@ -440,6 +453,9 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
       case "p2mWrite":
         P2mWrite.encode(message.op.value, writer.uint32(194).fork()).join();
         break;
+      case "softReset":
+        SoftReset.encode(message.op.value, writer.uint32(202).fork()).join();
+        break;
     }
     return writer;
   },
@@ -612,6 +628,14 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
             message.op = { $case: "p2mWrite", value: P2mWrite.decode(reader, reader.uint32()) };
             continue;
           }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.op = { $case: "softReset", value: SoftReset.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -690,6 +714,10 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
         ? { $case: "p2mWrite", value: P2mWrite.fromJSON(object.p2mWrite) }
         : isSet(object.p2m_write)
         ? { $case: "p2mWrite", value: P2mWrite.fromJSON(object.p2m_write) }
+        : isSet(object.softReset)
+        ? { $case: "softReset", value: SoftReset.fromJSON(object.softReset) }
+        : isSet(object.soft_reset)
+        ? { $case: "softReset", value: SoftReset.fromJSON(object.soft_reset) }
         : undefined,
     };
   },
@@ -738,6 +766,8 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
       obj.cdnaComplete = CdnaComplete.toJSON(message.op.value);
     } else if (message.op?.$case === "p2mWrite") {
       obj.p2mWrite = P2mWrite.toJSON(message.op.value);
+    } else if (message.op?.$case === "softReset") {
+      obj.softReset = SoftReset.toJSON(message.op.value);
     }
     return obj;
   },
@@ -839,6 +869,12 @@ export const HypercallRequest: MessageFns<HypercallRequest> = {
       case "p2mWrite": {
         if (object.op?.value !== undefined && object.op?.value !== null) {
           message.op = { $case: "p2mWrite", value: P2mWrite.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "softReset": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "softReset", value: SoftReset.fromPartial(object.op.value) };
         }
         break;
       }
@@ -2090,6 +2126,58 @@ export const P2mWrite: MessageFns<P2mWrite> = {
     const message = createBaseP2mWrite();
     message.gfn = object.gfn ?? 0;
     message.mfn = object.mfn ?? 0;
+    return message;
+  },
+};
+
+function createBaseSoftReset(): SoftReset {
+  return {};
+}
+
+export const SoftReset: MessageFns<SoftReset> = {
+  encode(_: SoftReset, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SoftReset {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSoftReset();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): SoftReset {
+    return {};
+  },
+
+  toJSON(_: SoftReset): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SoftReset>, I>>(base?: I): SoftReset {
+    return SoftReset.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SoftReset>, I>>(_: I): SoftReset {
+    const message = createBaseSoftReset();
     return message;
   },
 };
