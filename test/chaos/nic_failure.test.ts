@@ -84,8 +84,9 @@ describe('a NIC fails under load', () => {
     const a = await metricsOf(l, 'host-a/dom0');
     expect(metricValue(a, 'vnetlab_fault_phases_total', { nic: 'eth0', phase: 'redirected' })).toBe(1);
     expect(count(metricValue(a, 'vnetlab_fault_phases_total', { nic: 'eth0', phase: 'restored' }))).toBe(0);
-    // frames inside the killed process are the only ones the lab cannot see: reported in flight, a ring's worth at most
-    conserved(r.flows, 512);
+    // frames inside the killed process are the only ones the lab cannot see: reported in flight
+    // with the process named (a ring's worth at most), never in flight without a name
+    conservedWith(r.flows, { reasons: FAILURE_REASONS, lostWith: { service: 'host-a/eth0', max: 512 } });
 
     // a supervisor brings the NIC back: a new device, the driver reloaded, the traffic through it again
     const back = JSON.parse((await vnetlab(['restart', 'host-a/eth0', '--json'], { labDir: dir })).stdout) as { pid: number; wasRunning: boolean };

@@ -335,7 +335,7 @@ async function cmdBulk(pos: string[], f: Record<string, unknown>): Promise<numbe
       return [fl.flow, fl.sentFrames, fl.deliveredFrames, dropped, fl.inFlight, Object.entries(fl.drops).map(([k, v]) => `${k}=${v}`).join(' ') || '-'];
     })));
     for (const fl of r.flows.filter((x) => x.lostWith.length > 0)) {
-      out(`${fl.flow}: ${fl.inFlight} frames not accounted for: ${fl.lostWith.join(', ')} died during the transfer, with the frames its queues held`);
+      out(`${fl.flow}: ${fl.inFlight} frames not accounted for: lost with ${fl.lostWith.join(', ')} during the transfer (what it held when it went)`);
     }
     return 0;
   });

@@ -40,8 +40,8 @@ export interface ServiceDeath {
   host?: string;
   /** Wall-clock time of the exit, ms since the epoch. */
   atMs: number;
-  signal?: string;
-  code?: number;
+  /** How, for a person: "signal SIGKILL", "exit code 1", "connection lost". */
+  how: string;
 }
 
 export function labDir(explicit?: string): string {

@@ -148,7 +148,8 @@ try {
         process.stderr.write(`${label} exited (code ${code}, signal ${signal})\n`);
         // what each held dies with it: the flow reports name it (Operator.lostWith)
         const atMs = Date.now();
-        state.deaths = [...(state.deaths ?? []), ...members.map((s) => ({ service: s.name, ...(s.host ? { host: s.host } : {}), atMs, ...(signal ? { signal } : {}), ...(code !== null ? { code } : {}) }))];
+        const how = signal ? `signal ${signal}` : `exit code ${code}`;
+        state.deaths = [...(state.deaths ?? []), ...members.map((s) => ({ service: s.name, ...(s.host ? { host: s.host } : {}), atMs, how }))];
         save();
       }
     });
@@ -200,6 +201,11 @@ try {
     credential: OPERATOR_CREDENTIAL,
   });
   const op = new Operator(topo, state, () => void shutdown(0));
+  // the bus went away and came back: what it carried meanwhile is gone (the flow reports name it)
+  svc.onReconnect(() => {
+    state.deaths = [...(state.deaths ?? []), { service: 'nats-server', atMs: Date.now(), how: 'connection lost' }];
+    save();
+  });
   // the operator API answers only calls carrying the lab's token (operator_auth.ts): the controller's control token
   const operatorOnly = <I extends grpc.UntypedServiceImplementation>(def: grpc.ServiceDefinition<I>, impl: I) => svc.addGrpc(def, impl);
   operatorOnly(control.OperatorService, op.impl());

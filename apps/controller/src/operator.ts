@@ -221,7 +221,7 @@ export class Operator {
     if (f.inFlight === 0) return f;
     const hosts = new Set(runs.flatMap((r) => [r.src, r.dst]).map((g) => this.lab.services.find((s) => s.name === g)?.host).filter((h): h is string => !!h));
     const dead = (this.lab.deaths ?? []).filter((d) => d.atMs >= sinceMs && (d.host === undefined || hosts.has(d.host)));
-    return dead.length ? { ...f, lostWith: [...new Set(dead.map((d) => `${d.service} (${d.signal ? `signal ${d.signal}` : `exit code ${d.code ?? '?'}`})`))] } : f;
+    return dead.length ? { ...f, lostWith: [...new Set(dead.map((d) => `${d.service} (${d.how})`))] } : f;
   }
 
   impl(): control.OperatorServer {
