@@ -181,16 +181,16 @@ async function traceOnce(view: LabView, src: string, dst: string): Promise<strin
  * Why a ping failed, for the report: the pair pinged again with every drop counter of the lab
  * read before and after (the counters that moved), and a trace of a probe each way.
  */
-export async function diagnosePing(view: LabView, pair: PingPair): Promise<string> {
+export async function diagnosePing(view: LabView, pair: PingPair): Promise<{ recovered: boolean; text: string }> {
   const before = await metricSnapshot(view.lab.services);
   const again = await pingDetail(view, pair, 2);
   const after = await metricSnapshot(view.lab.services);
   const drops = moved(before, after, (k) => /drop/.test(k));
-  return [
+  return { recovered: again.received === 2, text: [
     `  pinged again: ${again.received}/2${again.error ? ` (${again.error})` : ''}`,
     drops.length ? `  drop counters that moved meanwhile:\n${drops.join('\n')}` : '  no drop counter moved meanwhile',
     ...(await Promise.all([traceOnce(view, pair.src, pair.dst), traceOnce(view, pair.dst, pair.src)])).map((t) => t.replace(/^/gm, '    ')),
-  ].join('\n');
+  ].join('\n') };
 }
 
 export interface BulkCheck {
