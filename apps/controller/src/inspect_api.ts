@@ -91,7 +91,7 @@ export class InspectApi {
   async flows(r: inspect.FlowsRequest): Promise<inspect.FlowsResponse> {
     const host = this.topo.hosts.find((h) => h.name === r.host);
     if (!host) throw new InspectError(grpc.status.NOT_FOUND, `no host "${r.host}" (hosts: ${this.topo.hosts.map((h) => h.name).join(', ')})`);
-    if (host.driver_domain.switch !== 'vswitch') throw new InspectError(grpc.status.FAILED_PRECONDITION, `host ${r.host} runs the Linux bridge, which has no flow table (driver_domain.switch: vswitch)`);
+    if (host.driver_domain.switch !== 'vswitch') throw new InspectError(grpc.status.FAILED_PRECONDITION, `host ${r.host} runs the ${host.driver_domain.switch === 'router' ? 'router' : 'Linux bridge'}, which has no flow table (driver_domain.switch: vswitch)`);
     const s = this.lab.services.find((x) => x.kind === 'driver-domain' && x.host === r.host);
     if (!s) throw new InspectError(grpc.status.NOT_FOUND, `host ${r.host} has no driver domain in this lab`);
     const c = this.client(inspect.VswitchControlClient, s, 'vswitch');

@@ -9,11 +9,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { Bridge } from '@vnetlab/bridge';
 import type { Cpu } from '@vnetlab/cost';
-import { BridgeSwitch, OvsSwitch, type DomainSwitch, type FrameEvent, type FrameObserver } from '@vnetlab/driver-domain';
+import { BridgeSwitch, OvsSwitch, RouterSwitch, type DomainSwitch, type FrameEvent, type FrameObserver } from '@vnetlab/driver-domain';
 import { describeFrame } from '@vnetlab/frames';
 import { inspect } from '@vnetlab/proto';
 import { Taps, type HypercallClient, type Service } from '@vnetlab/runtime';
-import type { Host, Topology } from '@vnetlab/topology';
+import { routerRoutes, type Host, type Topology } from '@vnetlab/topology';
 import { VSwitch, VswitchError } from '@vnetlab/vswitch';
 import { Counter, Gauge } from 'prom-client';
 
@@ -76,6 +76,7 @@ export class Dom0Inspect {
 
   /** The switch of the bridge (or vswitch) joining `nics` (none: the NIC-less local one). */
   switchFor(nics: string[]): DomainSwitch {
+    if (this.host.driver_domain.switch === 'router') return this.router();
     if (this.host.driver_domain.switch !== 'vswitch') return new BridgeSwitch(new Bridge());
     const tnic = tunnelNic(this.host);
     const tunnelled = tnic !== undefined && nics.includes(tnic) && this.host.underlay;
@@ -87,6 +88,19 @@ export class Dom0Inspect {
     if (tunnelled) for (const v of remoteVteps(this.topo, this.host)) sw.addVtep(v.vni, v.ip, v.mac);
     for (const n of nics.length ? nics : ['']) this.switches.set(n, sw);
     return sw;
+  }
+
+  /**
+   * A routing dom0: the topology's routes (or a host route to every guest it reaches), ports
+   * named by NIC or by guest address, the lab's guests as neighbours.
+   */
+  private router(): RouterSwitch {
+    const guests = this.topo.hosts.flatMap((h) => h.guests.flatMap((g) => g.interfaces.map((i) => ({ name: g.name, ip: i.ip, mac: i.mac }))));
+    // a route's device or incoming port: a NIC by name, a guest's vif by the guest's address
+    const key = (dev: string) => (this.host.nics.some((n) => n.name === dev) ? dev : guests.find((g) => g.name === dev)?.ip ?? dev);
+    const routes = routerRoutes(this.topo, this.host).map((r) => ({ dst: r.dst, out: key(r.dev), ...(r.via ? { via: r.via } : {}), ...(r.iif ? { iif: key(r.iif) } : {}) }));
+    const nicMac = new Map(this.host.nics.map((n) => [n.name, n.mac]));
+    return new RouterSwitch({ routes, neighbours: new Map(guests.map((g) => [g.ip, g.mac])), portMac: (k) => nicMac.get(k) ?? RouterSwitch.vifMac });
   }
 
   /** The switch flow commands act on: the tunnel NIC's, else the first NIC's. */

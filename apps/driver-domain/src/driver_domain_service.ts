@@ -84,7 +84,8 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     // The bridge's uplink takes every frame (promiscuous); the bridged guests' MACs are also
     // registered, so that a NIC switching between its queue sets (multiqueue) finds them here.
     // (not those in a VNI: their frames cross the wire inside VXLAN, and their MACs may repeat across VNIs)
-    const bridged = host.guests.flatMap((g) => g.interfaces.filter((i) => (i.arch === 'pv' || i.arch === 'emulated') && i.nic === nic.name && i.vni === undefined).map((i) => i.mac));
+    // (a routing dom0 receives on its NIC's own MAC: the guests behind it are reached by route)
+    const bridged = host.driver_domain.switch === 'router' ? [nic.mac] : host.guests.flatMap((g) => g.interfaces.filter((i) => (i.arch === 'pv' || i.arch === 'emulated') && i.nic === nic.name && i.vni === undefined).map((i) => i.mac));
     const configure = async (r: typeof rings) => {
       const cfgMsg: pcie.QueueSetConfig = { nic: nic.name, queueSet: 0, txRingAddr: r.txRingAddr, rxRingAddr: r.rxRingAddr, size: r.size, macs: bridged, promiscuous: true, ownerDomid: 0 };
       await svc.nc.request(subjects.nicConfig(host.name, nic.name), pcie.QueueSetConfig.encode(cfgMsg).finish(), { timeout: 10_000 });
@@ -141,7 +142,7 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     const d = domains.find((x) => x.name === g.name);
     const iface = g.interfaces[0];
     if (d && iface?.arch === 'emulated') {
-      attachEmulated(d, iface.nic, iface.mac);
+      attachEmulated(d, iface.nic, iface.mac, iface.ip);
       continue;
     }
     if (!d || !iface || (iface.arch !== 'pv' && iface.arch !== 'multiqueue')) continue;
@@ -154,11 +155,11 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
    * An emulated NIC: its device model here (qemu), reading and writing the guest's memory
    * through a mapping of it; the guest's register accesses arrive as ioreqs.
    */
-  function attachEmulated(d: { domid: number; name: string; p2m: number[] }, nic: string | undefined, mac: string): void {
+  function attachEmulated(d: { domid: number; name: string; p2m: number[] }, nic: string | undefined, mac: string, ip: string): void {
     const name = `tap${d.domid}`;
     const sw = ddFor(nic);
     const model = new EmulatedNicModel({ guest: new GuestMemory(mem, d.p2m), dom0, pages, cpu });
-    sw.addEmulatedPort(name, model, undefined, mac);
+    sw.addEmulatedPort(name, model, undefined, mac, ip);
     svc.subscribe(subjects.ioreq(host.name, d.domid), pcie.IoReq.decode, async (r) => {
       checkModelledTime(r.tNs, 'ioreq');
       await sw.onIoreq(name, r.reg, r.value, r.write, r.tNs).catch((e: unknown) => {
@@ -246,7 +247,7 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     const iface = topo.hosts.flatMap((x) => x.guests).find((g) => g.name === guest)?.interfaces[0];
     const vni = iface?.vni;
     const txMode = iface?.tx_mode ?? 'copy';
-    await ddFor(nic).addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode, txMode, mac, features: { sg: true, gsoTcpv4: true }, ...(vni !== undefined ? { vni } : {}) }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
+    await ddFor(nic).addVif({ name: `vif${domid}.0`, frontDomid: domid, port, rxMode: mode, txMode, mac, ...(iface?.ip ? { ip: iface.ip } : {}), features: { sg: true, gsoTcpv4: true }, ...(vni !== undefined ? { vni } : {}) }, Number(k['tx-ring-ref']), Number(k['rx-ring-ref']), dd.now);
     await setState(store, be, XenbusState.Connected);
     svc.log.info('vif connected', { guest, domid, mode, txMode });
     served.add(domid);

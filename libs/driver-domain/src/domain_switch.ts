@@ -4,7 +4,7 @@
 // bytes, charges the cost on dom0's CPU and hands the frame to a vif or the NIC.
 import type { Primitive } from '@vnetlab/cost';
 
-export type SwitchKind = 'bridge' | 'vswitch';
+export type SwitchKind = 'bridge' | 'vswitch' | 'router';
 
 /** A port as the driver domain adds it: a guest's vif or the NIC (the uplink). */
 export interface SwitchPortSpec {
@@ -14,6 +14,8 @@ export interface SwitchPortSpec {
   vni?: number;
   /** A vif's guest MAC, as the toolstack configured it (the bridge pins it on the port). */
   mac?: string;
+  /** A vif's guest IPv4 address (a router names the vif's routes by it). */
+  ip?: string;
 }
 
 export interface SwitchOutput {

@@ -79,6 +79,8 @@ export interface VifSpec {
   vni?: number;          // the VXLAN network of the vif (vswitch only)
   /** The MAC the toolstack gave the interface: with protection on, frames from it must carry it. */
   mac?: string;
+  /** The interface's IPv4 address (a routing driver domain names the vif's routes by it). */
+  ip?: string;
 }
 
 export interface DriverDomainOptions {
@@ -182,7 +184,7 @@ export class DriverDomain {
     const vif: Vif = { ...spec, netback, backlog: [] };
     this.vifs.set(spec.name, vif);
     this.byPort.set(spec.port, vif);
-    this.switch.addPort({ name: spec.name, kind: 'vif', ...(spec.vni !== undefined ? { vni: spec.vni } : { mac: spec.mac }) });
+    this.switch.addPort({ name: spec.name, kind: 'vif', ...(spec.vni !== undefined ? { vni: spec.vni } : { mac: spec.mac }), ...(spec.ip ? { ip: spec.ip } : {}) });
   }
 
   /**
@@ -234,9 +236,9 @@ export class DriverDomain {
   private readonly emulated = new Map<string, { model: EmulatedNicModel; port?: number }>();
 
   /** An emulated NIC (its device model in this domain) as a bridge port; its interrupt's port may come later. */
-  addEmulatedPort(name: string, model: EmulatedNicModel, port?: number, mac?: string): void {
+  addEmulatedPort(name: string, model: EmulatedNicModel, port?: number, mac?: string, ip?: string): void {
     this.emulated.set(name, { model, port });
-    this.switch.addPort({ name, kind: 'vif', ...(mac ? { mac } : {}) });
+    this.switch.addPort({ name, kind: 'vif', ...(mac ? { mac } : {}), ...(ip ? { ip } : {}) });
   }
 
   /** The event channel of an emulated NIC's interrupt, once its guest has published it. */

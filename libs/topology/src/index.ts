@@ -6,6 +6,6 @@ export { DEFAULT_LATENCY_NS, DEFAULT_UNDERLAY_MTU, DEFAULT_DRIVER_DOMAIN, XEN_OU
 export {
   parseEndpoint,
   type Topology, type Host, type Guest, type GuestInterface, type Nic, type Link, type LinkEndpoint,
-  type DriverDomain, type Underlay, type GuestArch, type RxMode, type TxMode, type SwitchKind, type Offload,
+  type DriverDomain, type RouteSpec, type Underlay, type GuestArch, type RxMode, type TxMode, type SwitchKind, type Offload,
 } from './types.js';
 export * from './lab_layout.js';

@@ -1,7 +1,7 @@
 // Where a host's machine memory lives and how big its domains are: shared by every service
 // of the host (the memory file is the host's RAM).
 import { join } from 'node:path';
-import type { Host, Topology } from './types.js';
+import type { Host, RouteSpec, Topology } from './types.js';
 
 export function hostMemoryPath(memDir: string, lab: string, host: string): string {
   return join(memDir, `vnetlab-${lab}-${host}.mem`);
@@ -79,4 +79,23 @@ export function redirectTarget(topo: Topology, host: string, nic: string): { hos
 /** The guests whose traffic crosses dom0's bridge on `nic` (pv and emulated interfaces): a NIC failure concerns them. */
 export function bridgedGuests(host: Host, nic: string): Array<{ name: string; mac: string; ip: string; vni?: number }> {
   return host.guests.flatMap((g) => g.interfaces.filter((i) => i.nic === nic && (i.arch === 'pv' || i.arch === 'emulated')).map((i) => ({ name: g.name, mac: i.mac, ip: i.ip, ...(i.vni !== undefined ? { vni: i.vni } : {}) })));
+}
+
+/**
+ * A routing driver domain's routes: those of the topology, or by default a host route to
+ * each guest of the host behind dom0's switch (pv and emulated interfaces: out of its vif),
+ * and to each guest of every host at the other end of one of the host's links (out of that
+ * NIC) — what an operator would configure for a router between its NICs and its guests.
+ */
+export function routerRoutes(topo: Topology, host: Host): RouteSpec[] {
+  if (host.driver_domain.routes) return host.driver_domain.routes;
+  const out: RouteSpec[] = host.guests.flatMap((g) => g.interfaces.filter((i) => i.arch === 'pv' || i.arch === 'emulated').map((i) => ({ dst: i.ip, dev: g.name })));
+  for (const nic of host.nics) {
+    const link = topo.links.find((l) => l.ends.includes(`${host.name}/${nic.name}`));
+    for (const end of link?.ends ?? []) {
+      const peer = topo.hosts.find((x) => x.name === end.split('/')[0] && x.name !== host.name);
+      for (const g of peer?.guests ?? []) for (const i of g.interfaces) out.push({ dst: i.ip, dev: nic.name });
+    }
+  }
+  return out;
 }

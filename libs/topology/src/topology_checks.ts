@@ -49,6 +49,16 @@ export function checkTopology(t: Topology): CheckProblem[] {
     h.driver_domain.cpus.forEach((c, ci) => {
       if (!cpuOk(c)) add([...hp, 'driver_domain', 'cpus', ci], `cpu ${c} does not exist: host ${h.name} has ${h.cpus.count} CPUs (0..${h.cpus.count - 1})`);
     });
+    if (h.driver_domain.routes && h.driver_domain.switch !== 'router') add([...hp, 'driver_domain', 'routes'], `routes need driver_domain.switch: router (host ${h.name} runs the ${h.driver_domain.switch})`);
+    const devs = new Set([...h.nics.map((n) => n.name), ...h.guests.map((g) => g.name)]);
+    const labIps = new Set(t.hosts.flatMap((x) => x.guests.flatMap((g) => g.interfaces.map((i) => i.ip))));
+    (h.driver_domain.routes ?? []).forEach((r, ri) => {
+      const rp: PathSegment[] = [...hp, 'driver_domain', 'routes', ri];
+      if (!devs.has(r.dev)) add([...rp, 'dev'], `dev "${r.dev}" is neither a NIC nor a guest of host ${h.name} (${[...devs].join(', ')})`);
+      if (r.iif !== undefined && !devs.has(r.iif)) add([...rp, 'iif'], `iif "${r.iif}" is neither a NIC nor a guest of host ${h.name} (${[...devs].join(', ')})`);
+      if (r.via !== undefined && !labIps.has(r.via)) add([...rp, 'via'], `via ${r.via} is no guest's address: the router knows the neighbours of the lab's guests only`);
+      if (r.via === undefined && r.dst !== 'default' && !labIps.has(r.dst)) add([...rp, 'dst'], `${r.dst} is no guest's address: give a via that is one`);
+    });
 
     if (h.underlay) {
       const first = underlays.get(h.underlay.ip);

@@ -98,6 +98,7 @@ export function applyDefaults(raw: Raw): Topology {
         cpus: [...(dd.cpus ?? DEFAULT_DRIVER_DOMAIN.cpus)],
         memory_mib: dd.memory_mib ?? DEFAULT_DRIVER_DOMAIN.memory_mib,
         switch: dd.switch ?? DEFAULT_DRIVER_DOMAIN.switch,
+        ...(Array.isArray(dd.routes) ? { routes: dd.routes.map((r: Raw) => ({ dst: r.dst, dev: r.dev, ...(r.via !== undefined ? { via: r.via } : {}), ...(r.iif !== undefined ? { iif: r.iif } : {}) })) } : {}),
       },
       nics,
       guests,

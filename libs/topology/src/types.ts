@@ -11,7 +11,7 @@ export type RxMode = 'copy' | 'flip';
  * and the rest mapped for the NIC alone (Menon's TX without remapping).
  */
 export type TxMode = 'copy' | 'map' | 'noremap';
-export type SwitchKind = 'bridge' | 'vswitch';
+export type SwitchKind = 'bridge' | 'vswitch' | 'router';
 
 /** Transmit offloads: TCP/UDP checksum insertion and TCP segmentation (TSO). */
 export interface Offload {
@@ -59,6 +59,18 @@ export interface DriverDomain {
   cpus: number[];       // default [0]
   memory_mib: number;   // default 64
   switch: SwitchKind;   // default bridge
+  /** switch: router only: its routes (default: a host route to every guest it reaches, see routerRoutes). */
+  routes?: RouteSpec[];
+}
+
+/** A route of a routing driver domain: to dst (or 'default') out of dev (a NIC of the host, or a guest's vif by the guest's name). */
+export interface RouteSpec {
+  dst: string;
+  dev: string;
+  /** Next hop's IPv4 address (a guest of the lab); absent: dst itself. */
+  via?: string;
+  /** Only for frames that came in on this port (a NIC or a guest's name). */
+  iif?: string;
 }
 
 export interface Host {

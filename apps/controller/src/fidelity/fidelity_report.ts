@@ -280,13 +280,6 @@ export function notModelledRows(): FidelityRow[] {
       modelled: 'not modelled yet',
       explanation: 'superpages and global page mappings are not in the lab (page tables and TLB misses are not modelled), and no application runs in the driver domain to receive',
     },
-    {
-      experiment: 'Emmerich 2014 Table I: IP forwarding (seed 002)',
-      setup: 'dom0 routing between its NICs instead of switching',
-      published: '1.58 / 0.78 / 0.19 / 0.16 Mpps',
-      modelled: 'not modelled yet',
-      explanation: 'the driver domain bridges or switches; a routing dom0 is not in the lab (ip_forward is priced, and a guest kernel can forward, as the VMs of the vNIC→vNIC paths do)',
-    },
   ];
 }
 
