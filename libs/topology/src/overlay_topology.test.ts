@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { loadTopology, parseTopology, TopologyError, topologySummary, type TopologyProblem } from './index.js';
+import { loadTopology, parseTopology, topologySummary } from './index.js';
+import { problemsOf } from './problems.testkit.js';
 
 const OVERLAY = fileURLToPath(new URL('../../../examples/overlay.yaml', import.meta.url));
 
-function problemsOf(text: string): TopologyProblem[] {
-  try {
-    parseTopology(text, 'lab.yaml');
-  } catch (e) {
-    expect(e).toBeInstanceOf(TopologyError);
-    return (e as TopologyError).problems;
-  }
-  throw new Error('expected a TopologyError');
-}
 
 /** Two vswitch hosts with an underlay each; `over` breaks one thing at a time. */
 const lab = (over: { switchB?: string; underlayB?: string; vniB?: string; ipB?: string; links?: string } = {}) => `name: o

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hostSpec, parseTopology, routerRoutes, TopologyError, type TopologyProblem } from './index.js';
+import { hostSpec, parseTopology, routerRoutes } from './index.js';
+import { problemsOf } from './problems.testkit.js';
 
 /** A routing dom0 between a generator host and a guest; `dd` replaces its driver_domain line. */
 const lab = (dd = '{ switch: router }') => `name: r
@@ -22,15 +23,6 @@ links:
   - { a: gen/eth0, b: dut/eth0 }
 `;
 
-function problemsOf(text: string): TopologyProblem[] {
-  try {
-    parseTopology(text, 'lab.yaml');
-  } catch (e) {
-    expect(e).toBeInstanceOf(TopologyError);
-    return (e as TopologyError).problems;
-  }
-  throw new Error('expected a TopologyError');
-}
 
 describe('a routing driver domain in the topology', () => {
   it('routes by default to each guest behind its switch through its vif and to each guest across a link through that NIC', () => {
