@@ -50,9 +50,19 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   }
   const info = await hv.domain('dom0');
   // the lab's flow counts of this domain live beside its memory, past a kill of this process
-  const journal = new FlowJournal(join(dirname(info.memoryPath), `${basename(info.memoryPath)}.dom0.flows`), { resume: restarted });
-  svc.onShutdown(() => journal.close());
-  if (journal.unreadable > 0) svc.log.warn('flow journal: lines of the previous run not read back', { lines: journal.unreadable });
+  const journal = openJournal(join(dirname(info.memoryPath), `${basename(info.memoryPath)}.dom0.flows`));
+  function openJournal(path: string): Pick<FlowJournal, 'previous' | 'record'> {
+    try {
+      const j = new FlowJournal(path, { resume: restarted });
+      svc.onShutdown(() => j.close());
+      if (j.unreadable > 0) svc.log.warn('flow journal: lines of the previous run not read back', { lines: j.unreadable });
+      return j;
+    } catch (e) {
+      // counted in this process only: a kill then loses its counts (reported in flight)
+      svc.log.warn('flow journal unavailable: flow counts die with this process', { path, error: e });
+      return { previous: [], record: () => undefined };
+    }
+  }
   const mem = shared.mem ?? new FileMachineMemory(info.memoryPath, info.memoryFrames);
   if (!shared.mem) svc.onShutdown(() => mem.close());
   const dom0 = new GuestMemory(mem, info.p2m);
