@@ -196,7 +196,7 @@ export class Dom0Inspect {
     const batch = e.batch > 1 ? ` (charges are for a batch of ${e.batch} frames)` : '';
     const frame = describeFrame(e.bytes);
     for (const { tap } of hits) {
-      const component = e.step === 'switch' ? (this.host.driver_domain.switch === 'vswitch' ? 'vswitch' : 'bridge') : e.step.startsWith('netback') ? 'netback' : 'nic-driver';
+      const component = e.step === 'switch' ? this.host.driver_domain.switch : e.step.startsWith('netback') ? 'netback' : 'nic-driver';
       if (e.step !== 'switch' || !e.switchSteps) {
         this.taps.hop(tap, { component, step: e.step, detail: e.detail + batch, tNs: e.tNs, startNs: e.startNs, charges, frame });
         continue;

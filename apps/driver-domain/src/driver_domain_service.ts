@@ -107,7 +107,9 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     const irq = await hv.bindPirq(queueSetIrq(q.nicIndex, 0), 0);
     if (irq.status < 0) throw new Error(`bind_pirq for ${nic.name} failed: ${irq.status}`);
     const uplink = { name: nic.name, driver: nicUplink(driver, doorbell, cpu), port: irq.port };
-    groups.set(nic.bridge, [...(groups.get(nic.bridge) ?? []), uplink]);
+    // a routing dom0 is one router between all its NICs (each a link of its own)
+    const group = host.driver_domain.switch === 'router' ? 'router' : nic.bridge;
+    groups.set(group, [...(groups.get(group) ?? []), uplink]);
     doorbell('rx', driver.postRxBuffers(), 0);
   }
   for (const uplinks of groups.values()) {
