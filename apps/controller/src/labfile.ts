@@ -37,6 +37,8 @@ export interface LabState {
 
 export interface ServiceDeath {
   service: string;
+  /** The service's kind (guest, driver-domain, nic, hypervisor, fabric), or 'nats' for the bus. */
+  kind: string;
   host?: string;
   /** Wall-clock time of the exit, ms since the epoch. */
   atMs: number;

@@ -149,7 +149,7 @@ try {
         // what each held dies with it: the flow reports name it (Operator.lostWith)
         const atMs = Date.now();
         const how = signal ? `signal ${signal}` : `exit code ${code}`;
-        state.deaths = [...(state.deaths ?? []), ...members.map((s) => ({ service: s.name, ...(s.host ? { host: s.host } : {}), atMs, how }))];
+        state.deaths = [...(state.deaths ?? []), ...members.map((s) => ({ service: s.name, kind: s.kind, ...(s.host ? { host: s.host } : {}), atMs, how }))];
         save();
       }
     });
@@ -203,7 +203,7 @@ try {
   const op = new Operator(topo, state, () => void shutdown(0));
   // the bus went away and came back: what it carried meanwhile is gone (the flow reports name it)
   svc.onReconnect(() => {
-    state.deaths = [...(state.deaths ?? []), { service: 'nats-server', atMs: Date.now(), how: 'connection lost' }];
+    state.deaths = [...(state.deaths ?? []), { service: 'nats-server', kind: 'nats', atMs: Date.now(), how: 'connection lost' }];
     save();
   });
   // the operator API answers only calls carrying the lab's token (operator_auth.ts): the controller's control token

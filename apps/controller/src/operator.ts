@@ -218,9 +218,15 @@ export class Operator {
    * frames the dead process held (its queues) died with it; the report names it.
    */
   private withLosses(f: control.FlowCounters, runs: Array<{ src: string; dst: string }>, sinceMs: number): control.FlowCounters {
-    if (f.inFlight === 0) return f;
-    const hosts = new Set(runs.flatMap((r) => [r.src, r.dst]).map((g) => this.lab.services.find((s) => s.name === g)?.host).filter((h): h is string => !!h));
-    const dead = (this.lab.deaths ?? []).filter((d) => d.atMs >= sinceMs && (d.host === undefined || hosts.has(d.host)));
+    // frames missing, not counted twice (in flight below zero is a counting fault to show as it is)
+    if (f.inFlight <= 0) return f;
+    const ends = new Set(runs.flatMap((r) => [r.src, r.dst]));
+    const hosts = new Set([...ends].map((g) => this.lab.services.find((s) => s.name === g)?.host).filter((h): h is string => !!h));
+    // what a frame of these guests passes through: the two guests, their hosts' driver domains,
+    // NICs and hypervisors, and the fabric and the bus between them
+    const onPath = (d: { service: string; kind: string; host?: string }) =>
+      ends.has(d.service) || d.kind === 'fabric' || d.kind === 'nats' || (d.host !== undefined && hosts.has(d.host) && d.kind !== 'guest');
+    const dead = (this.lab.deaths ?? []).filter((d) => d.atMs >= sinceMs && onPath(d));
     return dead.length ? { ...f, lostWith: [...new Set(dead.map((d) => `${d.service} (${d.how})`))] } : f;
   }
 

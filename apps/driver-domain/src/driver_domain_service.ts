@@ -43,7 +43,8 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   // and each frontend it served is told its backend closed, so that it meets this one afresh.
   const reset = await hv.softReset(0);
   if (reset.status < 0) throw new Error(`soft reset failed: ${reset.status}`);
-  const restarted = reset.ports > 0;
+  // (by the hypervisor's count of boots: a run killed before it bound anything left no port behind)
+  const restarted = reset.boots > 1;
   if (restarted) {
     svc.log.warn('driver domain restarted: the previous run\'s event channels, IRQs and grant mappings released', { ports: reset.ports });
     svc.event('driver-domain-restarted', `${host.name}/dom0 started again: ${reset.ports} event channels of its previous run closed; its guests reconnect`, { host: host.name });
@@ -201,8 +202,9 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     const be = backendDir(host.name, 0, domid);
     const fe = frontendDir(host.name, domid);
     const was = Number(await store.read(`${fe}.state`));
-    if (restarted && was >= XenbusState.Initialised && was <= XenbusState.Connected) {
-      // the frontend is still connected to the backend that died with the previous run
+    if (restarted && was >= XenbusState.Initialised && was <= XenbusState.Closing) {
+      // the frontend is still connected to the backend that died with the previous run (or
+      // was closing to suspend, and waits for that backend's Closed)
       await setState(store, be, XenbusState.Closed);
       await waitForState(store, fe, [XenbusState.Closed, XenbusState.Initialising], 24 * 3600_000);
       svc.log.info('frontend of the previous run let go', { domid });

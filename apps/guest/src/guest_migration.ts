@@ -117,6 +117,8 @@ export interface GuestMigrationOptions {
   onPlaced(p: Placement): void;
   /** The guest's netfront and its event-channel port changed (a move, or a new backend). */
   onNetfront?(netfront: Netfront, port: number): void;
+  /** Its backend answers a TX request before the frame leaves dom0 (netback's grant copy), not once it is sent. */
+  answeredBeforeSent: boolean;
 }
 
 /**
@@ -129,8 +131,18 @@ export class GuestMigration {
   private stopWatch?: () => void;
   private stopBackendWatch?: () => void;
   private events?: { unsubscribe(): void };
-  /** Suspending, migrating or reconnecting: a backend that closes now is expected. */
-  private busy = false;
+  /** From the suspend request to the resume: a backend that closes then is the migration's doing. */
+  private migrating = false;
+  /** A reconnect is queued or running. */
+  private reconnecting = false;
+  /** Suspend, resume and reconnect run one at a time, in the order asked. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const r = this.queue.then(fn);
+    this.queue = r.catch(() => undefined);
+    return r;
+  }
 
   constructor(private readonly o: GuestMigrationOptions) {
     this.place = o.placement;
@@ -147,9 +159,10 @@ export class GuestMigration {
     this.stopWatch = await this.o.store.watch(`${dir}.shutdown`, (e) => {
       if (e.value !== 'suspend' || suspending) return;
       suspending = true;
-      // from here until the resume the frontend's closing is the guest's own doing
-      this.busy = true;
-      void this.suspend(dir).catch((err) => this.log.error('suspend failed', { error: err }));
+      // from here until the resume the frontend's closing is the guest's own doing; a
+      // reconnect under way finishes first
+      this.migrating = true;
+      void this.serially(() => this.suspend(dir)).catch((err) => this.log.error('suspend failed', { error: err }));
     });
   }
 
@@ -180,7 +193,11 @@ export class GuestMigration {
   }
 
   /** Runs again on the host the toolstack names, from modelled time at_ns on. */
-  async resume(r: migration.ResumeRequest): Promise<migration.ResumeResponse> {
+  resume(r: migration.ResumeRequest): Promise<migration.ResumeResponse> {
+    return this.serially(() => this.resumeOn(r));
+  }
+
+  private async resumeOn(r: migration.ResumeRequest): Promise<migration.ResumeResponse> {
     const { svc, name, kernel, nic, cpu } = this.o;
     if (this.suspendedNs === undefined) throw new Error(`${name} is not suspended`);
     const boot = new HypercallClient(r.hypervisorAddr, 0, this.o.pcpu, r.domainToken);
@@ -218,7 +235,7 @@ export class GuestMigration {
     if (old.mem !== mem) old.mem.close();
     this.suspendedNs = undefined;
     await this.watchSuspend();
-    this.busy = false;
+    this.migrating = false;
     await this.watchBackend();
     this.o.onNetfront?.(netfront, port);
     this.log.info('resumed after migration', { host: r.host, domid: info.domid, tNs: kernel.now, held });
@@ -262,15 +279,30 @@ export class GuestMigration {
     const be = backendDir(this.place.host, 0, this.place.domid);
     const at = this.place;
     this.stopBackendWatch = await this.o.store.watch(`${be}.state`, (e) => {
-      const st = Number(e.value);
-      if (st !== XenbusState.Closed || this.busy || this.place !== at) return;
-      this.busy = true;
-      void this.reconnect()
+      if (Number(e.value) !== XenbusState.Closed || this.migrating || this.reconnecting || this.place !== at) return;
+      this.reconnecting = true;
+      void this.serially(() => this.reconnectUntilConnected(be))
         .catch((err) => this.log.error('reconnect to the new backend failed', { error: err }))
         .finally(() => {
-          this.busy = false;
+          this.reconnecting = false;
         });
     });
+  }
+
+  /**
+   * Reconnects, and again while the backend is found closed after a try (its driver domain
+   * restarted once more meanwhile, or a try timed out), a few times at most.
+   */
+  private async reconnectUntilConnected(be: string): Promise<void> {
+    for (let attempt = 1; attempt <= 5 && !this.migrating; attempt++) {
+      try {
+        await this.reconnect();
+      } catch (err) {
+        this.log.warn('reconnect try failed', { attempt, error: err });
+      }
+      if (Number(await this.o.store.read(`${be}.state`)) !== XenbusState.Closed) return;
+    }
+    throw new Error('the backend stays closed');
   }
 
   /**
@@ -287,7 +319,10 @@ export class GuestMigration {
     nic.suspend();
     await kernel.onEvent(kernel.now);
     const lost = old instanceof Netfront ? old.abandon() : [];
-    for (const f of lost) kernel.flows.dropped(flowKey(f), 'backend_gone');
+    // a TX request netback never answered never left it when it answers after its copy (copy
+    // mode); when it answers only once the frame is sent (multiqueue, map, noremap) the NIC may
+    // still have sent it: those stay in flight, lost with the dead driver domain if lost at all
+    if (this.o.answeredBeforeSent) for (const f of lost) kernel.flows.dropped(flowKey(f.head), 'backend_gone', f.frames);
     (this.events ?? this.o.events())?.unsubscribe();
     const p = this.place;
     const grants = new GrantTableWriter(p.mem, p.grantFrames);

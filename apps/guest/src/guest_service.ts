@@ -146,24 +146,27 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
      * is written off (device_reset); the held frames go out on the new rings.
      */
     let reprobing = false;
-    await store.watch(modelKey, (e) => {
-      const gen = Number(e.value) || 0;
-      if (gen <= probedFor || reprobing) return;
-      reprobing = true;
+    const reprobe = async (gen: number): Promise<void> => {
       probedFor = gen;
+      nic.suspend();
+      await kernel.onEvent(kernel.now);
+      for (const f of direct.abandon()) kernel.flows.dropped(flowKey(f), 'device_reset');
+      direct = probe(new PagePool(info.p2m.map((_, gfn) => gfn).slice(reserved)), kernel.now);
+      ownNic = direct;
+      await direct.start(kernel.now);
+      const flushed = nic.resume(direct, kernel.now);
+      for (const d of flushed.dropped) kernel.flows.dropped(flowKey(d.frame), d.reason);
+      if (flushed.notify) nic.notify(flushed.tNs);
+      await kernel.advanceTo(flushed.tNs);
+      await kernel.sendRaw(stack.announce(kernel.now).frames);
+      svc.log.warn('emulated NIC: a new device model, probed again', { generation: gen });
+    };
+    await store.watch(modelKey, (e) => {
+      if ((Number(e.value) || 0) <= probedFor || reprobing) return;
+      reprobing = true;
       void (async () => {
-        nic.suspend();
-        await kernel.onEvent(kernel.now);
-        for (const f of direct.abandon()) kernel.flows.dropped(flowKey(f), 'device_reset');
-        direct = probe(new PagePool(info.p2m.map((_, gfn) => gfn).slice(reserved)), kernel.now);
-        ownNic = direct;
-        await direct.start(kernel.now);
-        const flushed = nic.resume(direct, kernel.now);
-        for (const d of flushed.dropped) kernel.flows.dropped(flowKey(d.frame), d.reason);
-        if (flushed.notify) nic.notify(flushed.tNs);
-        await kernel.advanceTo(flushed.tNs);
-        await kernel.sendRaw(stack.announce(kernel.now).frames);
-        svc.log.warn('emulated NIC: a new device model, probed again', { generation: gen });
+        // a device model that restarted again meanwhile is probed in turn
+        for (let gen = await generation(); gen > probedFor; gen = await generation()) await reprobe(gen);
       })()
         .catch((err) => svc.log.error('probing the new device model failed', { error: err }))
         .finally(() => {
@@ -247,6 +250,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
         gm = p.gm;
         svc.onShutdown(() => { p.hv.close(); p.mem.close(); });
       },
+      answeredBeforeSent: iface.arch === 'pv' && (iface.tx_mode ?? 'copy') === 'copy',
       onNetfront: (nf, p) => {
         pvFront = { netfront: nf, port: p };
         irqPort = p;

@@ -53,7 +53,7 @@ function ptr(p: hypercall.GrantPtr | undefined, what: string): GrantPtr {
 
 /** A response with nothing in it yet; `status` and `error` for a refusal outside the logic. */
 export function emptyResponse(seq: number, status = 0, error = ''): hypercall.HypercallResponse {
-  return { seq, status, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error, target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [], coalesced: false };
+  return { seq, status, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error, target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [], coalesced: false, boots: 0 };
 }
 
 /** Runs one hypercall. Throws MalformedHypercall for a request that is not well-formed. */
@@ -188,6 +188,7 @@ export function runHypercall(hv: Hypervisor, req: hypercall.HypercallRequest): H
       const r = hv.softReset(caller);
       fill(r);
       res.port = r.ports;
+      res.boots = r.boots;
       break;
     }
     case 'bindPirq': {

@@ -92,13 +92,14 @@ export class DirectNic implements GuestNic {
 
   /**
    * The device was reset under the driver (an emulated NIC whose device model restarted):
-   * the frames posted on its TX ring and not completed are written off, counted as dropped
+   * the frames posted on its TX ring and not sent (not written back) are written off, counted as dropped
    * (device_reset); their headers are returned, in ring order, to say which flows lost them.
    * The device does no more work.
    */
   abandon(): Buffer[] {
     if (this.o.mode === 'cdna') throw new Error('a CDNA queue set is the hypervisor\'s to reset');
-    const lost = this.o.queue!.outstanding('tx').filter((c) => c !== HOSTILE).map((gfn) => this.o.mem.read(gfn, 0, 64));
+    // (a descriptor the device wrote back was sent: only the others are lost)
+    const lost = this.o.queue!.outstanding('tx', { notDone: true }).filter((c) => c !== HOSTILE).map((gfn) => this.o.mem.read(gfn, 0, 64));
     for (let i = 0; i < lost.length; i++) this.bump('device_reset');
     this.gone = true;
     return lost;

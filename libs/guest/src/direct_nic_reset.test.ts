@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { CostTable, Cpu, Ledger } from '@vnetlab/cost';
 import { BufferMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
-import { QueueSetDriver } from '@vnetlab/nic';
+import { DESC_DD, DESC_EOP, QueueSetDriver, encodeWriteback } from '@vnetlab/nic';
 import { DirectNic } from './direct_nic.js';
 
 function driver() {
@@ -22,7 +22,9 @@ function driver() {
     mode: 'emulated', mem: gm, pages, cpu: new Cpu('cpu1', 2.8e9, new Ledger(new CostTable())), domain: 'emu', queue, busAddr: (gfn) => gfn * 4096,
     doorbell: () => undefined, // the device model is gone: nothing answers
   });
-  return { nic, pages };
+  // the device wrote a TX descriptor back (it sent the frame) before it went away
+  const sent = (slot: number) => gm.write(txG, slot * 16, encodeWriteback({ doneNs: 1e9, len: 100, flags: DESC_EOP, status: DESC_DD }));
+  return { nic, pages, sent };
 }
 
 const frame = (i: number) => Buffer.concat([Buffer.from('00163e000001' + '00163e000002' + '0800', 'hex'), Buffer.alloc(86, i)]);
@@ -43,5 +45,13 @@ describe('a direct driver whose device was reset', () => {
     expect(pages.free).toBe(free0 - 3);
     expect((await nic.onEvent(10)).frames).toEqual([]);
     expect(nic.transmit(frame(9), 11).drop).toBe('device_reset');
+  });
+
+  it('counts as lost only what the device had not sent: a descriptor it wrote back left', () => {
+    const { nic, sent } = driver();
+    for (const i of [0, 1, 2]) nic.transmit(frame(i), i);
+    sent(0); // written back, its completion not yet taken (it is due later in modelled time)
+    expect(nic.abandon().map((h) => h[14])).toEqual([1, 2]);
+    expect(nic.stats.drops).toEqual({ device_reset: 2 });
   });
 });

@@ -45,6 +45,8 @@ interface Domain {
   ports: PortTable;
   /** This domain's mappings of other domains' grants, by handle (Xen's maptrack). */
   maptrack: Map<number, Mapping>;
+  /** Kernels that announced their boot with a soft reset (softReset). */
+  boots: number;
   nextHandle: number;
   /** Mappings others hold of this domain's grant entries, by gref (Xen's active grant table). */
   active: Map<number, ActiveGrant>;
@@ -152,7 +154,7 @@ export class Hypervisor {
     this.domains.set(domid, {
       domid, name, p2m, grantFrames,
       ports: new PortTable(),
-      maptrack: new Map(), nextHandle: 0, active: new Map(), received: new Set(), permittedIrqs: new Set(),
+      maptrack: new Map(), nextHandle: 0, active: new Map(), received: new Set(), permittedIrqs: new Set(), boots: 0,
     });
     return this.domain(domid)!;
   }
@@ -510,15 +512,17 @@ export class Hypervisor {
    * unbound, ready for the new kernel to bind; a physical IRQ is free again) and every grant
    * mapping it held unmapped (the granters can end those grants). Its memory stays.
    */
-  softReset(caller: number): HypercallResult & { ports: number; mappings: number } {
+  softReset(caller: number): HypercallResult & { ports: number; mappings: number; boots: number } {
     const d = this.domains.get(caller);
     const cycles = price(this.costs, charges.plain());
-    if (!d) return { status: this.refuse(caller, { status: GNTST_bad_domain, kind: 'bad_domain', detail: `no calling domain ${caller}` }), cycles, ports: 0, mappings: 0 };
+    if (!d) return { status: this.refuse(caller, { status: GNTST_bad_domain, kind: 'bad_domain', detail: `no calling domain ${caller}` }), cycles, ports: 0, mappings: 0, boots: 0 };
     const handles = [...d.maptrack.keys()];
     for (const handle of handles) this.grantUnmap(caller, handle);
     const ports = d.ports.bound();
     for (const [port] of ports) this.evtchnClose(caller, port);
-    return { status: GNTST_okay, cycles, ports: ports.length, mappings: handles.length };
+    // each kernel calls it once as it boots: more than one means an earlier one ran (and died)
+    d.boots++;
+    return { status: GNTST_okay, cycles, ports: ports.length, mappings: handles.length, boots: d.boots };
   }
 
   /**

@@ -20,7 +20,8 @@ describe('softReset', () => {
     const b = hv.evtchnBindInterdomain(dom0.domid, guest.domid, u.port);
     expect(b.status).toBe(EVTCHN_OK);
     const r = hv.softReset(dom0.domid);
-    expect(r).toMatchObject({ status: GNTST_okay, ports: 1, mappings: 0 });
+    expect(r).toMatchObject({ status: GNTST_okay, ports: 1, mappings: 0, boots: 1 });
+    expect(hv.softReset(dom0.domid)).toMatchObject({ ports: 0, boots: 2 }); // a second kernel: nothing left to release, yet it knows it is not the first
     expect(hv.evtchnStatus(guest.domid, u.port)).toEqual({ kind: 'unbound', remoteDom: dom0.domid });
     expect(hv.evtchnSend(dom0.domid, b.port).status).toBe(EVTCHN_EINVAL);
     const again = hv.evtchnBindInterdomain(dom0.domid, guest.domid, u.port);

@@ -245,7 +245,7 @@ describe('netfront whose backend died', () => {
     expect(h.nf.stats.txPackets).toBe(1);
 
     const lost = h.nf.abandon();
-    expect(lost).toEqual([b, c]);
+    expect(lost).toEqual([{ head: b, frames: 1 }, { head: c, frames: 1 }]);
     expect(h.nf.stats.drops['backend_gone']).toBe(2);
     expect(h.nf.txInFlight).toBe(0);
     expect(h.nf.abandoned).toBe(true);
@@ -256,5 +256,17 @@ describe('netfront whose backend died', () => {
     expect(h.nf.stats.txPackets).toBe(1);
     expect(h.nf.transmit(frame(64, 4), 3).drop).toBe('backend_gone');
     expect(h.nf.stats.drops['backend_gone']).toBe(3);
+  });
+
+  it('counts a large TCP segment it loses as the MSS-sized frames it stood for', () => {
+    const h = host('copy', { rxBuffers: 4 });
+    const seg = Buffer.alloc(14 + 20 + 20 + 5000, 1);
+    seg.writeUInt16BE(0x0800, 12);
+    seg[14] = 0x45; // IPv4, 20-byte header
+    seg[14 + 20 + 12] = 0x50; // TCP, 20-byte header
+    h.nf.transmit(seg, 0, { gsoSize: 1448 });
+    const [lost] = h.nf.abandon();
+    expect(lost!.frames).toBe(Math.ceil(5000 / 1448));
+    expect(lost!.head.subarray(0, 54)).toEqual(seg.subarray(0, 54));
   });
 });

@@ -71,7 +71,7 @@ export interface EventResult {
 
 /** One data slot of a TX packet; `head` marks the packet's first slot (its size is the packet's). */
 /** `hostile`: a request of a hostile-guest demonstration (its page is not a buffer of ours). */
-interface TxSlot { gref: number; gfn: number; size: number; head: boolean; hostile?: boolean }
+interface TxSlot { gref: number; gfn: number; size: number; head: boolean; hostile?: boolean; gso?: number }
 
 /**
  * What the stack asks of the virtual interface for one frame (the skb's offload state):
@@ -186,15 +186,17 @@ export class Netfront {
    * The backend went away without answering (its driver domain died), as
    * xennet_disconnect_backend finds it: the TX requests still outstanding are written off
    * (counted as dropped, reason backend_gone) and the head of each such packet is returned
-   * from its page, in ring order, so that the owner can say which flows lost them. The device
+   * from its page, in ring order, with the frames it stands for on the wire (a GSO packet is
+   * several), so that the owner can say which flows lost them. The device
    * does no more work; its grants are the owner's to end once the hypervisor has released
    * the dead backend's mappings, and its pages go with it.
    */
-  abandon(): Buffer[] {
-    const lost: Buffer[] = [];
+  abandon(): Array<{ head: Buffer; frames: number }> {
+    const lost: Array<{ head: Buffer; frames: number }> = [];
     for (const slot of this.txSlots.values()) {
       if (!slot.head || slot.hostile) continue;
-      lost.push(this.mem.read(slot.gfn, 0, Math.min(slot.size, PAGE_SIZE)));
+      const head = this.mem.read(slot.gfn, 0, Math.min(slot.size, PAGE_SIZE));
+      lost.push({ head, frames: wireFrames(head, slot.size, slot.gso) });
       this.stats.txErrors++;
       this.drop('backend_gone');
     }
@@ -443,7 +445,7 @@ export class Netfront {
       this.mem.write(gfn, 0, chunk);
       this.grants.grantAccess(gref, this.backend, gfn, true);
       const head = k === 0;
-      this.txSlots.set(id, { gref, gfn, size: head ? frame.length : chunk.length, head });
+      this.txSlots.set(id, { gref, gfn, size: head ? frame.length : chunk.length, head, ...(head && gso !== undefined ? { gso } : {}) });
       let flags = k < data - 1 ? NETTXF_more_data : 0;
       if (head && off?.csumBlank) flags |= NETTXF_csum_blank | NETTXF_data_validated;
       if (head && gso !== undefined) flags |= NETTXF_extra_info;
@@ -565,4 +567,14 @@ export class Netfront {
     }
     return posted;
   }
+}
+
+/** Frames a packet of `size` bytes leaves as: one, or a large TCP segment's MSS-sized pieces. */
+function wireFrames(head: Buffer, size: number, gso: number | undefined): number {
+  if (gso === undefined || head.length < 34) return 1;
+  const ip = 14;
+  const tcp = ip + (head[ip]! & 0x0f) * 4;
+  if (head.length < tcp + 13) return 1;
+  const payload = size - tcp - (head[tcp + 12]! >> 4) * 4;
+  return Math.max(1, Math.ceil(payload / gso));
 }

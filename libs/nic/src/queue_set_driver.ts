@@ -75,13 +75,20 @@ export class QueueSetDriver<C> {
     return this.post('rx', bufs, 0);
   }
 
-  /** Cookies of the buffers posted on a ring and not taken back yet, in ring order. */
-  outstanding(ring: 'tx' | 'rx'): C[] {
+  /**
+   * Cookies of the buffers posted on a ring and not taken back yet, in ring order; with
+   * `notDone`, only those the device has not written back (DD clear): a TX frame written back
+   * was sent, even if the driver had not taken its completion yet.
+   */
+  outstanding(ring: 'tx' | 'rx', opts: { notDone?: boolean } = {}): C[] {
     const out: C[] = [];
     const cookies = ring === 'tx' ? this.txCookies : this.rxCookies;
+    const bytes = opts.notDone ? this.rings.read(ring, 0, this.size * DESC_SIZE) : undefined;
     for (let i = ring === 'tx' ? this.txClean : this.rxClean; i !== (ring === 'tx' ? this.txTail : this.rxTail); i = (i + 1) % this.size) {
       const c = cookies[i];
-      if (c !== undefined) out.push(c);
+      if (c === undefined) continue;
+      if (bytes && (decodeWriteback(bytes, i * DESC_SIZE).status & DESC_DD) !== 0) continue;
+      out.push(c);
     }
     return out;
   }

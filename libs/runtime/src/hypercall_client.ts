@@ -129,10 +129,10 @@ export class HypercallClient {
     return { status: r.status, cycles: r.cycles, charges: chargesOf(r) };
   }
 
-  /** The caller's kernel booted again: its ports closed, its grant mappings released (see SoftReset). Resolves to the ports closed. */
+  /** The caller's kernel boots: what an earlier one held is released (see SoftReset); `boots` > 1 means an earlier one ran. */
   async softReset(tNs: number) {
     const r = await this.call({ $case: 'softReset', value: {} }, tNs);
-    return { status: r.status, ports: r.port, cycles: r.cycles };
+    return { status: r.status, ports: r.port, boots: r.boots, cycles: r.cycles };
   }
 
   async evtchnAllocUnbound(remoteDomid: number, tNs: number) {

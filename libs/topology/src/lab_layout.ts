@@ -64,6 +64,8 @@ export function queueSetPlan(host: Host): QueueSetAssignment[] {
  * that NIC. Undefined when the link joins no such host.
  */
 export function redirectTarget(topo: Topology, host: string, nic: string): { host: string; nic: string } | undefined {
+  // a routing dom0 neither lends nor borrows a bridge port: its guests are reached by route
+  if (topo.hosts.find((x) => x.name === host)?.driver_domain.switch === 'router') return undefined;
   const end = `${host}/${nic}`;
   const link = topo.links.find((l) => l.ends.includes(end));
   if (!link) return undefined;
@@ -71,7 +73,7 @@ export function redirectTarget(topo: Topology, host: string, nic: string): { hos
     const [h, n] = other.split('/') as [string, string];
     if (h === host) continue;
     const spec = topo.hosts.find((x) => x.name === h);
-    if (spec && queueSetPlan(spec).some((q) => q.nic === n && q.qs === 0 && q.owner === 'dom0')) return { host: h, nic: n };
+    if (spec && spec.driver_domain.switch !== 'router' && queueSetPlan(spec).some((q) => q.nic === n && q.qs === 0 && q.owner === 'dom0')) return { host: h, nic: n };
   }
   return undefined;
 }

@@ -319,6 +319,8 @@ export interface HypercallResponse {
   completed: CdnaCompleted[];
   /** evtchn send: beyond the port's burst, folded into one upcall at the window's end */
   coalesced: boolean;
+  /** soft reset: how many kernels have booted in the caller's domain, this one included (1: the first) */
+  boots: number;
 }
 
 /** A buffer the NIC finished, as the hypervisor recorded it when it was enqueued. */
@@ -2672,6 +2674,7 @@ function createBaseHypercallResponse(): HypercallResponse {
     accepted: 0,
     completed: [],
     coalesced: false,
+    boots: 0,
   };
 }
 
@@ -2736,6 +2739,9 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
     }
     if (message.coalesced !== false) {
       writer.uint32(128).bool(message.coalesced);
+    }
+    if (message.boots !== 0) {
+      writer.uint32(136).uint32(message.boots);
     }
     return writer;
   },
@@ -2911,6 +2917,14 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
             message.coalesced = reader.bool();
             continue;
           }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.boots = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2943,6 +2957,7 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
         ? object.completed.map((e: any) => CdnaCompleted.fromJSON(e))
         : [],
       coalesced: isSet(object.coalesced) ? globalThis.Boolean(object.coalesced) : false,
+      boots: isSet(object.boots) ? globalThis.Number(object.boots) : 0,
     };
   },
 
@@ -2996,6 +3011,9 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
     if (message.coalesced !== false) {
       obj.coalesced = message.coalesced;
     }
+    if (message.boots !== 0) {
+      obj.boots = Math.round(message.boots);
+    }
     return obj;
   },
 
@@ -3022,6 +3040,7 @@ export const HypercallResponse: MessageFns<HypercallResponse> = {
     message.accepted = object.accepted ?? 0;
     message.completed = object.completed?.map((e) => CdnaCompleted.fromPartial(e)) || [];
     message.coalesced = object.coalesced ?? false;
+    message.boots = object.boots ?? 0;
     return message;
   },
 };
