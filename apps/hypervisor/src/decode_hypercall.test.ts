@@ -19,7 +19,7 @@ describe('decodeHypercall', () => {
       hypercalls(call) {
         call.on('data', (req: hypercall.HypercallRequest) => {
           const bad = 'undecoded' in req;
-          call.write({ seq: bad ? 0 : req.seq, status: bad ? -1 : 0, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: bad ? 'undecodable hypercall' : '', target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [], coalesced: false });
+          call.write({ seq: bad ? 0 : req.seq, status: bad ? -1 : 0, cycles: 0, statuses: [], mfn: 0, handle: 0, port: 0, error: bad ? 'undecodable hypercall' : '', target: undefined, charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [], coalesced: false, boots: 0 });
         });
         call.on('end', () => call.end());
       },

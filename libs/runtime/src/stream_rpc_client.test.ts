@@ -30,13 +30,13 @@ beforeAll(async () => {
         if (port === 667) return call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'hypervisor restarting' });
         if (port === 999) return;
         if (port >= 100) {
-          call.write({ seq: r.seq, status: 0, cycles: 10, statuses: [], mfn: 0, handle: 0, port: port * 2, error: '', charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [], coalesced: false });
+          call.write({ seq: r.seq, status: 0, cycles: 10, statuses: [], mfn: 0, handle: 0, port: port * 2, error: '', charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [], coalesced: false, boots: 0 });
           return;
         }
         held.push(r);
         if (held.length === batch) {
           for (const h of held.reverse()) {
-            call.write({ seq: h.seq, status: 0, cycles: h.caller, statuses: [], mfn: 0, handle: 0, port: portOf(h) * 2, error: '', charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [], coalesced: false });
+            call.write({ seq: h.seq, status: 0, cycles: h.caller, statuses: [], mfn: 0, handle: 0, port: portOf(h) * 2, error: '', charges: [], mfns: [], handles: [], tail: 0, accepted: 0, completed: [], coalesced: false, boots: 0 });
           }
           held = [];
         }
