@@ -14,6 +14,7 @@ const RESTART_REASONS = new Set([
   'backend_gone',    // a TX request the dead backend never answered (netfront writes it off)
   'device_reset',    // on an emulated NIC's TX ring when its device model died
   'not_for_us',      // a flooded copy while the new bridge learns where the MACs are
+  'no_other_port',   // arriving from the NIC at the new bridge before the guests' vifs are back
   'rx_backlog_full', // more than a guest's RX buffers take (the flip guest, under a UDP bulk)
   'nic_rx_no_buffer', 'nic_rx_hold_overflow', // the NIC with no buffers posted while no driver ran
 ]);
