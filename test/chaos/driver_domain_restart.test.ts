@@ -16,6 +16,7 @@ const RESTART_REASONS = new Set([
   'not_for_us',      // a flooded copy while the new bridge learns where the MACs are
   'no_other_port',   // arriving from the NIC at the new bridge before the guests' vifs are back
   'rx_backlog_full', // more than a guest's RX buffers take (the flip guest, under a UDP bulk)
+  'qdisc_full', 'no_buffer', // dom0 overrun when the held frames go out at once on the new connection
   'nic_rx_no_buffer', 'nic_rx_hold_overflow', // the NIC with no buffers posted while no driver ran
 ]);
 /** What a dead driver domain may have held in its queues (the bridge's, netback's, the NIC driver's). */
