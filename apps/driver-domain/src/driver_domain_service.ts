@@ -201,8 +201,8 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   async function handshake(domid: number, mac: string, rxFlip: boolean, txOffloads = false) {
     const be = backendDir(host.name, 0, domid);
     const fe = frontendDir(host.name, domid);
-    const was = Number(await store.read(`${fe}.state`));
-    if (restarted && was >= XenbusState.Initialised && was <= XenbusState.Closing) {
+    const was = restarted ? Number(await store.read(`${fe}.state`)) : XenbusState.Unknown;
+    if (was >= XenbusState.Initialised && was <= XenbusState.Closing) {
       // the frontend is still connected to the backend that died with the previous run (or
       // was closing to suspend, and waits for that backend's Closed)
       await setState(store, be, XenbusState.Closed);

@@ -43,6 +43,21 @@ export interface NetfrontLink {
   endStaleGrants?(): number;
 }
 
+/** The guest's netfront towards dom0's netback, on its memory, grant table and pages. */
+export function guestNetfront(o: { gm: GuestMemory; grants: GrantTableWriter; rxMode: RxMode; pages: PagePool; cpu: Cpu; domain: string; hv: HypercallClient }): Netfront {
+  const hv = o.hv;
+  return new Netfront({
+    mem: o.gm,
+    grants: o.grants,
+    backendDomid: 0,
+    rxMode: o.rxMode,
+    pages: o.pages,
+    cpu: o.cpu,
+    domain: o.domain,
+    hv: { acceptTransfer: (gref, gfn, tNs) => hv.acceptTransfer(gref, gfn, tNs) },
+  });
+}
+
 /** xenbus, frontend side: waits for the backend, publishes the rings and the event channel, and waits until it is Connected. */
 export async function connectNetfront(l: NetfrontLink): Promise<{ port: number }> {
   const fe = frontendDir(l.host, l.domid);
@@ -257,16 +272,8 @@ export class GuestMigration {
 
   /** A fresh netfront on every page the guest kernel does not keep for itself. */
   private newNetfront(hv: HypercallClient, gm: GuestMemory, grants: GrantTableWriter): Netfront {
-    return new Netfront({
-      mem: gm,
-      grants,
-      backendDomid: 0,
-      rxMode: this.o.rxMode,
-      pages: new PagePool(Array.from({ length: gm.pages }, (_, gfn) => gfn).slice(this.o.reserved)),
-      cpu: this.o.cpu,
-      domain: this.o.name,
-      hv: { acceptTransfer: (gref, gfn, tNs) => hv.acceptTransfer(gref, gfn, tNs) },
-    });
+    const pages = new PagePool(Array.from({ length: gm.pages }, (_, gfn) => gfn).slice(this.o.reserved));
+    return guestNetfront({ gm, grants, rxMode: this.o.rxMode, pages, cpu: this.o.cpu, domain: this.o.name, hv });
   }
 
   /**

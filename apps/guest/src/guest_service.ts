@@ -15,7 +15,7 @@ import { hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topo
 import { flowKey } from '@vnetlab/flows';
 import { backendDir, frontendDir } from '@vnetlab/xenbus';
 import { startGuestInspect } from './guest_inspect.js';
-import { connectNetfront, GuestMigration, subscribeUpcalls } from './guest_migration.js';
+import { connectNetfront, GuestMigration, guestNetfront, subscribeUpcalls } from './guest_migration.js';
 import { guestAttacks } from './guest_attacks.js';
 
 /** The port the guest's sinks (UDP and TCP) listen on. */
@@ -98,11 +98,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     /** The driver's probe: rings in two of its pages, their registers written (each a trap). */
     const probe = (pool: PagePool, tNs: number): DirectNic => {
       const [txG, rxG] = [pool.take()!, pool.take()!];
-      const queue = new QueueSetDriver<number>({
-        read: (r, off, len) => gm.read(r === 'tx' ? txG : rxG, off, len),
-        write: (r, off, data) => gm.write(r === 'tx' ? txG : rxG, off, data),
-        busAddr: { tx: txG * 4096, rx: rxG * 4096 },
-      });
+      const queue = ownRings(txG, rxG, (gfn) => gfn * 4096);
       ioreq(E1000.TDBAL, queue.setup.txRingAddr, true, tNs);
       ioreq(E1000.TDLEN, queue.size * 16, true, tNs);
       ioreq(E1000.RDBAL, queue.setup.rxRingAddr, true, tNs);
@@ -192,11 +188,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
       // addresses, on a native host machine addresses
       const [txG, rxG] = [pages.take()!, pages.take()!];
       const busAddr = iface.arch === 'passthrough' ? (gfn: number) => gfn * 4096 : (gfn: number) => gm.mfnOf(gfn) * 4096;
-      const queue = new QueueSetDriver<number>({
-        read: (r, off, len) => gm.read(r === 'tx' ? txG : rxG, off, len),
-        write: (r, off, data) => gm.write(r === 'tx' ? txG : rxG, off, data),
-        busAddr: { tx: busAddr(txG), rx: busAddr(rxG) },
-      });
+      const queue = ownRings(txG, rxG, busAddr);
       const cfgMsg = pcie.QueueSetConfig.encode({ nic: q.nic, queueSet: q.qs, ...queue.setup, macs: q.macs, promiscuous: false, ownerDomid: info.domid }).finish();
       await configureNic(subjects.nicConfig(host.name, q.nic), cfgMsg);
       direct = new DirectNic({ mode: iface.arch as 'native' | 'passthrough', mem: gm, pages, cpu, domain: name, doorbell, queue, busAddr });
@@ -218,16 +210,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     svc.log.info('NIC queue set driven directly', { arch: iface.arch, nic: q.nic, qs: q.qs, port: irqPort });
   } else {
     const grants = new GrantTableWriter(mem, info.grantFrames);
-    const netfront = new Netfront({
-      mem: gm,
-      grants,
-      backendDomid: 0,
-      rxMode,
-      pages,
-      cpu,
-      domain: name,
-      hv: { acceptTransfer: (gref, gfn, tNs) => hv.acceptTransfer(gref, gfn, tNs) },
-    });
+    const netfront = guestNetfront({ gm, grants, rxMode, pages, cpu, domain: name, hv });
     // the device the kernel drives: this netfront, and after a migration the next host's
     const nic = new MigratableNic(netfront);
     const store = new KvStore(await svc.kv(XENSTORE_BUCKET));
@@ -264,6 +247,15 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
       svc.addGrpc(migration.GuestMigrationService, mig.impl());
     }
     svc.log.info('netfront connected', { domid: info.domid, port, rxMode, arch: iface.arch, offload });
+  }
+
+  /** A queue set's two rings in pages of the guest's own, as the device addresses them. */
+  function ownRings(txG: number, rxG: number, busAddr: (gfn: number) => number): QueueSetDriver<number> {
+    return new QueueSetDriver<number>({
+      read: (r, off, len) => gm.read(r === 'tx' ? txG : rxG, off, len),
+      write: (r, off, data) => gm.write(r === 'tx' ? txG : rxG, off, data),
+      busAddr: { tx: busAddr(txG), rx: busAddr(rxG) },
+    });
   }
 
   function subscribeEvents(): void {

@@ -40,7 +40,12 @@ export class RouterSwitch implements DomainSwitch {
   private readonly nameOf = new Map<string, string>();
   private readonly counters = { routed: 0, proxyArp: 0, noRoute: 0, ttlExceeded: 0, notForRouter: 0 };
 
-  constructor(private readonly o: RouterOptions) {}
+  /** The routes, most specific first (policy routes before the rest, host routes before the default). */
+  private readonly ranked: Route[];
+
+  constructor(private readonly o: RouterOptions) {
+    this.ranked = [...o.routes].sort((a, b) => rank(b) - rank(a));
+  }
 
   /** The MAC of a vif port (Xen's backend MAC, never a guest's). */
   static readonly vifMac = VIF_MAC;
@@ -63,9 +68,7 @@ export class RouterSwitch implements DomainSwitch {
 
   /** The route a frame for `dst` that came in on port key `iif` takes: policy routes first, host routes before the default. */
   lookup(dst: string, iif: string): Route | undefined {
-    const match = (r: Route) => (r.iif === undefined || r.iif === iif) && (r.dst === dst || r.dst === 'default');
-    const ranked = this.o.routes.filter(match).sort((a, b) => rank(b) - rank(a));
-    return ranked[0];
+    return this.ranked.find((r) => (r.iif === undefined || r.iif === iif) && (r.dst === dst || r.dst === 'default'));
   }
 
   forward(inPort: string, bytes: Buffer): SwitchDecision {
