@@ -6,7 +6,7 @@
 // killed process (the frames its queues held); every architecture that goes through the
 // driver domain talks again, and CDNA, whose data path never enters it, is not interrupted.
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, example, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
+import { alive, example, parsed, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
 import { conserved, type BulkJson } from './chaos_kit.js';
 
 /** Why a frame may be lost when the driver domain dies: each is a reason the lab names. */
@@ -37,7 +37,7 @@ async function kill(l: { dir: string; lab: LabInfo }, name: string): Promise<voi
 }
 
 async function restart(l: { dir: string }, name: string): Promise<void> {
-  const back = JSON.parse((await vnetlab(['restart', name, '--json'], { labDir: l.dir })).stdout) as { pid: number; wasRunning: boolean };
+  const back = parsed<{ pid: number; wasRunning: boolean }>(await vnetlab(['restart', name, '--json'], { labDir: l.dir }), 'restart');
   expect(back.wasRunning).toBe(false);
   expect(alive(back.pid)).toBe(true);
 }
@@ -64,10 +64,10 @@ describe('a driver domain killed under load and started again', () => {
     await kill(l, 'host-a/dom0');
     await restart(l, 'host-a/dom0');
 
-    const t = JSON.parse((await tcp).stdout) as BulkJson;
+    const t = parsed<BulkJson>(await tcp, 'bulk tcp');
     expect(t.bytesDelivered).toBe(2_000_000);
     conserved(t.flows, { reasons: RESTART_REASONS, lostWith: { service: 'host-a/dom0', max: HELD_MAX } });
-    const u = JSON.parse((await udp).stdout) as BulkJson;
+    const u = parsed<BulkJson>(await udp, 'bulk udp');
     expect(u.bytesDelivered).toBeGreaterThan(0);
     conserved(u.flows, { reasons: RESTART_REASONS, lostWith: { service: 'host-a/dom0', max: HELD_MAX } });
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { example, repoRoot, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
+import { example, parsed, repoRoot, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
 
 import { conserved, type Flow } from './chaos_kit.js';
 interface Evacuations {
@@ -27,7 +27,7 @@ describe('a NIC fails under load: redirect, then the guests are migrated away', 
     await new Promise((r) => setTimeout(r, 1000));
     expect((await vnetlab(['fail', 'nic', 'host-a/eth0'], { labDir: l.dir })).stdout).toMatch(/link DOWN/);
 
-    const r = JSON.parse((await bulk).stdout) as { bytesDelivered: number; flows: Flow[] };
+    const r = parsed<{ bytesDelivered: number; flows: Flow[] }>(await bulk, 'bulk');
     expect(r.bytesDelivered).toBe(4_000_000);
     conserved(r.flows);
 

@@ -3,7 +3,7 @@
 // connected, revokes the grants that run left behind, and meets netback afresh; the
 // neighbours' transfer is untouched, and the guest talks again in both directions.
 import { afterAll, describe, expect, it } from 'vitest';
-import { alive, example, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
+import { alive, example, parsed, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
 import { conserved, type BulkJson } from './chaos_kit.js';
 
 describe('a guest killed and restarted', () => {
@@ -23,11 +23,11 @@ describe('a guest killed and restarted', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(alive(victim.pid)).toBe(false);
 
-    const back = JSON.parse((await vnetlab(['restart', 'vm-a1', '--json'], { labDir: l.dir })).stdout) as { pid: number; wasRunning: boolean };
+    const back = parsed<{ pid: number; wasRunning: boolean }>(await vnetlab(['restart', 'vm-a1', '--json'], { labDir: l.dir }), 'restart');
     expect(back.wasRunning).toBe(false);
     expect(alive(back.pid)).toBe(true);
 
-    const o = JSON.parse((await others).stdout) as BulkJson;
+    const o = parsed<BulkJson>(await others, 'others');
     expect(o.bytesDelivered).toBe(2_000_000);
     conserved(o.flows);
 

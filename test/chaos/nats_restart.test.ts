@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { alive, example, metricValue, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
+import { alive, example, metricValue, parsed, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
 
 import { conserved, type Flow } from './chaos_kit.js';
 
@@ -31,7 +31,7 @@ describe('the NATS server restarts under load', () => {
     expect(alive(pid)).toBe(false);
     restarted = spawn(bin!, args, { stdio: 'ignore' });
 
-    const r = JSON.parse((await bulk).stdout) as { bytesDelivered: number; flows: Flow[] };
+    const r = parsed<{ bytesDelivered: number; flows: Flow[] }>(await bulk, 'bulk');
     expect(r.bytesDelivered).toBe(2_000_000);
     // frames inside the killed server are reported in flight with the server named: a window's worth at most
     conserved(r.flows, { lostWith: { service: 'nats-server', max: 511 } });

@@ -4,7 +4,7 @@
 // is back. TCP delivers every byte; every frame is delivered, dropped with a reason, or
 // reported in flight.
 import { afterEach, describe, expect, it } from 'vitest';
-import { example, metricValue, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
+import { example, type LabInfo, metricValue, parsed, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
 
 import { conserved as conservedWith, type BulkJson, type Flow } from './chaos_kit.js';
 
@@ -49,7 +49,7 @@ describe('a NIC fails under load', () => {
     await sleep(1000);
     expect((await vnetlab(['fail', 'nic', 'host-a/eth0'], { labDir: dir })).stdout).toMatch(/link DOWN/);
     expect(await until(l, 'host-a/dom0', 'vnetlab_fault_phases_total', { nic: 'eth0', phase: 'redirected' }, 1)).toBe(1);
-    const r = JSON.parse((await bulk).stdout) as BulkJson;
+    const r = parsed<BulkJson>(await bulk, 'bulk');
     expect(r.bytesDelivered).toBe(3_000_000);
     conserved(r.flows);
     const a = await metricsOf(l, 'host-a/dom0');
@@ -79,7 +79,7 @@ describe('a NIC fails under load', () => {
     const bulk = vnetlab(['bulk', 'vm-a1', 'vm-b1', '--proto', 'tcp', '--bytes', '2000000', '--json'], { labDir: dir, timeoutMs: 120_000 });
     await sleep(1000);
     process.kill(nic.pid!, 'SIGKILL');
-    const r = JSON.parse((await bulk).stdout) as BulkJson;
+    const r = parsed<BulkJson>(await bulk, 'bulk');
     expect(r.bytesDelivered).toBe(2_000_000);
     const a = await metricsOf(l, 'host-a/dom0');
     expect(metricValue(a, 'vnetlab_fault_phases_total', { nic: 'eth0', phase: 'redirected' })).toBe(1);
@@ -89,7 +89,7 @@ describe('a NIC fails under load', () => {
     conservedWith(r.flows, { reasons: FAILURE_REASONS, lostWith: { service: 'host-a/eth0', max: 512 } });
 
     // a supervisor brings the NIC back: a new device, the driver reloaded, the traffic through it again
-    const back = JSON.parse((await vnetlab(['restart', 'host-a/eth0', '--json'], { labDir: dir })).stdout) as { pid: number; wasRunning: boolean };
+    const back = parsed<{ pid: number; wasRunning: boolean }>(await vnetlab(['restart', 'host-a/eth0', '--json'], { labDir: dir }), 'restart');
     expect(back.wasRunning).toBe(false);
     expect(back.pid).not.toBe(nic.pid);
     expect(await until(l, 'host-a/dom0', 'vnetlab_fault_phases_total', { nic: 'eth0', phase: 'restored' }, 1)).toBe(1);

@@ -28,8 +28,12 @@ export function vnetlab(args: string[], opts: { labDir?: string; timeoutMs?: num
 }
 
 export async function vnetlabJson<T>(args: string[], labDir: string): Promise<T> {
-  const r = await vnetlab([...args, '--json'], { labDir });
-  if (r.code !== 0) throw new Error(`vnetlab ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return parsed<T>(await vnetlab([...args, '--json'], { labDir }), args.join(' '));
+}
+
+/** A `--json` command's answer, or an error carrying what the command said on stderr. */
+export function parsed<T>(r: CliResult, what: string): T {
+  if (r.code !== 0) throw new Error(`vnetlab ${what} failed (exit ${r.code}): ${r.stderr.slice(-4000)}`);
   return JSON.parse(r.stdout) as T;
 }
 

@@ -14,6 +14,15 @@ describe('ledger figures', () => {
     expect(diffLedger(before, after)).toEqual([row('cpu0', 'dom0', 'copy_byte', 250, 2), row('cpu1', 'vm1', 'stack_tx', 40, 2)]);
   });
 
+  it('a row that went backwards was counted by a restarted process from zero: never a negative cost', () => {
+    const before = [row('cpu0', 'dom0', 'grant_copy_op', 900, 30), row('cpu0', 'dom0', 'copy_byte', 100, 50)];
+    // the new dom0 counted more cycles but fewer ops than the dead one had
+    const after = [row('cpu0', 'dom0', 'grant_copy_op', 1000, 20), row('cpu0', 'dom0', 'copy_byte', 40, 10)];
+    const d = diffLedger(before, after);
+    expect(d).toEqual([row('cpu0', 'dom0', 'grant_copy_op', 1000, 20), row('cpu0', 'dom0', 'copy_byte', 40, 10)]);
+    for (const r of d) expect(Math.min(r.cycles, r.ops)).toBeGreaterThanOrEqual(0);
+  });
+
   it('utilisation is cycles over the CPU capacity of the window, and the rest is idle', () => {
     const rows = [row('cpu0', 'dom0', 'x', 1e6), row('cpu0', 'xen', 'y', 5e5)];
     const { cpus, domains } = cpuShares(rows, [{ name: 'h', hz: 1e9, cpus: 2 }], 10e6); // 10 ms at 1 GHz = 1e7 cycles

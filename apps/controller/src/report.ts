@@ -13,14 +13,19 @@ export interface HostClock { name: string; hz: number; cpus: number }
 
 const key = (r: LedgerRowLike) => `${r.host}|${r.pcpu}|${r.domain}|${r.primitive}`;
 
-/** after − before, row by row: ledgers are cumulative, a run's cost is the difference. */
+/**
+ * after − before, row by row: ledgers are cumulative, a run's cost is the difference. A row
+ * that went backwards belongs to a service restarted in between (its new process counts from
+ * zero): its cost is what the new process counted, as Prometheus' increase() reads a reset.
+ */
 export function diffLedger(before: LedgerRowLike[], after: LedgerRowLike[]): LedgerRowLike[] {
   const base = new Map(before.map((r) => [key(r), r]));
   const out: LedgerRowLike[] = [];
   for (const r of after) {
     const b = base.get(key(r));
-    const cycles = r.cycles - (b?.cycles ?? 0);
-    const ops = r.ops - (b?.ops ?? 0);
+    const reset = b !== undefined && (r.cycles < b.cycles || r.ops < b.ops);
+    const cycles = reset ? r.cycles : r.cycles - (b?.cycles ?? 0);
+    const ops = reset ? r.ops : r.ops - (b?.ops ?? 0);
     if (cycles > 0 || ops > 0) out.push({ ...r, cycles, ops });
   }
   return out;
