@@ -45,13 +45,20 @@ export class Operator {
     return c;
   }
 
+  /** The address of "HOST/dom0" when that driver domain has one (driver_domain.ip). */
+  private dom0Endpoint(name: string): string | undefined {
+    return this.topo.hosts.find((h) => `${h.name}/dom0` === name)?.driver_domain.ip;
+  }
+
   private guestNames(): string[] {
     return this.topo.hosts.flatMap((h) => h.guests.map((g) => g.name));
   }
 
-  /** A guest name or an IPv4 address → the address. */
+  /** A guest name, a driver domain with an address of its own ("HOST/dom0") or an IPv4 address → the address. */
   private ipOf(dst: string): string {
     for (const h of this.topo.hosts) for (const g of h.guests) if (g.name === dst && g.interfaces[0]) return g.interfaces[0].ip;
+    const dom0 = this.dom0Endpoint(dst);
+    if (dom0) return dom0;
     if (/^\d+\.\d+\.\d+\.\d+$/.test(dst)) return dst;
     throw new NotFound(`no guest "${dst}" in lab "${this.lab.name}" (guests: ${this.guestNames().join(', ')})`);
   }
@@ -133,7 +140,7 @@ export class Operator {
     const runs = pairs.map((p) => ({ ...p, dstIp: this.ipOf(p.dst), client: this.guest(p.src) }));
     // a name that is not a guest is refused before anything runs
     for (const p of pairs) {
-      this.guest(p.dst);
+      if (!this.dom0Endpoint(p.dst)) this.guest(p.dst);
       if (p.via) this.guest(p.via);
     }
     if (warm) {

@@ -8,6 +8,7 @@ import { FlowJournal, mergeFlowCounts } from '@vnetlab/flows';
 import { basename, dirname, join } from 'node:path';
 import { NicDriver, QueueSetDriver } from '@vnetlab/nic';
 import { MultiqueueBackend, type MqCookie } from '@vnetlab/netback';
+import { SINK_PORT } from '@vnetlab/netstack';
 import { netif, pcie, protection, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
 import { BadMessageError, checkModelledTime, HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { hostSpec, loadTopology, queueSetIrq, queueSetPlan, type QueueSetAssignment } from '@vnetlab/topology';
@@ -71,6 +72,7 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   const pages = new PagePool(info.p2m.map((_, gfn) => gfn).slice(reserved));
   const ledger = new Ledger(new CostTable());
   const cpu = new Cpu(pcpu, host.cpus.hz, ledger, shared.core?.(pcpu));
+  cpu.setAddressSpace('dom0', { superpages: host.driver_domain.superpages });
   // the bridge or the vswitch (driver_domain.switch), its metrics, flow API and trace reports
   const look = await startDom0Inspect(svc, topo, host, cpu, hv);
 
@@ -96,7 +98,9 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     // registered, so that a NIC switching between its queue sets (multiqueue) finds them here.
     // (not those in a VNI: their frames cross the wire inside VXLAN, and their MACs may repeat across VNIs)
     // (a routing dom0 receives on its NIC's own MAC: the guests behind it are reached by route)
+    // (dom0's own address, when it has one, is on its first NIC's bridge with that NIC's MAC)
     const bridged = host.driver_domain.switch === 'router' ? [nic.mac] : host.guests.flatMap((g) => g.interfaces.filter((i) => (i.arch === 'pv' || i.arch === 'emulated') && i.nic === nic.name && i.vni === undefined).map((i) => i.mac));
+    if (host.driver_domain.ip !== undefined && q.nicIndex === 0) bridged.push(nic.mac);
     const configure = async (r: typeof rings) => {
       const cfgMsg: pcie.QueueSetConfig = { nic: nic.name, queueSet: 0, txRingAddr: r.txRingAddr, rxRingAddr: r.rxRingAddr, size: r.size, macs: bridged, promiscuous: true, ownerDomid: 0 };
       await svc.nc.request(subjects.nicConfig(host.name, nic.name), pcie.QueueSetConfig.encode(cfgMsg).finish(), { timeout: 10_000 });
@@ -113,8 +117,11 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
     groups.set(group, [...(groups.get(group) ?? []), uplink]);
     doorbell('rx', driver.postRxBuffers(), 0);
   }
+  const first = host.nics[0];
+  const endpoint = (uplinks: UplinkPort[]) =>
+    host.driver_domain.ip !== undefined && first && uplinks.some((u) => u.name === first.name) ? { endpoint: { mac: first.mac, ip: host.driver_domain.ip, sinkPort: SINK_PORT } } : {};
   for (const uplinks of groups.values()) {
-    const dd = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor(uplinks.map((u) => u.name)), uplinks, ports: { hv, notify }, observer: look.observer, flowSink: journal.record });
+    const dd = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor(uplinks.map((u) => u.name)), uplinks, ports: { hv, notify }, observer: look.observer, flowSink: journal.record, ...endpoint(uplinks) });
     for (const u of uplinks) bridges.set(u.name, dd);
   }
   // guests on no NIC of dom0's still meet on a bridge without an uplink

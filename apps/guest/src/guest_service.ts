@@ -8,7 +8,7 @@ import { E1000, QueueSetDriver } from '@vnetlab/nic';
 import { GrantTableWriter } from '@vnetlab/hypervisor';
 import { FileMachineMemory, GuestMemory, PagePool } from '@vnetlab/memory';
 import { GSO_MAX_FRAME, Netfront } from '@vnetlab/netfront';
-import { NetStack } from '@vnetlab/netstack';
+import { NetStack, SINK_PORT } from '@vnetlab/netstack';
 import { control, migration, pcie, protection, subjects, XENSTORE_BUCKET } from '@vnetlab/proto';
 import { HypercallClient, KvStore, startService, type HostShared, type Service, type ServiceConfig, type ServiceSpec } from '@vnetlab/runtime';
 import { hostSpec, loadTopology, queueSetIrq, queueSetPlan } from '@vnetlab/topology';
@@ -17,9 +17,6 @@ import { backendDir, frontendDir } from '@vnetlab/xenbus';
 import { startGuestInspect } from './guest_inspect.js';
 import { connectNetfront, GuestMigration, guestNetfront, subscribeUpcalls } from './guest_migration.js';
 import { guestAttacks } from './guest_attacks.js';
-
-/** The port the guest's sinks (UDP and TCP) listen on. */
-export const SINK_PORT = 5001;
 
 export const GUEST_SPEC: ServiceSpec = {
   kind: 'guest',
@@ -73,6 +70,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     return h.digest('hex');
   };
   const cpu = new Cpu(pcpu, host.cpus.hz, ledger, shared.core?.(pcpu));
+  cpu.setAddressSpace(name, { superpages: spec.superpages });
   // an interface in a VNI gets the underlay MTU less VXLAN's 50 bytes, as an OpenStack tenant
   // network advertises it, so that its full-size frames still fit the underlay once encapsulated
   const mtu = iface.vni !== undefined && host.underlay ? { mtu: host.underlay.mtu - 50 } : {};

@@ -1,6 +1,7 @@
 import { GapServer } from './gap_server.js';
 import type { Ledger } from './ledger.js';
 import { CostError, checkNonNegative, isPrimitive, type Primitive } from './primitive.js';
+import { Tlb, XEN_2_SPACE, type AddressSpace } from './tlb.js';
 
 /** The pseudo-domain for the hypervisor's share of a CPU: it never causes a domain switch. */
 export const XEN_DOMAIN = 'xen';
@@ -26,6 +27,9 @@ interface BusyInterval {
  */
 export class PhysicalCore {
   readonly server = new GapServer();
+  readonly tlb = new Tlb();
+  /** How each domain placed here maps its kernel (a domain not named: Xen 2's 4 KB pages). */
+  readonly spaces = new Map<string, AddressSpace>();
   lastDomain: string | undefined;
   constructor(readonly name: string) {}
 }
@@ -56,6 +60,11 @@ export class Cpu {
     return this.core.server.busyUntil;
   }
 
+  /** Declares how `domain` maps its kernel memory (superpages or 4 KB pages) on this CPU. */
+  setAddressSpace(domain: string, space: AddressSpace): void {
+    this.core.spaces.set(domain, space);
+  }
+
   /** The domain that last ran here (never 'xen'), if any. */
   get currentDomain(): string | undefined {
     return this.core.lastDomain;
@@ -73,7 +82,14 @@ export class Cpu {
     if (charges.length === 0) return this.idleRun(arrivalNs);
     const switched = this.switchTo(domain);
     let cycles = switched ? this.ledger.charge(this.name, domain, 'domain_switch') : 0;
-    for (const [p, n] of charges) cycles += this.ledger.charge(this.name, domain, p, n ?? 1);
+    let misses = 0;
+    // the bytes of a batch of grant copies lie in as many buffers as there are copies
+    const buffers = charges.find(([p]) => p === 'grant_copy_op')?.[1] ?? 1;
+    for (const [p, n] of charges) {
+      cycles += this.ledger.charge(this.name, domain, p, n ?? 1);
+      misses += this.walks(domain, p, n ?? 1, buffers);
+    }
+    if (misses > 0) cycles += this.ledger.charge(this.name, domain, 'tlb_miss', misses);
     return this.occupy(arrivalNs, domain, cycles, switched);
   }
 
@@ -87,6 +103,8 @@ export class Cpu {
     this.ledger.chargeCycles(this.name, domain, primitive, cycles, ops);
     let total = cycles;
     if (switched) total += this.ledger.charge(this.name, domain, 'domain_switch');
+    const misses = this.walks(domain, primitive, ops);
+    if (misses > 0) total += this.ledger.charge(this.name, domain, 'tlb_miss', misses);
     return this.occupy(arrivalNs, domain, total, switched).end;
   }
 
@@ -128,7 +146,15 @@ export class Cpu {
     if (domain === XEN_DOMAIN) return false;
     const switched = this.core.lastDomain !== undefined && this.core.lastDomain !== domain;
     this.core.lastDomain = domain;
+    // the new domain's page tables (a CR3 load): its translations start cold
+    if (switched) this.core.tlb.flush();
     return switched;
+  }
+
+  /** Page walks `n` of `p` cost `domain` on this CPU's data TLB. */
+  private walks(domain: string, p: Primitive, n: number, buffers = 1): number {
+    if (p === 'tlb_miss' || p === 'domain_switch') return 0;
+    return this.core.tlb.run(domain, this.core.spaces.get(domain) ?? XEN_2_SPACE, p, n, domain === XEN_DOMAIN, buffers);
   }
 
   private occupy(arrivalNs: number, domain: string, cycles: number, switched: boolean): CpuRun {

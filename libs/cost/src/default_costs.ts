@@ -375,4 +375,14 @@ export const DEFAULT_COSTS: Record<Primitive, CostEntry> = {
       'reference (put_page, one locked op, ~100) and clear the slot (~60, estimate).',
     measuredOn: P4_ERA,
   },
+  tlb_miss: {
+    cycles: 190,
+    unit: 'op',
+    source:
+      'estimate: the NetBurst hardware walker\'s two dependent loads of an x86-32 two-level walk: the page-directory ' +
+      'entry, which stays cached (~20 cycles, an L2 hit), and the page-table entry of a page not touched recently, ' +
+      'found in memory about half of the time (a cache miss, ~120 ns = ~340 cycles as for cdna_validate above, x 0.5 = 170): 20 + 170 = 190. ' +
+      'Which accesses miss is decided by the data-TLB model (64 entries, LRU; see libs/cost/src/tlb.ts), not by this figure.',
+    measuredOn: P4_ERA,
+  },
 };

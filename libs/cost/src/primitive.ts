@@ -51,6 +51,9 @@ export const PRIMITIVES = [
   // segment, when the NIC cannot segment it (Menon et al. 2006's virtual TSO without TSO in
   // the physical NIC).
   'gso_segment',
+  // A data-TLB miss: the page walk for a translation not cached (libs/cost/src/tlb.ts decides
+  // which accesses miss; Menon et al. 2006's superpages make most of them hits).
+  'tlb_miss',
 ] as const;
 
 export type Primitive = (typeof PRIMITIVES)[number];

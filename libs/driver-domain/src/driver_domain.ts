@@ -12,6 +12,7 @@ import type { EmulatedNicModel } from './emulated_nic.js';
 import type { MachineMemory } from '@vnetlab/memory';
 import { PAGE_SIZE } from '@vnetlab/memory';
 import { BridgeSwitch } from './bridge_switch.js';
+import { Dom0Endpoint, LOCAL_PORT } from './dom0_endpoint.js';
 import type { DomainSwitch, SwitchDecision } from './domain_switch.js';
 import { ledgerDelta, type FrameEvent, type FrameObserver } from './frame_observer.js';
 import { EMULATED, NO_OFFLOAD, VIF_RX, prepareXmit, wireFrames, type XmitFeatures } from './xmit_offload.js';
@@ -104,6 +105,8 @@ export interface DriverDomainOptions {
   rxBacklog?: number;
   /** Told every flow count as it happens (a FlowJournal keeps them past the process). */
   flowSink?: (op: FlowOp) => void;
+  /** The domain's own address on this switch (a port of its own): it receives traffic as an endpoint. */
+  endpoint?: { mac: string; ip: string; sinkPort: number };
 }
 
 interface Vif extends VifSpec {
@@ -145,7 +148,15 @@ export class DriverDomain {
       this.uplinkByIrq.set(u.port, state);
       sw.addPort({ name: u.name, kind: 'uplink' });
     }
+    if (o.endpoint) {
+      this.endpoint = new Dom0Endpoint({ ...o.endpoint, cpu: o.cpu, domain: this.domain, flows: this.flows });
+      sw.addPort({ name: LOCAL_PORT, kind: 'vif', mac: o.endpoint.mac, ip: o.endpoint.ip });
+    }
   }
+
+  /** The domain's own interface on this switch, when it has an address here. */
+  readonly endpoint?: Dom0Endpoint;
+  private endpointTimer?: ReturnType<typeof setTimeout>;
 
   /** True while an observer wants to hear about frames. */
   private get watched(): boolean {
@@ -396,6 +407,7 @@ export class DriverDomain {
     // segment is cut and a partial checksum completed in software before it
     if (this.switch.kind !== 'bridge') skbs = skbs.flatMap((s) => (s.gso || s.csumPartial ? this.xmit(s, NO_OFFLOAD) : [s]));
     const perVif = new Map<Vif, SkBuff[]>();
+    const local: SkBuff[] = [];
     for (const skb of skbs) {
       // The switch decides first, then its cost runs on dom0's CPU: the charges depend on
       // the decision (a cache hit costs one flow lookup, a miss a classifier walk).
@@ -424,7 +436,8 @@ export class DriverDomain {
         if (!copy) return;
         const up = this.uplinks.get(port);
         const remote = this.remotes.get(port);
-        if (up) up.qdisc.push(...this.xmit(copy, up.driver.offload ?? NO_OFFLOAD));
+        if (port === LOCAL_PORT && this.endpoint) local.push(...this.xmit(copy, VIF_RX));
+        else if (up) up.qdisc.push(...this.xmit(copy, up.driver.offload ?? NO_OFFLOAD));
         else if (remote) this.sendRemote(remote, this.xmit(copy, NO_OFFLOAD));
         else {
           const dev = this.emulated.get(port);
@@ -447,7 +460,38 @@ export class DriverDomain {
       });
     }
     for (const [vif, list] of perVif) await this.deliverTo(vif, list, Math.max(...list.map((s) => s.tNs)));
+    if (local.length > 0) await this.deliverLocal(local);
     this.flushQdisc();
+  }
+
+  /** Frames for the domain's own address: up its stack; what it answers goes back out through the switch. */
+  private async deliverLocal(skbs: SkBuff[]): Promise<void> {
+    const ep = this.endpoint!;
+    const r = ep.receive(skbs, Math.max(...skbs.map((s) => s.tNs)));
+    for (const skb of skbs) for (const g of skbFree(skb)) this.o.pages.give(g);
+    this.seen(r.tNs);
+    await this.bridgeFrames(LOCAL_PORT, r.frames);
+    this.armEndpointTimer();
+  }
+
+  /**
+   * Modelled time moves only when signals arrive: when the stack has a timer pending (a
+   * delayed ACK, an ARP retry) and nothing comes, run it at its time.
+   */
+  private armEndpointTimer(): void {
+    const ep = this.endpoint!;
+    if (this.endpointTimer) clearTimeout(this.endpointTimer);
+    const next = ep.stack.nextTimerNs();
+    if (next === undefined) return;
+    this.endpointTimer = setTimeout(() => {
+      void this.serial.run(async () => {
+        const r = ep.fireTimers(Math.max(this.now, ep.stack.nextTimerNs() ?? this.now));
+        this.seen(r.tNs);
+        await this.bridgeFrames(LOCAL_PORT, r.frames);
+        this.armEndpointTimer();
+      });
+    }, 50);
+    this.endpointTimer.unref?.();
   }
 
   /**

@@ -8,3 +8,4 @@ export * from './frame_observer.js';
 export * from './emulated_nic.js';
 export * from './xmit_offload.js';
 export * from './fault_agent.js';
+export { Dom0Endpoint, LOCAL_PORT, type Dom0EndpointOptions } from './dom0_endpoint.js';

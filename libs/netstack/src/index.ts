@@ -8,3 +8,5 @@ export { TCP_WINDOW, DEFAULT_TCP_TIMERS, type TcpIo, type TcpTimerOptions } from
 export { UdpBulk } from './udp_bulk.js';
 export { BytePattern, flowSeed } from './byte_pattern.js';
 export { seqDiff, seqAdd } from './tcp_seq.js';
+/** The port every endpoint of the lab receives bulk transfers on (UDP bound, TCP listening), as iperf's 5001. */
+export const SINK_PORT = 5001;

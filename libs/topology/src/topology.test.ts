@@ -79,7 +79,7 @@ describe('defaults', () => {
     nics: [{ name: eth0, rate_bps: 1e8 }]
 `, links: 'links:\n  - { a: h1/eth0, b: h2/eth0 }\n' }));
     const h = t.hosts[0]!;
-    expect(h.driver_domain).toEqual({ cpus: [0], memory_mib: 64, switch: 'bridge' });
+    expect(h.driver_domain).toEqual({ cpus: [0], memory_mib: 64, switch: 'bridge', superpages: false });
     expect(h.nics[0]!.queue_sets).toBe(1);
     expect(h.guests[0]!.interfaces[0]).toMatchObject({ rx_mode: 'copy', nic: 'eth0' });
     expect(t.hosts[1]!.guests).toEqual([]);
@@ -190,6 +190,25 @@ describe('semantic rules', () => {
     expect(ps.map((p) => p.path)).toContain('hosts[0].guests[0].interfaces[0].tx_mode');
     expect(ps.find((p) => p.path === 'hosts[0].guests[0].interfaces[0].tx_mode')!.message).toMatch(/pv transmit path/);
     expect(problemsOf(base().replace('{ arch: pv }', '{ arch: pv, tx_mode: remap }')).map((p) => p.path)).toEqual(['hosts[0].guests[0].interfaces[0].tx_mode']);
+  });
+
+  it('superpages: off for a Xen guest unless asked, on for a native host, never with page flipping', () => {
+    expect(parseTopology(base(), 'lab.yaml').hosts[0]!.guests[0]!.superpages).toBe(false);
+    expect(parseTopology(base().replace('vcpus: [1]', 'vcpus: [1]\n        superpages: true'), 'lab.yaml').hosts[0]!.guests[0]!.superpages).toBe(true);
+    expect(parseTopology(base().replace('{ arch: pv }', '{ arch: native }'), 'lab.yaml').hosts[0]!.guests[0]!.superpages).toBe(true);
+    const ps = problemsOf(base().replace('vcpus: [1]', 'vcpus: [1]\n        superpages: true').replace('{ arch: pv }', '{ arch: pv, rx_mode: flip }'));
+    expect(ps.map((p) => p.path)).toEqual(['hosts[0].guests[0].interfaces[0].rx_mode']);
+    expect(ps[0]!.message).toMatch(/splits a superpage/);
+  });
+
+  it('the driver domain\'s own address: on its bridge, unique in the lab', () => {
+    const dd = (line: string) => base({ host: `    driver_domain: { ${line} }\n` });
+    const t = parseTopology(dd('ip: 10.0.0.200, superpages: true'), 'lab.yaml');
+    expect(t.hosts[0]!.driver_domain).toMatchObject({ ip: '10.0.0.200', superpages: true });
+    expect(problemsOf(dd('ip: 10.0.0.200, switch: vswitch')).map((p) => p.message).join()).toMatch(/sits on its bridge/);
+    const dup = base({ host: '    driver_domain: { ip: 10.0.0.9 }\n', guests: '      - name: g1\n        memory_mib: 32\n        vcpus: [1]\n        interfaces:\n          - { arch: pv, ip: 10.0.0.9 }\n' });
+    expect(problemsOf(dup).map((p) => p.message).join()).toMatch(/duplicate IP 10.0.0.9/);
+    expect(problemsOf(dd('ip: 10.0.0.300')).map((p) => p.path)).toEqual(['hosts[0].driver_domain.ip']);
   });
 
   it('duplicate MACs and IPs across the lab', () => {

@@ -73,6 +73,8 @@ export function applyDefaults(raw: Raw): Topology {
       memory_mib: g.memory_mib,
       vcpus: [...g.vcpus],
       ip_forward: g.ip_forward === true,
+      // a native host is Linux on the hardware: its kernel maps itself with superpages
+      superpages: g.superpages ?? (g.interfaces ?? []).some((i: Raw) => i.arch === 'native'),
       interfaces: (g.interfaces ?? []).map((i: Raw, ii: number): GuestInterface => {
         const iface: GuestInterface = {
           arch: i.arch,
@@ -98,6 +100,8 @@ export function applyDefaults(raw: Raw): Topology {
         cpus: [...(dd.cpus ?? DEFAULT_DRIVER_DOMAIN.cpus)],
         memory_mib: dd.memory_mib ?? DEFAULT_DRIVER_DOMAIN.memory_mib,
         switch: dd.switch ?? DEFAULT_DRIVER_DOMAIN.switch,
+        superpages: dd.superpages === true,
+        ...(dd.ip !== undefined ? { ip: dd.ip } : {}),
         ...(Array.isArray(dd.routes) ? { routes: dd.routes.map((r: Raw) => ({ dst: r.dst, dev: r.dev, ...(r.via !== undefined ? { via: r.via } : {}), ...(r.iif !== undefined ? { iif: r.iif } : {}) })) } : {}),
       },
       nics,

@@ -53,6 +53,8 @@ export interface Guest {
   interfaces: GuestInterface[];
   /** The guest's kernel forwards IPv4 packets not addressed to it (net.ipv4.ip_forward=1); default false. */
   ip_forward: boolean;
+  /** Its kernel maps memory with 4 MB superpages (default false; true for a native host). */
+  superpages: boolean;
 }
 
 export interface DriverDomain {
@@ -61,6 +63,10 @@ export interface DriverDomain {
   switch: SwitchKind;   // default bridge
   /** switch: router only: its routes (default: a host route to every guest it reaches, see routerRoutes). */
   routes?: RouteSpec[];
+  /** Its kernel maps memory with 4 MB superpages; default false. */
+  superpages: boolean;
+  /** Its own address on its first NIC's bridge: an endpoint of the lab's traffic. */
+  ip?: string;
 }
 
 /** A route of a routing driver domain: to dst (or 'default') out of dev (a NIC of the host, or a guest's vif by the guest's name). */

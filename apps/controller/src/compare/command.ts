@@ -16,7 +16,7 @@ type Out = (s: string) => void;
 const cliPath = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 export const COMPARE_FLAGS: FlagSpec[] = [
-  { name: 'arch', type: 'string', help: 'architectures to compare, comma-separated (pv, pv-flip, multiqueue, cdna, passthrough, native, emulated; pv\'s virtual offloads as pv+csum, pv+tso, pv+csum+tso; transmit without remapping as pv+noremap, Menon\'s remapping baseline as pv-map)', default: 'pv,multiqueue' },
+  { name: 'arch', type: 'string', help: 'architectures to compare, comma-separated (pv, pv-flip, multiqueue, cdna, passthrough, native, emulated; pv\'s virtual offloads as pv+csum, pv+tso, pv+csum+tso; transmit without remapping as pv+noremap, Menon\'s remapping baseline as pv-map; +super on any Xen architecture maps the guests\' and dom0\'s kernels with superpages; dom0 (with --direction rx --guests 1) makes the driver domain itself the receiver)', default: 'pv,multiqueue' },
   { name: 'nic-offload', type: 'string', help: 'what the SUT\'s NICs offload on transmit: none, csum, tso or csum,tso', default: 'none' },
   { name: 'guests', type: 'string', help: 'guest counts, comma-separated', default: '1,2,4,8' },
   { name: 'nics', type: 'number', help: '1 Gb/s NICs on the system under test (guests spread over them)', default: 1 },

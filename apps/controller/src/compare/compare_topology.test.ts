@@ -150,3 +150,31 @@ describe('pv offload variants', () => {
     expect(topo.hosts.find((h) => h.name === TRAFFIC_HOST)!.nics[0]!.offload).toEqual({ csum: false, tso: false });
   });
 });
+
+describe('superpages and the driver domain as the endpoint', () => {
+  it('+super maps the guests\' and the driver domain\'s kernels with superpages, on any Xen architecture', () => {
+    expect(parseArchSpec('pv-map+super')).toEqual({ label: 'pv-map+super', arch: 'pv', rxMode: 'copy', txMode: 'map', superpages: true });
+    expect(parseArchSpec('pv+csum+tso+noremap+super')).toMatchObject({ txMode: 'noremap', offload: { csum: true, tso: true }, superpages: true });
+    const { topo } = load('cdna+super', 2);
+    expect(topo.hosts[0]!.driver_domain.superpages).toBe(true);
+    expect(topo.hosts[0]!.guests.every((g) => g.superpages)).toBe(true);
+    // the traffic host keeps the default
+    expect(topo.hosts[1]!.driver_domain.superpages).toBe(false);
+    expect(load('pv', 1).topo.hosts[0]!.guests[0]!.superpages).toBe(false);
+    expect(() => parseArchSpec('pv-flip+super')).toThrow(/splits a superpage/);
+    expect(() => parseArchSpec('native+super')).toThrow(/already/);
+    expect(() => parseArchSpec('pv+huge')).toThrow(/unknown option huge/);
+  });
+
+  it('dom0 receives itself: no guest on the system under test, its driver domain the destination', () => {
+    const plan = comparePlan(setup('dom0+super', 1), 'rx');
+    const sut = plan.topology.hosts[0]!;
+    expect(sut.guests).toEqual([]);
+    expect(sut.driver_domain).toMatchObject({ ip: '10.0.0.1', superpages: true });
+    expect(plan.pairs).toEqual([{ src: 'peer1', dst: `${SUT_HOST}/dom0` }]);
+    expect(plan.sutGuests).toEqual([`${SUT_HOST}/dom0`]);
+    expect(() => comparePlan(setup('dom0', 1), 'tx')).toThrow(/--direction rx/);
+    expect(() => comparePlan(setup('dom0', 2), 'rx')).toThrow(/--guests 1/);
+    expect(() => parseArchSpec('dom0+csum')).toThrow(/not dom0's/);
+  });
+});

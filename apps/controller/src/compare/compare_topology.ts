@@ -14,15 +14,27 @@ export const ARCHS: readonly GuestArch[] = ['emulated', 'pv', 'multiqueue', 'cdn
  * A label in `--arch`: an architecture, `pv-flip` (pv receiving by page flip) or `pv-map`
  * (pv transmitting from the guest's pages mapped into dom0, Menon et al. 2006's baseline),
  * with pv's options appended: virtual offloads `+csum`, `+tso`, and `+noremap` (transmit
- * without remapping) — `pv+csum+tso+noremap`. The label names the series in tables and
- * plots; `arch`, `rxMode`, `txMode` and `offload` are what the topology gets.
+ * without remapping) — `pv+csum+tso+noremap`; `+super` (any Xen architecture) maps the
+ * guests' and the driver domain's kernels with superpages. `dom0` makes the SUT's driver
+ * domain itself the receiving endpoint (no guest; Menon's driver-domain receive). The label
+ * names the series in tables and plots; the other fields are what the topology gets.
  */
-export interface ArchSpec { label: string; arch: GuestArch; rxMode: 'copy' | 'flip'; txMode?: 'copy' | 'map' | 'noremap'; offload?: Offload }
+export interface ArchSpec {
+  label: string;
+  arch: GuestArch;
+  rxMode: 'copy' | 'flip';
+  txMode?: 'copy' | 'map' | 'noremap';
+  offload?: Offload;
+  superpages?: boolean;
+  /** The SUT's driver domain is the endpoint (its own address), not a guest. */
+  endpoint?: 'dom0';
+}
 
 /** Transmit offloads, of a pv interface or of a NIC (the topology's `offload`). */
 export interface Offload { csum: boolean; tso: boolean }
 const OFFLOADS = ['csum', 'tso'] as const;
 const PV_OPTIONS = [...OFFLOADS, 'noremap'] as const;
+const OPTIONS = [...PV_OPTIONS, 'super'] as const;
 
 export type Direction = 'tx' | 'rx';
 
@@ -37,12 +49,18 @@ export class CompareError extends Error {
 }
 
 export function parseArchSpec(label: string): ArchSpec {
-  const [head, ...opts] = label.trim().split('+');
-  const spec = parseBaseArch(head!);
+  const [head, ...all] = label.trim().split('+');
+  let spec = parseBaseArch(head!);
+  const unknown = all.filter((o) => !(OPTIONS as readonly string[]).includes(o));
+  if (unknown.length) throw new CompareError('bad_arch', `"${label}": unknown option ${unknown.join(', ')} (one of ${OPTIONS.join(', ')})`);
+  if (all.includes('super')) {
+    if (spec.arch === 'native') throw new CompareError('bad_arch', `"${label}": a native host maps its kernel with superpages already`);
+    if (spec.rxMode === 'flip') throw new CompareError('bad_arch', `"${label}": page flipping gives pages away one by one, which splits a superpage (Menon et al. 2006 receive by copy with them)`);
+    spec = { ...spec, label: label.trim(), superpages: true };
+  }
+  const opts = all.filter((o) => o !== 'super');
   if (opts.length === 0) return spec;
-  if (spec.arch !== 'pv') throw new CompareError('bad_arch', `"${label}": options (+csum, +tso, +noremap) are pv's virtual-interface features, not ${spec.arch}'s`);
-  const unknown = opts.filter((o) => !(PV_OPTIONS as readonly string[]).includes(o));
-  if (unknown.length) throw new CompareError('bad_arch', `"${label}": unknown option ${unknown.join(', ')} (one of ${PV_OPTIONS.join(', ')})`);
+  if (spec.arch !== 'pv' || spec.endpoint) throw new CompareError('bad_arch', `"${label}": options (+csum, +tso, +noremap) are pv's virtual-interface features, not ${spec.endpoint ?? spec.arch}'s`);
   const noremap = opts.includes('noremap');
   if (noremap && spec.txMode === 'map') throw new CompareError('bad_arch', `"${label}": pv-map maps the guest's pages into dom0; +noremap is the transmit path without that mapping — take one`);
   const offload = opts.some((o) => (OFFLOADS as readonly string[]).includes(o)) ? { offload: { csum: opts.includes('csum'), tso: opts.includes('tso') } } : {};
@@ -53,8 +71,10 @@ function parseBaseArch(l: string): ArchSpec {
   if (l === 'pv-flip') return { label: l, arch: 'pv', rxMode: 'flip' };
   if (l === 'pv-copy') return { label: l, arch: 'pv', rxMode: 'copy' };
   if (l === 'pv-map') return { label: l, arch: 'pv', rxMode: 'copy', txMode: 'map' };
+  // the driver domain receiving itself: the peer's frames go NIC → dom0's driver → its stack
+  if (l === 'dom0') return { label: l, arch: 'pv', rxMode: 'copy', endpoint: 'dom0' };
   if ((ARCHS as readonly string[]).includes(l)) return { label: l, arch: l as GuestArch, rxMode: 'copy' };
-  throw new CompareError('bad_arch', `unknown architecture "${l}" (one of ${[...ARCHS, 'pv-flip', 'pv-map'].join(', ')}, pv with +csum/+tso/+noremap)`);
+  throw new CompareError('bad_arch', `unknown architecture "${l}" (one of ${[...ARCHS, 'pv-flip', 'pv-map', 'dom0'].join(', ')}; pv with +csum/+tso/+noremap; +super on any but native)`);
 }
 
 export interface CompareSetup {
@@ -97,9 +117,9 @@ export interface TopologyFileObject {
     name: string;
     cpus: { count: number; hz: number };
     memory_mib: number;
-    driver_domain: { cpus: number[]; memory_mib: number };
+    driver_domain: { cpus: number[]; memory_mib: number; superpages?: boolean; ip?: string };
     nics: Array<{ name: string; rate_bps: number; queue_sets: number; offload?: Offload; sriov?: boolean }>;
-    guests: Array<{ name: string; memory_mib: number; vcpus: number[]; interfaces: Array<{ arch: GuestArch; ip: string; nic: string; rx_mode?: 'copy' | 'flip'; tx_mode?: 'copy' | 'map' | 'noremap'; offload?: Offload }> }>;
+    guests: Array<{ name: string; memory_mib: number; vcpus: number[]; superpages?: boolean; interfaces: Array<{ arch: GuestArch; ip: string; nic: string; rx_mode?: 'copy' | 'flip'; tx_mode?: 'copy' | 'map' | 'noremap'; offload?: Offload }> }>;
   }>;
   links: Array<{ a: string; b: string; rate_bps: number }>;
 }
@@ -143,6 +163,8 @@ export function comparePlan(setup: CompareSetup, direction: Direction): CompareP
   checkCount(cpus, 'cpus', 1);
   if (!(setup.hz > 0) || !(setup.trafficHz > 0) || !(setup.rateBps > 0)) throw new CompareError('bad_count', 'clock rates and line rate must be > 0');
   if (guests > MAX_GUESTS) throw new CompareError('too_many_guests', `at most ${MAX_GUESTS} guests, got ${guests}`);
+  if (arch.endpoint === 'dom0' && (guests !== 1 || direction !== 'rx'))
+    throw new CompareError('bad_arch', `${arch.label} is the driver domain receiving itself: one endpoint (--guests 1) and --direction rx`);
   // a native host is one OS on its own NIC; passthrough guests share NICs through SR-IOV virtual functions
   if (arch.arch === 'native' && guests > nics)
     throw new CompareError('needs_nic_per_guest', `${arch.label} gives each guest a NIC of its own: ${guests} guests need ${guests} NICs, and --nics is ${nics}`);
@@ -152,7 +174,10 @@ export function comparePlan(setup: CompareSetup, direction: Direction): CompareP
   if (perNic + 1 > MAX_QUEUE_SETS)
     throw new CompareError('too_many_guests', `${guests} guests over ${nics} NICs need ${perNic + 1} queue sets per NIC; a NIC has at most ${MAX_QUEUE_SETS}`);
 
-  const sutGuests = Array.from({ length: guests }, (_, i) => guestName(i));
+  const dom0 = arch.endpoint === 'dom0';
+  // the driver domain as the endpoint takes the first guest's address
+  const sutGuests = dom0 ? [`${SUT_HOST}/dom0`] : Array.from({ length: guests }, (_, i) => guestName(i));
+  const superpages = arch.superpages ? { superpages: true } : {};
   const peers = Array.from({ length: nics }, (_, k) => peerName(k));
   const nicList = (queueSets: number, offload?: Offload, vfs = false) =>
     Array.from({ length: nics }, (_, k) => ({ name: nicName(k), rate_bps: setup.rateBps, queue_sets: queueSets, ...(offload ? { offload } : {}), ...(vfs ? { sriov: true } : {}) }));
@@ -161,12 +186,13 @@ export function comparePlan(setup: CompareSetup, direction: Direction): CompareP
     name: SUT_HOST,
     cpus: { count: cpus, hz: setup.hz },
     memory_mib: DOM0_MIB + guests * GUEST_MIB + 64,
-    driver_domain: { cpus: [0], memory_mib: DOM0_MIB },
+    driver_domain: { cpus: [0], memory_mib: DOM0_MIB, ...superpages, ...(dom0 ? { ip: '10.0.0.1' } : {}) },
     nics: nicList(Math.min(MAX_QUEUE_SETS, perNic + 1), setup.nicOffload, sriov),
-    guests: sutGuests.map((name, i) => ({
+    guests: (dom0 ? [] : sutGuests).map((name, i) => ({
       name,
       memory_mib: GUEST_MIB,
       vcpus: [guestCpu(i, cpus)],
+      ...superpages,
       interfaces: [{
         arch: arch.arch, ip: `10.0.${Math.floor(i / 250)}.${(i % 250) + 1}`, nic: nicName(guestNic(i, nics)),
         ...(arch.arch === 'pv' ? { rx_mode: arch.rxMode } : {}), ...(arch.txMode ? { tx_mode: arch.txMode } : {}), ...(arch.offload ? { offload: arch.offload } : {}),

@@ -10,7 +10,7 @@ import { labDir } from '../labfile.js';
 import { pointFigures } from '../compare/compare_figures.js';
 import type { LabDriver } from '../compare/compare_sweep.js';
 import { DUT_HOST, DUT_HZ, EMMERICH_PATHS, EMMERICH_SWITCHES, PATH_LABEL, SMALL_PAYLOAD, emmerichPlan, emmerichPoint, emmerichRows, emmerichTopologyText, type EmmerichPoint } from './emmerich.js';
-import { constantRows, fidelityMarkdown, menonReceiveRows, menonRows, nativeRow, notModelledRows, rixnerRows, type FidelityRow } from './fidelity_report.js';
+import { constantRows, fidelityMarkdown, menonDom0Rows, menonReceiveRows, menonRows, nativeRow, rixnerRows, type FidelityRow } from './fidelity_report.js';
 
 type Out = (s: string) => void;
 
@@ -66,22 +66,27 @@ export async function cmdFidelity(pos: string[], f: Record<string, unknown>, out
     // dom0, no virtual offloads); then each optimization alone, and all together
     err('fidelity: Menon 2006 — guest transmit: virtual checksum offload, TSO, TX without remapping');
     const tcp = { ...base, proto: 'tcp' as const, guests: [1], nics: 1, bytesPerGuest: quick ? 1_000_000 : 4_000_000 };
-    const withNic = await runSweep({ ...tcp, archs: ['pv-map', 'pv-map+csum', 'pv-map+tso', 'pv+noremap', 'pv+csum+tso+noremap', 'pv'], nicOffload: { csum: true, tso: true } }, lab, (l) => err(`  ${l}`));
+    const withNic = await runSweep({ ...tcp, archs: ['pv-map', 'pv-map+csum', 'pv-map+tso', 'pv+noremap', 'pv-map+super', 'pv+csum+tso+noremap+super', 'pv'], nicOffload: { csum: true, tso: true } }, lab, (l) => err(`  ${l}`));
     skippedLines(withNic);
-    const noNic = await runSweep({ ...tcp, archs: ['pv+csum+tso+noremap'], nicOffload: { csum: false, tso: false } }, lab, (l) => err(`  ${l} (NIC without offloads)`));
+    const noNic = await runSweep({ ...tcp, archs: ['pv+csum+tso+noremap+super'], nicOffload: { csum: false, tso: false } }, lab, (l) => err(`  ${l} (NIC without offloads)`));
     skippedLines(noNic);
     const at = (label: string) => withNic.points.find((p) => p.arch === label);
     const original = at('pv-map');
-    if (original) rows.push(...menonRows({ original, csum: at('pv-map+csum'), tso: at('pv-map+tso'), noremap: at('pv+noremap'), all: at('pv+csum+tso+noremap'), allNoNicOffload: noNic.points[0], copy: at('pv') }));
+    if (original) rows.push(...menonRows({ original, csum: at('pv-map+csum'), tso: at('pv-map+tso'), noremap: at('pv+noremap'), superpages: at('pv-map+super'), all: at('pv+csum+tso+noremap+super'), allNoNicOffload: noNic.points[0], copy: at('pv') }));
 
-    // guest receive: Xen 2.0 flipped pages into the guest, the optimized path copies; native for scale
-    err('fidelity: Menon 2006 — guest receive: page flip vs copy, and native');
-    const rx = await runSweep({ ...tcp, direction: 'rx', archs: ['pv-flip', 'pv', 'native'], nicOffload: { csum: true, tso: true } }, lab, (l) => err(`  ${l}`));
+    // guest receive: Xen 2.0 flipped pages into 4 KB-mapped guests, the optimized path copies
+    // into guests with superpages; the driver domain receiving itself, before and after
+    // superpages; native for scale
+    err('fidelity: Menon 2006 — guest and driver-domain receive: page flip vs copy with superpages, dom0, and native');
+    const rx = await runSweep({ ...tcp, direction: 'rx', archs: ['pv-flip', 'pv+super', 'dom0', 'dom0+super', 'native'], nicOffload: { csum: true, tso: true } }, lab, (l) => err(`  ${l}`));
     skippedLines(rx);
     const rxAt = (label: string) => rx.points.find((p) => p.arch === label);
     const flip = rxAt('pv-flip');
-    const copy = rxAt('pv');
+    const copy = rxAt('pv+super');
     if (flip && copy) rows.push(...menonReceiveRows(flip, copy, rxAt('native')));
+    const d0 = rxAt('dom0');
+    const d0s = rxAt('dom0+super');
+    if (d0 && d0s) rows.push(...menonDom0Rows(d0, d0s, rxAt('native')));
   }
 
   if (only.includes('emmerich')) {
@@ -90,7 +95,7 @@ export async function cmdFidelity(pos: string[], f: Record<string, unknown>, out
     rows.push(...emmerichRows(points));
   }
 
-  rows.push(...constantRows(DEFAULT_COSTS, 2.8e9), ...notModelledRows());
+  rows.push(...constantRows(DEFAULT_COSTS, 2.8e9));
   const md = fidelityMarkdown(rows, { generated: new Date().toISOString().slice(0, 10), command: `vnetlab fidelity${quick ? ' --quick' : ''}` });
   const file = resolve(String(f.out));
   mkdirSync(dirname(file), { recursive: true });

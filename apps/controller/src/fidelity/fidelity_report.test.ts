@@ -67,23 +67,31 @@ describe('the Menon rows', () => {
   it('adds a row per variant it is given, each alone against the original', async () => {
     const { menonRows } = await import('./fidelity_report.js');
     const p = tcp('pv', { a: 1000 }, 10, 1000);
-    const rows = menonRows({ original: p, csum: p, tso: p, noremap: p, all: p, allNoNicOffload: p, copy: p });
+    const rows = menonRows({ original: p, csum: p, tso: p, noremap: p, superpages: p, all: p, allNoNicOffload: p, copy: p });
     expect(rows.map((r) => r.experiment)).toEqual([
       'Menon 2006: guest transmit, all optimizations together (seed 003)',
       'Menon 2006: guest transmit, virtual checksum offload alone',
       'Menon 2006: guest transmit, virtual TSO alone',
       'Menon 2006: guest transmit without remapping alone',
+      'Menon 2006: guest transmit, superpages alone',
       'Menon 2006: all optimizations on a NIC without offloads',
       'Menon 2006 baseline vs modern netback (grant copy)',
     ]);
     expect(menonRows({ original: p })).toEqual([]);
   });
 
-  it('no longer lists TX without remapping as not modelled; superpages still are', async () => {
-    const { notModelledRows } = await import('./fidelity_report.js');
-    const menon = notModelledRows().find((r) => r.experiment.startsWith('Menon'))!;
-    expect(menon.experiment).not.toMatch(/remapping/);
-    expect(menon.explanation).toMatch(/superpages/);
+});
+
+describe('Menon driver-domain receive rows', () => {
+  it('gives the superpages gain beside +35% and the distance to native beside 7%, and names the walks that fell', async () => {
+    const { menonDom0Rows } = await import('./fidelity_report.js');
+    const p = (arch: string, per: Record<string, number>) => point(arch, 1, { per, packets: 1000, bytesDelivered: 1_448_000 } as Partial<PointFigures> & { per: Record<string, number> });
+    const [gain, native] = menonDom0Rows(p('dom0', { stack_rx: 10000, tlb_miss: 3500 }), p('dom0+super', { stack_rx: 10000 }), p('native', { stack_rx: 9300 }));
+    expect(gain!.modelled).toMatch(/^×1\.35 /);
+    expect(gain!.ratio).toBeCloseTo(1, 2);
+    expect(gain!.explanation).toMatch(/tlb_miss −/);
+    expect(native!.modelled).toMatch(/^7% below native/);
+    expect(menonDom0Rows(p('dom0', { stack_rx: 1 }), p('dom0+super', { stack_rx: 1 }))).toHaveLength(1);
   });
 });
 

@@ -1,0 +1,117 @@
+// The data TLB of one physical CPU: which page translations a domain's work finds cached and
+// which it must walk the page table for (one `tlb_miss` each). Xen of Menon et al.'s era (seed
+// 003) mapped a paravirtual kernel with 4 KB pages only, and a domain switch (a CR3 load)
+// empties the TLB of everything but the hypervisor's own global entries; a native Linux
+// kernel maps its memory with 4 MB superpages, so a handful of entries cover all of it.
+// Menon's third optimization gives the guest (and the driver domain) superpages back.
+import type { Primitive } from './primitive.js';
+
+/**
+ * Entries of the Pentium 4's data TLB: 64, fully associative, holding 4 KB and 4 MB pages
+ * alike (Intel SDM vol. 2A, CPUID leaf 2 descriptor 5Bh, "Data TLB: 4 KByte and 4 MByte
+ * pages, 64 entries"; the NetBurst CPUs of the era report it). Instruction fetches have a TLB
+ * of their own, not modelled.
+ */
+export const DTLB_ENTRIES = 64;
+
+/** How a domain maps its kernel memory (the direct map that holds its data structures and buffers). */
+export interface AddressSpace {
+  /** 4 MB pages over the kernel's memory (native Linux; a Xen guest with Menon's support). */
+  superpages: boolean;
+}
+
+export const XEN_2_SPACE: AddressSpace = { superpages: false };
+export const NATIVE_SPACE: AddressSpace = { superpages: true };
+
+interface Footprint {
+  pages: number;
+  why: string;
+}
+
+/**
+ * Distinct 4 KB pages of kernel data one operation touches besides the bytes it moves
+ * (estimates: no per-primitive page count was found published; each counts the kernel
+ * objects the operation reads or writes, one page per object, as slab objects of different
+ * caches lie on different pages). Primitives not listed run in the hypervisor, whose own
+ * mappings are global superpages that survive every switch, or touch only what is listed
+ * for the operation that calls them.
+ */
+export const KERNEL_PAGES: Partial<Record<Primitive, Footprint>> = {
+  stack_tx: { pages: 6, why: 'socket, protocol control block, sk_buff, route (dst), neighbour entry, qdisc' },
+  stack_rx: { pages: 6, why: 'sk_buff, route lookup (dst), socket hash bucket, socket, protocol control block, receive wait queue' },
+  netfront_tx: { pages: 4, why: 'shared TX ring page, grant table page, per-queue state, sk_buff' },
+  netfront_rx: { pages: 4, why: 'shared RX ring page, grant table page, per-queue state, sk_buff' },
+  netback_tx: { pages: 4, why: 'shared TX ring page, pending-request array, vif state, sk_buff' },
+  netback_rx: { pages: 4, why: 'shared RX ring page, copy-op array, vif state, sk_buff' },
+  nic_driver_tx: { pages: 4, why: 'descriptor ring page, buffer-info array, adapter state, sk_buff' },
+  nic_driver_rx: { pages: 4, why: 'descriptor ring page, buffer-info array, adapter state, sk_buff' },
+  bridge_lookup: { pages: 3, why: 'forwarding-database hash bucket, fdb entry, bridge port' },
+  ip_forward: { pages: 3, why: 'route cache entry, neighbour entry, output device' },
+  flow_lookup: { pages: 3, why: 'flow-cache bucket, flow entry, actions' },
+  vxlan_encap: { pages: 3, why: 'vxlan device, tunnel route, neighbour entry' },
+  device_emulation: { pages: 3, why: 'ioreq page, device-model state, guest-memory map cache' },
+};
+
+/** Pages of data a per-byte operation touches: a copy reads one buffer and writes another. */
+const BUFFERS_PER_BYTE_OP: Partial<Record<Primitive, number>> = { copy_byte: 2, checksum_byte: 1 };
+
+const PAGE = 4096;
+
+/**
+ * An LRU set of translations. Keys name a page of one domain's address space; a global entry
+ * survives `flush()`, the CR3 load of a domain switch.
+ */
+export class Tlb {
+  private readonly entries = new Map<string, boolean>();
+  private fresh = 0;
+  misses = 0;
+
+  constructor(readonly capacity = DTLB_ENTRIES) {}
+
+  /** A domain switch: every non-global translation goes. */
+  flush(): void {
+    for (const [k, global] of this.entries) if (!global) this.entries.delete(k);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Looks `key` up, filling it on a miss; true on a miss. */
+  touch(key: string, global = false): boolean {
+    if (this.entries.has(key)) {
+      this.entries.delete(key); // most recently used goes last
+      this.entries.set(key, global);
+      return false;
+    }
+    this.entries.set(key, global);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    this.misses++;
+    return true;
+  }
+
+  /**
+   * The misses of `n` of `primitive` run for `domain` in `space`. The hypervisor ('xen') maps
+   * itself with global superpages (pinned here), but reaches a domain's buffers through per-operation
+   * temporary mappings (map_domain_page), so the bytes it copies miss page by page.
+   */
+  run(domain: string, space: AddressSpace, primitive: Primitive, n: number, isXen: boolean, buffers = 1): number {
+    let misses = 0;
+    const kernel = KERNEL_PAGES[primitive];
+    // the hypervisor's own global superpages never leave the TLB: no walk for them
+    if (!isXen && kernel) {
+      // with superpages the whole direct map is one or two entries; without, a page each
+      if (space.superpages) misses += Number(this.touch(`${domain}|direct-map`));
+      else for (let i = 0; i < kernel.pages; i++) misses += Number(this.touch(`${domain}|${primitive}|${i}`));
+    }
+    const sides = BUFFERS_PER_BYTE_OP[primitive];
+    if (sides && n > 0) {
+      // `buffers` separate buffers (a batch of grant copies: one page each at least)
+      const pages = sides * Math.max(buffers, Math.ceil(n / PAGE));
+      if (!isXen && space.superpages) misses += Number(this.touch(`${domain}|direct-map`));
+      // fresh buffers: a page not seen since it was last recycled, a walk each
+      else for (let i = 0; i < pages; i++) misses += Number(this.touch(`${isXen ? 'xen' : domain}|data|${this.fresh++}`));
+    }
+    return misses;
+  }
+}
