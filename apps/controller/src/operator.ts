@@ -168,11 +168,12 @@ export class Operator {
     ));
     const names = new Set(sent.map((s) => s.flow));
     // Let the last frames land: wait until the flows' counters stop moving.
-    const delivered = (fs: FlowCount[]) => fs.filter((f) => names.has(f.flow)).reduce((n, f) => n + f.deliveredFrames, 0);
+    const moved = (fs: FlowCount[]) => fs.filter((f) => names.has(f.flow)).reduce((n, f) => n + f.sentFrames + f.deliveredFrames + Object.values(f.drops).reduce((a, b) => a + b, 0), 0);
     let flows = await this.flows();
     // balanced three polls in a row; or, while frames are still out (a busy machine delays
-    // messages), nothing delivered for two seconds; ten seconds at most
-    for (let i = 0, balanced = 0, still = 0; i < 100 && balanced < 3 && still < 20; i++) {
+    // messages, a late retransmission is still on its way), no counter of the flows moving
+    // for three seconds; thirty seconds at most
+    for (let i = 0, balanced = 0, still = 0; i < 300 && balanced < 3 && still < 30; i++) {
       await new Promise((res) => setTimeout(res, 100));
       const next = await this.flows();
       const settled = sent.every((s) => {
@@ -180,7 +181,7 @@ export class Operator {
         return f && balance(f).inFlight === 0;
       });
       balanced = settled ? balanced + 1 : 0;
-      still = delivered(next) === delivered(flows) ? still + 1 : 0;
+      still = moved(next) === moved(flows) ? still + 1 : 0;
       flows = next;
     }
     const ledger = diffLedger(before, await this.ledgers());
