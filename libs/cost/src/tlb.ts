@@ -62,8 +62,12 @@ const PAGE = 4096;
  * survives `flush()`, the CR3 load of a domain switch.
  */
 export class Tlb {
-  private readonly entries = new Map<string, boolean>();
-  private fresh = 0;
+  private readonly entries = new Map<number | string, boolean>();
+  /** Interned page keys per domain: per primitive one number per page; '' its direct-map superpage. */
+  private readonly ids = new Map<string, Map<string, number[]>>();
+  private nextId = 1;
+  /** Fresh buffer pages count down from -1: never seen before, never equal to an interned key. */
+  private fresh = -1;
   misses = 0;
 
   constructor(readonly capacity = DTLB_ENTRIES) {}
@@ -78,7 +82,7 @@ export class Tlb {
   }
 
   /** Looks `key` up, filling it on a miss; true on a miss. */
-  touch(key: string, global = false): boolean {
+  touch(key: number | string, global = false): boolean {
     if (this.entries.has(key)) {
       this.entries.delete(key); // most recently used goes last
       this.entries.set(key, global);
@@ -92,26 +96,36 @@ export class Tlb {
 
   /**
    * The misses of `n` of `primitive` run for `domain` in `space`. The hypervisor ('xen') maps
-   * itself with global superpages (pinned here), but reaches a domain's buffers through per-operation
-   * temporary mappings (map_domain_page), so the bytes it copies miss page by page.
+   * itself with global superpages (pinned here), but reaches a domain's buffers through
+   * per-operation temporary mappings (map_domain_page), so the bytes it copies miss page by page.
    */
   run(domain: string, space: AddressSpace, primitive: Primitive, n: number, isXen: boolean, buffers = 1): number {
     let misses = 0;
     const kernel = KERNEL_PAGES[primitive];
+    const superpage = !isXen && space.superpages;
     // the hypervisor's own global superpages never leave the TLB: no walk for them
     if (!isXen && kernel) {
-      // with superpages the whole direct map is one or two entries; without, a page each
-      if (space.superpages) misses += Number(this.touch(`${domain}|direct-map`));
-      else for (let i = 0; i < kernel.pages; i++) misses += Number(this.touch(`${domain}|${primitive}|${i}`));
+      // with superpages the whole direct map is one entry; without, a page each
+      if (superpage) misses += Number(this.touch(this.pages(domain, undefined, 1)[0]!));
+      else for (const k of this.pages(domain, primitive, kernel.pages)) misses += Number(this.touch(k));
     }
     const sides = BUFFERS_PER_BYTE_OP[primitive];
     if (sides && n > 0) {
       // `buffers` separate buffers (a batch of grant copies: one page each at least)
       const pages = sides * Math.max(buffers, Math.ceil(n / PAGE));
-      if (!isXen && space.superpages) misses += Number(this.touch(`${domain}|direct-map`));
+      if (superpage) misses += Number(this.touch(this.pages(domain, undefined, 1)[0]!));
       // fresh buffers: a page not seen since it was last recycled, a walk each
-      else for (let i = 0; i < pages; i++) misses += Number(this.touch(`${isXen ? 'xen' : domain}|data|${this.fresh++}`));
+      else for (let i = 0; i < pages; i++) misses += Number(this.touch(this.fresh--));
     }
     return misses;
+  }
+
+  /** The interned keys of `count` pages of `domain`'s `primitive` (none: its direct-map superpage). */
+  private pages(domain: string, primitive: Primitive | undefined, count: number): number[] {
+    let byPrimitive = this.ids.get(domain);
+    if (!byPrimitive) this.ids.set(domain, (byPrimitive = new Map()));
+    let ks = byPrimitive.get(primitive ?? '');
+    if (!ks) byPrimitive.set(primitive ?? '', (ks = Array.from({ length: count }, () => this.nextId++)));
+    return ks;
   }
 }
