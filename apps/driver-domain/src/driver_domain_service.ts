@@ -128,6 +128,7 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   const local = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor([]), ports: { hv, notify }, observer: look.observer, flowSink: journal.record });
   const ddFor = (nic: string | undefined) => (nic && bridges.get(nic)) || bridges.values().next().value || local;
   const all = () => [...new Set(bridges.values()), local];
+  svc.onShutdown(() => all().forEach((d) => d.close()));
   // the fault agent (seed 004): notices a failed NIC, holds and redirects its traffic
   startFaultAgent(svc, topo, host, (nic) => bridges.get(nic), (nic) => bridges.get(nic)!.resetUplink(nic, 'nic_dead', reconfigure.get(nic)!));
   const dd = {

@@ -1,6 +1,6 @@
 import { DEFAULT_COSTS, REFERENCE_HZ } from './default_costs.js';
 import { PRIMITIVES } from './primitive.js';
-import { DTLB_ENTRIES, KERNEL_PAGES } from './tlb.js';
+import { BUFFER_PAGES, DTLB_ENTRIES, KERNEL_PAGES } from './tlb.js';
 
 /** docs/costs.md, generated from DEFAULT_COSTS so that the two cannot drift. */
 export function costTableMarkdown(): string {
@@ -41,15 +41,17 @@ export function costTableMarkdown(): string {
     '',
     `Each physical CPU has a data TLB of ${DTLB_ENTRIES} entries (LRU). A domain switch empties it but for the`,
     'hypervisor\'s own global mappings. Each operation touches the pages below, one walk (`tlb_miss`) for each',
-    'not cached: without superpages (Xen 2/3 paravirtual kernels) a page per kernel object and per 4 KB of the',
-    'buffers it copies or checksums, fresh buffers missing every time; with superpages (native Linux, or a',
-    'domain with `superpages: true`) the kernel\'s whole direct map is one entry. The hypervisor copies through',
+    'not cached: without superpages (Xen 2/3 paravirtual kernels) a page per kernel object, per frame it reads',
+    'and per 4 KB of the buffers it copies or checksums, fresh buffers missing every time; with superpages (native Linux, or a',
+    'domain with `superpages: true`) a few 4 MB entries cover the kernel\'s direct map (the model counts one). The hypervisor copies through',
     'per-operation temporary mappings, so its copies miss page by page whatever the domain.',
     '',
     '| primitive | kernel pages touched (estimate) | which |',
     '|---|---:|---|',
   );
   for (const [p, f] of Object.entries(KERNEL_PAGES)) lines.push(`| \`${p}\` | ${f!.pages} | ${cell(f!.why)} |`);
+  lines.push('', '| primitive | packet buffers read per operation (fresh pages) | which |', '|---|---:|---|');
+  for (const [p, f] of Object.entries(BUFFER_PAGES)) lines.push(`| \`${p}\` | ${f!.pages} | ${cell(f!.why)} |`);
   lines.push('| `copy_byte` | 2 per 4 KB | the buffer read and the buffer written |', '| `checksum_byte` | 1 per 4 KB | the buffer summed |');
   lines.push('', '## Cross-checks', '', 'Computed from the table above; they show how the derived figures hang together.', '');
   for (const c of costCrossChecks()) lines.push(`- ${c.what}: ${fmt(Math.round(c.model))} ${c.unit} (${c.against}).`);

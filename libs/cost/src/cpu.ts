@@ -70,12 +70,16 @@ export class Cpu {
     return this.core.lastDomain;
   }
 
-  /** Runs the charged primitives for `domain` no earlier than arrivalNs; returns the end time. */
-  run(arrivalNs: number, domain: string, charges: Array<[Primitive, number?]>): number {
-    return this.runDetailed(arrivalNs, domain, charges).end;
+  /**
+   * Runs the charged primitives for `domain` no earlier than arrivalNs; returns the end time.
+   * `foreign`: the bytes worked on lie in another domain's pages mapped in by grant (4 KB
+   * mappings outside the domain's direct map, walked page by page even with superpages).
+   */
+  run(arrivalNs: number, domain: string, charges: Array<[Primitive, number?]>, opts: { foreign?: boolean } = {}): number {
+    return this.runDetailed(arrivalNs, domain, charges, opts).end;
   }
 
-  runDetailed(arrivalNs: number, domain: string, charges: Array<[Primitive, number?]>): CpuRun {
+  runDetailed(arrivalNs: number, domain: string, charges: Array<[Primitive, number?]>, opts: { foreign?: boolean } = {}): CpuRun {
     checkNonNegative(arrivalNs, 'bad_time', 'arrivalNs');
     // Price everything before charging anything, so a bad charge leaves the ledger untouched.
     for (const [p, n] of charges) this.ledger.costs.cycles(p, n ?? 1);
@@ -87,7 +91,7 @@ export class Cpu {
     const buffers = charges.find(([p]) => p === 'grant_copy_op')?.[1] ?? 1;
     for (const [p, n] of charges) {
       cycles += this.ledger.charge(this.name, domain, p, n ?? 1);
-      misses += this.walks(domain, p, n ?? 1, buffers);
+      misses += this.walks(domain, p, n ?? 1, buffers, opts.foreign === true);
     }
     if (misses > 0) cycles += this.ledger.charge(this.name, domain, 'tlb_miss', misses);
     return this.occupy(arrivalNs, domain, cycles, switched);
@@ -152,9 +156,9 @@ export class Cpu {
   }
 
   /** Page walks `n` of `p` cost `domain` on this CPU's data TLB. */
-  private walks(domain: string, p: Primitive, n: number, buffers = 1): number {
+  private walks(domain: string, p: Primitive, n: number, buffers = 1, foreign = false): number {
     if (p === 'tlb_miss' || p === 'domain_switch') return 0;
-    return this.core.tlb.run(domain, this.core.spaces.get(domain) ?? XEN_2_SPACE, p, n, domain === XEN_DOMAIN, buffers);
+    return this.core.tlb.run(domain, this.core.spaces.get(domain) ?? XEN_2_SPACE, p, n, domain === XEN_DOMAIN, buffers, foreign);
   }
 
   private occupy(arrivalNs: number, domain: string, cycles: number, switched: boolean): CpuRun {

@@ -7,4 +7,4 @@ export { Cpu, PhysicalCore, XEN_DOMAIN, type CpuRun } from './cpu.js';
 export { costTableMarkdown, costCrossChecks, type CostCrossCheck } from './cost_table_markdown.js';
 export * from './serial.js';
 export { GapServer } from './gap_server.js';
-export { Tlb, DTLB_ENTRIES, KERNEL_PAGES, NATIVE_SPACE, XEN_2_SPACE, type AddressSpace } from './tlb.js';
+export { Tlb, DTLB_ENTRIES, KERNEL_PAGES, BUFFER_PAGES, NATIVE_SPACE, XEN_2_SPACE, type AddressSpace } from './tlb.js';

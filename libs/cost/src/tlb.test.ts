@@ -37,6 +37,8 @@ describe('the data TLB', () => {
     expect(t.run('os', NATIVE_SPACE, 'stack_rx', 1, false)).toBe(1);
     expect(t.run('os', NATIVE_SPACE, 'nic_driver_rx', 1, false)).toBe(0);
     expect(t.run('os', NATIVE_SPACE, 'copy_byte', 9000, false)).toBe(0);
+    // another domain's pages, mapped in by grant: 4 KB mappings, walked page by page
+    expect(t.run('os', NATIVE_SPACE, 'checksum_byte', 9000, false, 1, true)).toBe(3);
   });
 
   it('fresh buffers miss page by page, both sides of a copy, one page per copy of a batch at least', () => {
@@ -48,6 +50,16 @@ describe('the data TLB', () => {
     expect(t.run('xen', NATIVE_SPACE, 'copy_byte', 6000, true, 4)).toBe(8);
     // its own code and data: global superpages, never a walk
     expect(t.run('xen', XEN_2_SPACE, 'hypercall', 1, true)).toBe(0);
+  });
+
+  it('the frame a driver takes is a fresh page per frame; with superpages the direct map\'s entry', () => {
+    const t = new Tlb();
+    const kernel = KERNEL_PAGES.nic_driver_rx!.pages;
+    expect(t.run('dom0', XEN_2_SPACE, 'nic_driver_rx', 4, false)).toBe(kernel + 4);
+    expect(t.run('dom0', XEN_2_SPACE, 'nic_driver_rx', 4, false)).toBe(4);
+    const s = new Tlb();
+    expect(s.run('dom0', NATIVE_SPACE, 'nic_driver_rx', 4, false)).toBe(1);
+    expect(s.run('dom0', NATIVE_SPACE, 'nic_driver_rx', 4, false)).toBe(0);
   });
 
   it('a full TLB evicts: a working set beyond 64 entries misses every time', () => {

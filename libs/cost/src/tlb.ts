@@ -2,7 +2,8 @@
 // which it must walk the page table for (one `tlb_miss` each). Xen of Menon et al.'s era (seed
 // 003) mapped a paravirtual kernel with 4 KB pages only, and a domain switch (a CR3 load)
 // empties the TLB of everything but the hypervisor's own global entries; a native Linux
-// kernel maps its memory with 4 MB superpages, so a handful of entries cover all of it.
+// kernel maps its memory with 4 MB superpages, so a handful of entries cover all of it (the
+// model counts one: a domain's kernel objects and buffers share its direct-map superpage).
 // Menon's third optimization gives the guest (and the driver domain) superpages back.
 import type { Primitive } from './primitive.js';
 
@@ -52,6 +53,18 @@ export const KERNEL_PAGES: Partial<Record<Primitive, Footprint>> = {
   device_emulation: { pages: 3, why: 'ioreq page, device-model state, guest-memory map cache' },
 };
 
+/**
+ * Packet buffers an operation reads besides any bytes it copies, one per operation: the frame's
+ * page, fresh each time (a ring of 256 buffers cycles through more pages than the TLB holds).
+ * The operations after it on the same frame (the bridge, the stack) find that page cached.
+ */
+export const BUFFER_PAGES: Partial<Record<Primitive, Footprint>> = {
+  nic_driver_rx: { pages: 1, why: 'the received frame\'s header (eth_type_trans)' },
+  netfront_rx: { pages: 1, why: 'the frame in the RX buffer the backend filled' },
+  netback_tx: { pages: 1, why: 'the header copied out of the guest\'s request' },
+  stack_tx: { pages: 1, why: 'the headers it writes in front of the payload' },
+};
+
 /** Pages of data a per-byte operation touches: a copy reads one buffer and writes another. */
 const BUFFERS_PER_BYTE_OP: Partial<Record<Primitive, number>> = { copy_byte: 2, checksum_byte: 1 };
 
@@ -96,24 +109,30 @@ export class Tlb {
 
   /**
    * The misses of `n` of `primitive` run for `domain` in `space`. The hypervisor ('xen') maps
-   * itself with global superpages (pinned here), but reaches a domain's buffers through
+   * itself with global superpages, which the model never walks (nor lets them take an entry), but reaches a domain's buffers through
    * per-operation temporary mappings (map_domain_page), so the bytes it copies miss page by page.
    */
-  run(domain: string, space: AddressSpace, primitive: Primitive, n: number, isXen: boolean, buffers = 1): number {
+  run(domain: string, space: AddressSpace, primitive: Primitive, n: number, isXen: boolean, buffers = 1, foreign = false): number {
     let misses = 0;
     const kernel = KERNEL_PAGES[primitive];
     const superpage = !isXen && space.superpages;
     // the hypervisor's own global superpages never leave the TLB: no walk for them
     if (!isXen && kernel) {
-      // with superpages the whole direct map is one entry; without, a page each
+      // with superpages the direct map's entry (the model counts one); without, a page each
       if (superpage) misses += Number(this.touch(this.pages(domain, undefined, 1)[0]!));
       else for (const k of this.pages(domain, primitive, kernel.pages)) misses += Number(this.touch(k));
+    }
+    const frames = BUFFER_PAGES[primitive];
+    if (frames && n > 0) {
+      if (superpage) misses += Number(this.touch(this.pages(domain, undefined, 1)[0]!));
+      else for (let i = 0; i < n * frames.pages; i++) misses += Number(this.touch(this.fresh--));
     }
     const sides = BUFFERS_PER_BYTE_OP[primitive];
     if (sides && n > 0) {
       // `buffers` separate buffers (a batch of grant copies: one page each at least)
       const pages = sides * Math.max(buffers, Math.ceil(n / PAGE));
-      if (superpage) misses += Number(this.touch(this.pages(domain, undefined, 1)[0]!));
+      // (another domain's pages mapped in by grant are 4 KB mappings whatever the direct map is)
+      if (superpage && !foreign) misses += Number(this.touch(this.pages(domain, undefined, 1)[0]!));
       // fresh buffers: a page not seen since it was last recycled, a walk each
       else for (let i = 0; i < pages; i++) misses += Number(this.touch(this.fresh--));
     }

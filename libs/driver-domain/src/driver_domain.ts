@@ -127,7 +127,7 @@ export class DriverDomain {
   /** Vifs with mapped TX packets whose skbs were freed and that wait to be answered. */
   private readonly txReleased = new Set<string>();
   private readonly domain: string;
-  readonly counters = { events: 0, nicInterrupts: 0, forwarded: 0, flooded: 0, clones: 0, redirectedOut: 0, redirectedIn: 0 };
+  readonly counters = { events: 0, nicInterrupts: 0, forwarded: 0, flooded: 0, clones: 0, redirectedOut: 0, redirectedIn: 0, endpointTimerErrors: 0 };
   /** Ports to another host's driver domain (the temporary backend's side of a redirect). */
   private readonly remotes = new Map<string, RedirectSender>();
   // events and vif set-up arrive concurrently; ring and queue state take one at a time
@@ -157,6 +157,7 @@ export class DriverDomain {
   /** The domain's own interface on this switch, when it has an address here. */
   readonly endpoint?: Dom0Endpoint;
   private endpointTimer?: ReturnType<typeof setTimeout>;
+  private closed = false;
 
   /** True while an observer wants to hear about frames. */
   private get watched(): boolean {
@@ -470,8 +471,23 @@ export class DriverDomain {
     const r = ep.receive(skbs, Math.max(...skbs.map((s) => s.tNs)));
     for (const skb of skbs) for (const g of skbFree(skb)) this.o.pages.give(g);
     this.seen(r.tNs);
-    await this.bridgeFrames(LOCAL_PORT, r.frames);
+    await this.bridgeFrames(LOCAL_PORT, r.frames.map((f) => this.inOwnPage(f)));
     this.armEndpointTimer();
+  }
+
+  /** A frame dom0's own stack built, in a page of dom0's (as an skb is), so that the NIC can DMA from it. */
+  private inOwnPage(f: { bytes: Buffer; tNs: number }): SkBuff {
+    const gfn = f.bytes.length <= PAGE_SIZE ? this.o.pages.take() : undefined;
+    if (gfn === undefined) return f; // no page free: the NIC driver bounces it into one of its own
+    this.o.dom0.write(gfn, 0, f.bytes);
+    return { bytes: f.bytes, tNs: f.tNs, page: { gfn, offset: 0 } };
+  }
+
+  /** Stops what runs on its own (the endpoint's stack timers). */
+  close(): void {
+    if (this.endpointTimer) clearTimeout(this.endpointTimer);
+    this.endpointTimer = undefined;
+    this.closed = true;
   }
 
   /**
@@ -483,14 +499,19 @@ export class DriverDomain {
     if (this.endpointTimer) clearTimeout(this.endpointTimer);
     const next = ep.stack.nextTimerNs();
     if (next === undefined) return;
+    if (this.closed) return;
+    // after a wall-clock pause as long as a guest kernel's: frames still on their way land first
     this.endpointTimer = setTimeout(() => {
-      void this.serial.run(async () => {
+      this.serial.run(async () => {
         const r = ep.fireTimers(Math.max(this.now, ep.stack.nextTimerNs() ?? this.now));
         this.seen(r.tNs);
-        await this.bridgeFrames(LOCAL_PORT, r.frames);
+        await this.bridgeFrames(LOCAL_PORT, r.frames.map((f) => this.inOwnPage(f)));
         this.armEndpointTimer();
+      }).catch(() => {
+        // a failure of one timer round is counted, never fatal: the next frame re-arms it
+        this.counters.endpointTimerErrors++;
       });
-    }, 50);
+    }, 1000);
     this.endpointTimer.unref?.();
   }
 
@@ -528,7 +549,7 @@ export class DriverDomain {
       return undefined;
     }
     if (gfn !== undefined) this.o.dom0.write(gfn, 0, bytes);
-    const t = this.o.cpu.run(skb.tNs, this.domain, [['copy_byte', bytes.length]]);
+    const t = this.o.cpu.run(skb.tNs, this.domain, [['copy_byte', bytes.length]], { foreign: skb.zerocopy !== undefined });
     this.seen(t);
     this.counters.clones++;
     countSent();

@@ -53,10 +53,11 @@ export function prepareXmit(skb: SkBuff, features: XmitFeatures, ctx: XmitContex
     const gfn = ctx.pages.take();
     if (gfn === undefined) return { skbs: [], drop: 'no_buffer', lost: 0 };
     ctx.dom0.write(gfn, 0, skb.bytes);
+    const foreign = { foreign: skb.zerocopy !== undefined };
     for (const g of skbFree(skb)) ctx.pages.give(g);
     delete skb.frags;
     skb.page = { gfn, offset: 0 };
-    skb.tNs = ctx.cpu.run(skb.tNs, ctx.domain, [['copy_byte', skb.bytes.length]]);
+    skb.tNs = ctx.cpu.run(skb.tNs, ctx.domain, [['copy_byte', skb.bytes.length]], foreign);
   }
   if (skb.csumPartial && !features.csum) {
     try {
@@ -66,7 +67,7 @@ export function prepareXmit(skb: SkBuff, features: XmitFeatures, ctx: XmitContex
       throw e;
     }
     writeBack(skb, ctx.dom0);
-    skb.tNs = ctx.cpu.run(skb.tNs, ctx.domain, [['checksum_byte', checksummedBytes(skb.bytes)]]);
+    skb.tNs = ctx.cpu.run(skb.tNs, ctx.domain, [['checksum_byte', checksummedBytes(skb.bytes)]], { foreign: skb.zerocopy !== undefined });
     delete skb.csumPartial;
   }
   return { skbs: [skb], lost: 0 };
@@ -89,7 +90,8 @@ function softwareGso(skb: SkBuff, deviceCsum: boolean, ctx: XmitContext): XmitRe
   }
   const charges: Array<[('gso_segment' | 'checksum_byte'), number]> = [['gso_segment', frames.length]];
   if (!deviceCsum) charges.push(['checksum_byte', frames.reduce((n, f) => n + checksummedBytes(f), 0)]);
-  const t = ctx.cpu.run(skb.tNs, ctx.domain, charges);
+  // a guest's granted pages (map, noremap) are 4 KB mappings: walked page by page
+  const t = ctx.cpu.run(skb.tNs, ctx.domain, charges, { foreign: skb.zerocopy !== undefined });
   for (const g of skbFree(skb)) ctx.pages.give(g);
   const out: SkBuff[] = [];
   let lost = 0;

@@ -199,6 +199,9 @@ describe('semantic rules', () => {
     const ps = problemsOf(base().replace('vcpus: [1]', 'vcpus: [1]\n        superpages: true').replace('{ arch: pv }', '{ arch: pv, rx_mode: flip }'));
     expect(ps.map((p) => p.path)).toEqual(['hosts[0].guests[0].interfaces[0].rx_mode']);
     expect(ps[0]!.message).toMatch(/splits a superpage/);
+    // the driver domain flips its own pages to the guest
+    const dd = problemsOf(base({ host: '    driver_domain: { superpages: true }\n' }).replace('{ arch: pv }', '{ arch: pv, rx_mode: flip }'));
+    expect(dd.map((p) => p.message).join()).toMatch(/driver domain has superpages/);
   });
 
   it('the driver domain\'s own address: on its bridge, unique in the lab', () => {
@@ -209,6 +212,8 @@ describe('semantic rules', () => {
     const dup = base({ host: '    driver_domain: { ip: 10.0.0.9 }\n', guests: '      - name: g1\n        memory_mib: 32\n        vcpus: [1]\n        interfaces:\n          - { arch: pv, ip: 10.0.0.9 }\n' });
     expect(problemsOf(dup).map((p) => p.message).join()).toMatch(/duplicate IP 10.0.0.9/);
     expect(problemsOf(dd('ip: 10.0.0.300')).map((p) => p.path)).toEqual(['hosts[0].driver_domain.ip']);
+    // its first NIC given whole to a guest: no bridge there for the address
+    expect(problemsOf(dd('ip: 10.0.0.200').replace('{ arch: pv }', '{ arch: passthrough }')).map((p) => p.message).join()).toMatch(/given whole to a guest/);
   });
 
   it('duplicate MACs and IPs across the lab', () => {

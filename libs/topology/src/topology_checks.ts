@@ -55,6 +55,9 @@ export function checkTopology(t: Topology): CheckProblem[] {
       if (first) add([...hp, 'driver_domain', 'ip'], `duplicate IP ${h.driver_domain.ip} (already used at ${formatPath(first)})`);
       else ips.set(scoped(undefined, h.driver_domain.ip), [...hp, 'driver_domain', 'ip']);
     }
+    const firstNic = h.nics[0];
+    if (h.driver_domain.ip !== undefined && firstNic && h.guests.some((g) => g.interfaces.some((i) => i.nic === firstNic.name && (i.arch === 'native' || (i.arch === 'passthrough' && !firstNic.sriov)))))
+      add([...hp, 'driver_domain', 'ip'], `the driver domain's own address sits on its first NIC's bridge, and ${firstNic.name} of host ${h.name} is given whole to a guest (passthrough or native)`);
     if (h.driver_domain.ip !== undefined && h.nics.length === 0) add([...hp, 'driver_domain', 'ip'], `the driver domain's own address sits on its first NIC's bridge, and host ${h.name} has no NIC`);
     if (h.driver_domain.routes && h.driver_domain.switch !== 'router') add([...hp, 'driver_domain', 'routes'], `routes need driver_domain.switch: router (host ${h.name} runs the ${h.driver_domain.switch})`);
     const devs = new Set([...h.nics.map((n) => n.name), ...h.guests.map((g) => g.name)]);
@@ -112,6 +115,7 @@ export function checkTopology(t: Topology): CheckProblem[] {
         }
         if (i.rx_mode === 'flip' && i.arch !== 'pv') add([...ip, 'rx_mode'], `rx_mode flip is a pv receive path; arch ${i.arch} has none`);
         if (i.rx_mode === 'flip' && g.superpages) add([...ip, 'rx_mode'], `rx_mode flip gives pages away one by one, which splits a superpage: guest ${g.name} has superpages (Menon et al. 2006 receive by copy with them)`);
+        else if (i.rx_mode === 'flip' && h.driver_domain.superpages) add([...ip, 'rx_mode'], `rx_mode flip has the driver domain give its pages away one by one, which splits a superpage: host ${h.name}'s driver domain has superpages (Menon et al. 2006 receive by copy with them)`);
         if (i.tx_mode !== 'copy' && i.arch !== 'pv') add([...ip, 'tx_mode'], `tx_mode ${i.tx_mode} is a pv transmit path (netback); arch ${i.arch} has none`);
         if ((i.offload.csum || i.offload.tso) && i.arch !== 'pv') add([...ip, 'offload'], `offload is a feature of pv's virtual interface (netfront/netback); arch ${i.arch} has none`);
         if (i.nic === undefined) {

@@ -87,7 +87,8 @@ describe('Menon driver-domain receive rows', () => {
     const { menonDom0Rows } = await import('./fidelity_report.js');
     const p = (arch: string, per: Record<string, number>) => point(arch, 1, { per, packets: 1000, bytesDelivered: 1_448_000 } as Partial<PointFigures> & { per: Record<string, number> });
     const [gain, native] = menonDom0Rows(p('dom0', { stack_rx: 10000, tlb_miss: 3500 }), p('dom0+super', { stack_rx: 10000 }), p('native', { stack_rx: 9300 }));
-    expect(gain!.modelled).toMatch(/^×1\.35 /);
+    expect(gain!.modelled).toMatch(/^×1\.35 \(\+35%;/);
+    expect(gain!.explanation).toMatch(/tlb_miss 3500 → 0 cycles\/packet/);
     expect(gain!.ratio).toBeCloseTo(1, 2);
     expect(gain!.explanation).toMatch(/tlb_miss −/);
     expect(native!.modelled).toMatch(/^7% below native/);
