@@ -15,7 +15,8 @@ export function conserved(flows: Flow[], opts: { inFlight?: number; reasons?: Re
     expect(f.sentFrames, f.flow).toBe(f.deliveredFrames + dropped + f.inFlight);
     expect(f.inFlight, `${f.flow}: in flight below zero means a frame counted twice`).toBeGreaterThanOrEqual(0);
     const named = opts.lostWith && (f.lostWith ?? []).some((s) => s.startsWith(`${opts.lostWith!.service} `));
-    expect(f.inFlight, `${f.flow} (lost with: ${(f.lostWith ?? []).join(', ') || 'none named'})`).toBeLessThanOrEqual(named ? opts.lostWith!.max : (opts.inFlight ?? 0));
+    const detail = `sent ${f.sentFrames}, delivered ${f.deliveredFrames}, dropped ${JSON.stringify(f.drops)}`;
+    expect(f.inFlight, `${f.flow} (${detail}; lost with: ${(f.lostWith ?? []).join(', ') || 'none named'})`).toBeLessThanOrEqual(named ? opts.lostWith!.max : (opts.inFlight ?? 0));
     if (opts.reasons) for (const reason of Object.keys(f.drops)) expect(opts.reasons, `${f.flow}: ${reason}`).toContain(reason);
   }
 }

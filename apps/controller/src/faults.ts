@@ -27,15 +27,14 @@ export class FaultService {
     const host = this.topo.hosts.find((h) => h.name === r.host);
     if (!host) throw new Error(`no host "${r.host}" (hosts: ${this.topo.hosts.map((h) => h.name).join(', ')})`);
     if (!host.nics.some((n) => n.name === r.nic)) throw new Error(`no NIC "${r.nic}" on ${r.host} (NICs: ${host.nics.map((n) => n.name).join(', ')})`);
-    // wait for the NIC's own word that its link changed
-    const sub = this.nc().subscribe(subjects.nicLink(r.host, r.nic), { max: 1 });
-    this.nc().publish(subjects.nicFault(r.host, r.nic), pcie.NicFault.encode({ nic: r.nic, fail: r.fail, carrier: false }).finish());
-    const timer = setTimeout(() => sub.unsubscribe(), 5000);
-    for await (const m of sub) {
-      clearTimeout(timer);
-      return { up: pcie.LinkState.decode(m.data).up };
-    }
-    throw new Error(`${r.host}/${r.nic} did not report its link within 5 s`);
+    // the NIC's own answer: its link state once the fault is applied (a heartbeat on its link
+    // subject may carry the state from before)
+    const m = await this.nc()
+      .request(subjects.nicFault(r.host, r.nic), pcie.NicFault.encode({ nic: r.nic, fail: r.fail, carrier: false }).finish(), { timeout: 5000 })
+      .catch(() => {
+        throw new Error(`${r.host}/${r.nic} did not report its link within 5 s`);
+      });
+    return { up: pcie.LinkState.decode(m.data).up };
   }
 
   async setLink(r: fault.SetLinkRequest): Promise<fault.SetLinkResponse> {
@@ -43,21 +42,27 @@ export class FaultService {
     if (!link) throw new Error(`no link "${r.link}" (links: ${this.topo.links.map((l) => `${l.name} [${l.ends.join(', ')}]`).join('; ')})`);
     // wait for every end's own word that its carrier changed
     const ends = link.ends.map((e) => e.split('/') as [string, string]);
-    const subs = ends.map(([h, n]) => this.nc().subscribe(subjects.nicLink(h, n), { max: 1 }));
+    const subs = ends.map(([h, n]) => this.nc().subscribe(subjects.nicLink(h, n)));
     const msg = await this.nc().request(subjects.linkFault(), eth.LinkFault.encode({ link: link.name, loss: link.loss, cut: r.cut }).finish(), { timeout: 5000 });
     const res = eth.LinkFaultResult.decode(msg.data);
     if (res.error) {
       for (const s of subs) s.unsubscribe();
       throw new Error(res.error);
     }
+    // the state the cut or mend gives (a heartbeat sent before it still carries the old one);
+    // a NIC that stays down after a mend (its device failed) is reported as it last said
     const endsUp = await Promise.all(
       subs.map(async (sub, i) => {
         const timer = setTimeout(() => sub.unsubscribe(), 5000);
+        let last: boolean | undefined;
         for await (const m of sub) {
-          clearTimeout(timer);
-          return pcie.LinkState.decode(m.data).up;
+          last = pcie.LinkState.decode(m.data).up;
+          if (last === !r.cut) break;
         }
-        throw new Error(`${ends[i]!.join('/')} did not report its link within 5 s`);
+        clearTimeout(timer);
+        sub.unsubscribe();
+        if (last === undefined) throw new Error(`${ends[i]!.join('/')} did not report its link within 5 s`);
+        return last;
       }),
     );
     return { link: link.name, ends: [...link.ends], endsUp };

@@ -23,6 +23,8 @@ class BadRequest extends Error {}
 
 export class Operator {
   private readonly admins = new Map<string, control.AdminClient>();
+  /** Each service's last answer to a flows query (stands in when it does not answer). */
+  private readonly lastFlows = new Map<string, control.FlowCounters[]>();
   private readonly guestClients = new Map<string, control.GuestClient>();
 
   constructor(
@@ -68,9 +70,19 @@ export class Operator {
     return all.flatMap((r) => r.rows);
   }
 
+  /**
+   * Every service's flow counts, merged. A service that does not answer (busy, restarting)
+   * is asked once more; if it still does not, its last answer stands in (counts only grow,
+   * so it can only undercount), rather than its frames vanishing from the balance.
+   */
   private async flows(): Promise<FlowCount[]> {
-    const all = await Promise.all(this.lab.services.map((s) => unary<control.FlowStatsResponse>((cb) => this.admin(s).flows({}, cb)).catch(() => ({ flows: [] }))));
-    return mergeFlowCounts(all.map((r) => r.flows.map((f) => ({ ...f, drops: { ...f.drops } }))));
+    const ask = (s: ServiceState) => unary<control.FlowStatsResponse>((cb) => this.admin(s).flows({}, cb));
+    const all = await Promise.all(this.lab.services.map(async (s) => {
+      const r = await ask(s).catch(() => ask(s)).catch(() => undefined);
+      if (r) this.lastFlows.set(s.name, r.flows);
+      return r?.flows ?? this.lastFlows.get(s.name) ?? [];
+    }));
+    return mergeFlowCounts(all.map((fs) => fs.map((f) => ({ ...f, drops: { ...f.drops } }))));
   }
 
   /** The lab's modelled now: the latest modelled time any service has reached. */

@@ -107,7 +107,7 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
     }
     if (d.ring !== pcie.Ring.RING_TX) throw new BadMessageError('bad_ring', `doorbell names ring ${d.ring}`);
     const r = nic.doorbellTx(d.queueSet, d.tail, d.tNs);
-    for (const x of r.drops) dropped(undefined, x.reason, d.queueSet);
+    for (const x of r.drops) dropped(x.bytes, x.reason, d.queueSet);
     if (r.wire.length > 0) {
       txFrames.inc({ nic: spec.name }, r.wire.length);
       for (const w of r.wire) observeWire(taps, point, spec.rate_bps, 'tx', w.bytes, w.tNs);
@@ -142,7 +142,7 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
   let deviceFailed = false;
   let carrierLost = false;
   const linkState = () => pcie.LinkState.encode({ nic: spec.name, up: !deviceFailed && !carrierLost, tNs: now }).finish();
-  svc.subscribe(subjects.nicFault(host.name, spec.name), pcie.NicFault.decode, (f) => {
+  svc.subscribe(subjects.nicFault(host.name, spec.name), pcie.NicFault.decode, (f, msg) => {
     if (f.nic && f.nic !== spec.name) throw new BadMessageError('wrong_nic', `fault for ${f.nic} sent to ${spec.name}`);
     const wasUp = !deviceFailed && !carrierLost;
     if (f.carrier) carrierLost = f.fail;
@@ -151,6 +151,8 @@ export async function startNic(cfg: ServiceConfig, shared: HostShared = {}): Pro
     nic.setLink(up, now);
     if (up !== wasUp) linkDowns.inc({ nic: spec.name, state: up ? 'up' : 'down' });
     svc.publish(subjects.nicLink(host.name, spec.name), linkState());
+    // the operator asks and waits for this answer: its state after the change, never a heartbeat sent before it
+    if (msg.reply) msg.respond(linkState());
     const what = f.carrier ? (f.fail ? 'cable cut' : 'cable mended') : f.fail ? 'failed' : 'repaired';
     svc.event(f.fail ? 'nic-failed' : 'nic-repaired', `${host.name}/${spec.name} ${what}: link ${up ? 'up' : 'down'}`, { tNs: now, nic: spec.name, carrier: f.carrier });
     svc.log.warn(`NIC ${what}: link ${up ? 'up' : 'down'}`, { tNs: now });

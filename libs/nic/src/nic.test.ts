@@ -135,9 +135,11 @@ describe('Nic transmit', () => {
   it('with the link down, frames are dropped with reason link_down and still completed', () => {
     const { nic, drivers } = host();
     nic.setLink(false, 0);
-    const out = nic.doorbellTx(0, drivers[0]!.driver.transmit([{ bytes: frame(MAC_B, 64), tNs: 0 }], 0).tail, 0);
+    const sent = frame(MAC_B, 64);
+    const out = nic.doorbellTx(0, drivers[0]!.driver.transmit([{ bytes: sent, tNs: 0 }], 0).tail, 0);
     expect(out.wire).toEqual([]);
-    expect(out.drops).toEqual([{ reason: 'link_down' }]);
+    // the dropped frame's own bytes, so that its flow is charged the loss
+    expect(out.drops).toEqual([{ reason: 'link_down', bytes: sent }]);
     expect(drivers[0]!.driver.onInterrupt(0).txCompleted).toBe(1);
     expect(nic.receive(frame(MAC_A, 64), 0).drops).toEqual([{ reason: 'link_down' }]);
     expect(nic.drops().link_down).toBe(2);

@@ -50,7 +50,8 @@ export interface TxResult {
   loopback: Array<{ qs: number; bytes: Buffer; tNs: number }>;
   /** Descriptors the NIC finished with (DD written back). */
   completions: number;
-  drops: Array<{ reason: NicDropReason }>;
+  /** Frames the NIC did not send, with the bytes when it had read them (so that their flow is charged the loss). */
+  drops: Array<{ reason: NicDropReason; bytes?: Buffer }>;
 }
 
 export interface RxResult {
@@ -242,7 +243,6 @@ export class Nic {
       // descs[first..i] form one frame.
       const frameDescs = descs.slice(first, i + 1);
       const { doneNs, reason } = this.sendFrame(q, qs, frameDescs, tNs, result);
-      if (reason) result.drops.push({ reason });
       const status = DESC_DD | (reason === 'dma_fault' ? DESC_ERR : 0);
       for (let k = first; k <= i; k++) {
         const idx = (q.txHead + k) % size;
@@ -380,6 +380,13 @@ export class Nic {
   }
 
   private sendFrame(q: QueueSet, qs: number, descs: Descriptor[], tNs: number, result: TxResult): { doneNs: number; reason?: NicDropReason } {
+    const r = this.sendFrameBytes(q, qs, descs, tNs, result);
+    // every wire frame the descriptors stood for is told, with its bytes once read
+    if (r.reason) for (const bytes of r.lost ?? [undefined]) result.drops.push({ reason: r.reason, ...(bytes ? { bytes } : {}) });
+    return { doneNs: r.doneNs, ...(r.reason ? { reason: r.reason } : {}) };
+  }
+
+  private sendFrameBytes(q: QueueSet, qs: number, descs: Descriptor[], tNs: number, result: TxResult): { doneNs: number; reason?: NicDropReason; lost?: Buffer[] } {
     const total = descs.reduce((n, d) => n + d.len, 0);
     const first = descs[0]!;
     const tso = (first.flags & DESC_TX_TSO) !== 0;
@@ -410,13 +417,17 @@ export class Nic {
       }
     } catch (e) {
       if (!(e instanceof FrameError)) throw e;
-      return { doneNs: tNs, reason: this.qsDrop(q, 'malformed') };
+      return { doneNs: tNs, reason: this.qsDrop(q, 'malformed'), lost: [bytes] };
     }
-    if (frames.some((f) => f.length > this.maxFrameBytes)) return { doneNs: tNs, reason: this.qsDrop(q, 'oversize') };
+    if (frames.some((f) => f.length > this.maxFrameBytes)) return { doneNs: tNs, reason: this.qsDrop(q, 'oversize'), lost: frames };
     let doneNs = tNs;
-    for (const f of frames) {
-      const r = this.emitFrame(q, qs, f, tNs, result);
-      if (r.reason) return r;
+    for (let k = 0; k < frames.length; k++) {
+      const r = this.emitFrame(q, qs, frames[k]!, tNs, result);
+      if (r.reason) {
+        // the rest of the segment goes the same way (each one counted, as each is a frame of its flow)
+        for (let j = k + 1; j < frames.length; j++) this.qsDrop(q, r.reason);
+        return { ...r, lost: frames.slice(k) };
+      }
       doneNs = r.doneNs;
     }
     return { doneNs };
@@ -432,7 +443,7 @@ export class Nic {
       this.loopbackBusyUntil = end;
       result.loopback.push({ qs: local, bytes, tNs: end });
       const reason = this.receiveInto(local, bytes, end);
-      if (reason) result.drops.push({ reason });
+      if (reason) result.drops.push({ reason, bytes });
       q.counters.txFrames++;
       q.counters.txBytes += bytes.length;
       return { doneNs: end };
@@ -443,7 +454,7 @@ export class Nic {
       for (let i = 0; i < this.qsets.length; i++) {
         if (i === qs || !this.qsets[i]) continue;
         const reason = this.receiveInto(i, bytes, tNs);
-        if (reason) result.drops.push({ reason });
+        if (reason) result.drops.push({ reason, bytes });
         else result.loopback.push({ qs: i, bytes, tNs });
       }
     }

@@ -82,6 +82,19 @@ describe('NIC offloads', () => {
     expect(() => driver.transmit([{ ...scattered(tcpFrame(5000)), gso: { size: 1460 } }], 0)).toThrow(NicError);
   });
 
+  it('a large segment sent on a link that is down: every frame it stands for is a drop of its flow, with its bytes', () => {
+    const mem = new BufferMachineMemory(16);
+    const nic = new Nic({ name: 'nic0', lineRateBps: 1e9, queueSets: 1, dma: machineMemoryDma(mem), offload: { tso: true } });
+    mem.write(1, 0, tcpFrame(3000));
+    mem.write(0, 0, encodeDescriptor({ addr: 4096, len: 3054, flags: 1 | DESC_TX_TSO, status: 0, mss: 1460 }));
+    nic.configureQueueSet(0, { txRingAddr: 0, rxRingAddr: 8192, size: 8, macs: [] });
+    nic.setLink(false, 0);
+    const out = nic.doorbellTx(0, 1, 0);
+    expect(out.wire).toEqual([]);
+    expect(out.drops.map((d) => [d.reason, d.bytes?.length])).toEqual([['link_down', 1514], ['link_down', 1514], ['link_down', 134]]);
+    expect(nic.counters(0).drops.link_down).toBe(3);
+  });
+
   it('a NIC refuses offloads it does not have, and TSO of what is not TCP, as drops with a reason', () => {
     const mem = new BufferMachineMemory(16);
     const nic = new Nic({ name: 'nic0', lineRateBps: 1e9, queueSets: 1, dma: machineMemoryDma(mem) });
@@ -93,6 +106,7 @@ describe('NIC offloads', () => {
     const tso = new Nic({ name: 'nic1', lineRateBps: 1e9, queueSets: 1, dma: machineMemoryDma(mem), offload: { tso: true } });
     mem.write(1, 0, Buffer.alloc(3054, 0xee)); // not an IPv4 frame at all
     tso.configureQueueSet(0, { txRingAddr: ring, rxRingAddr: 8192, size: 8, macs: [] });
-    expect(tso.doorbellTx(0, 1, 0).drops).toEqual([{ reason: 'malformed' }]);
+    const drops = tso.doorbellTx(0, 1, 0).drops;
+    expect(drops.map((d) => [d.reason, d.bytes?.length])).toEqual([['malformed', 3054]]);
   });
 });
