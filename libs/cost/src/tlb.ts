@@ -109,34 +109,40 @@ export class Tlb {
 
   /**
    * The misses of `n` of `primitive` run for `domain` in `space`. The hypervisor ('xen') maps
-   * itself with global superpages, which the model never walks (nor lets them take an entry), but reaches a domain's buffers through
-   * per-operation temporary mappings (map_domain_page), so the bytes it copies miss page by page.
+   * itself with global superpages, which the model never walks (nor lets them take an entry),
+   * but reaches a domain's buffers through per-operation temporary mappings (map_domain_page),
+   * so the bytes it copies miss page by page.
    */
   run(domain: string, space: AddressSpace, primitive: Primitive, n: number, isXen: boolean, buffers = 1, foreign = false): number {
     let misses = 0;
     const kernel = KERNEL_PAGES[primitive];
     const superpage = !isXen && space.superpages;
-    // the hypervisor's own global superpages never leave the TLB: no walk for them
+    // kernel objects: with superpages the direct map's entry (the model counts one); without, a page each
     if (!isXen && kernel) {
-      // with superpages the direct map's entry (the model counts one); without, a page each
-      if (superpage) misses += Number(this.touch(this.pages(domain, undefined, 1)[0]!));
+      if (superpage) misses += this.directMap(domain);
       else for (const k of this.pages(domain, primitive, kernel.pages)) misses += Number(this.touch(k));
     }
     const frames = BUFFER_PAGES[primitive];
-    if (frames && n > 0) {
-      if (superpage) misses += Number(this.touch(this.pages(domain, undefined, 1)[0]!));
-      else for (let i = 0; i < n * frames.pages; i++) misses += Number(this.touch(this.fresh--));
-    }
+    if (frames && n > 0) misses += superpage ? this.directMap(domain) : this.freshPages(n * frames.pages);
     const sides = BUFFERS_PER_BYTE_OP[primitive];
     if (sides && n > 0) {
-      // `buffers` separate buffers (a batch of grant copies: one page each at least)
+      // `buffers` separate buffers (a batch of grant copies: one page each at least); another
+      // domain's pages mapped in by grant are 4 KB mappings whatever the direct map is
       const pages = sides * Math.max(buffers, Math.ceil(n / PAGE));
-      // (another domain's pages mapped in by grant are 4 KB mappings whatever the direct map is)
-      if (superpage && !foreign) misses += Number(this.touch(this.pages(domain, undefined, 1)[0]!));
-      // fresh buffers: a page not seen since it was last recycled, a walk each
-      else for (let i = 0; i < pages; i++) misses += Number(this.touch(this.fresh--));
+      misses += superpage && !foreign ? this.directMap(domain) : this.freshPages(pages);
     }
     return misses;
+  }
+
+  /** The walk (0 or 1) of `domain`'s direct-map superpage. */
+  private directMap(domain: string): number {
+    return Number(this.touch(this.pages(domain, undefined, 1)[0]!));
+  }
+
+  /** `count` pages not seen since they were last recycled: a walk each. */
+  private freshPages(count: number): number {
+    for (let i = 0; i < count; i++) this.touch(this.fresh--);
+    return count;
   }
 
   /** The interned keys of `count` pages of `domain`'s `primitive` (none: its direct-map superpage). */
