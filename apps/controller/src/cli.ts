@@ -309,6 +309,7 @@ async function cmdBulk(pos: string[], f: Record<string, unknown>): Promise<numbe
     const dur = r.endNs - r.startNs;
     out(`${proto.toUpperCase()} ${pos[0]} → ${pos[1]}: ${r.bytesDelivered} of ${r.bytesSent} payload bytes delivered in ${fmtNs(dur)} modelled`);
     out(`throughput ${fmtRate(r.throughputBps)} (modelled), first-frame latency (under load) ${fmtNs(r.latencyNs)}`);
+    if (r.wallS > 0) out(`the lab took ${r.wallS.toFixed(2)} s of wall time: ${(dur / 1e9 / r.wallS).toFixed(3)} modelled s per wall s`);
     out('');
     const byDomain = new Map<string, number>();
     for (const c of r.cpus) if (c.domain !== 'idle') byDomain.set(`${c.host}|${c.domain}`, (byDomain.get(`${c.host}|${c.domain}`) ?? 0) + c.util);

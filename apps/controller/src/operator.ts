@@ -120,6 +120,7 @@ export class Operator {
       ledger: run.ledger,
       flows: run.flows,
       cpus: run.cpus,
+      wallS: run.wallS,
     };
   }
 
@@ -182,6 +183,9 @@ export class Operator {
     // Let the last frames land: wait until the flows' counters stop moving.
     const moved = (fs: FlowCount[]) => fs.filter((f) => names.has(f.flow)).reduce((n, f) => n + f.sentFrames + f.deliveredFrames + Object.values(f.drops).reduce((a, b) => a + b, 0), 0);
     let flows = await this.flows();
+    // wall time at which the frames had landed: the first of the balanced polls (or the first
+    // still one), for the lab's speed
+    let landedMs = Date.now();
     // balanced three polls in a row; or, while frames are still out (a busy machine delays
     // messages, a late retransmission is still on its way), no counter of the flows moving
     // for three seconds; thirty seconds at most
@@ -193,7 +197,9 @@ export class Operator {
         return f && balance(f).inFlight === 0;
       });
       balanced = settled ? balanced + 1 : 0;
+      if (balanced === 1) landedMs = Date.now();
       still = moved(next) === moved(flows) ? still + 1 : 0;
+      if (still === 1 && balanced === 0) landedMs = Date.now();
       flows = next;
     }
     const ledger = diffLedger(before, await this.ledgers());
@@ -230,6 +236,7 @@ export class Operator {
       ledger: ledger.map((x) => ({ ...x })),
       flows: involved.map((f) => this.withLosses(wireCounters(f), runs, wallStart)),
       cpus: cpuRows,
+      wallS: (landedMs - wallStart) / 1000,
     };
   }
 

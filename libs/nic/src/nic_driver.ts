@@ -1,6 +1,6 @@
 import { skbZerocopyDone, type SkBuff, type SkbFrag } from '@vnetlab/frames';
 import type { GuestMemory, PagePool } from '@vnetlab/memory';
-import { DESC_DD, DESC_EOP, DESC_ERR, DESC_SIZE, DESC_TX_CSUM, DESC_TX_TSO, decodeWriteback, encodeDescriptor, type DescriptorWriteback } from './descriptor.js';
+import { DESC_DD, DESC_EOP, DESC_ERR, DESC_SIZE, DESC_STATUS_OFFSET, DESC_TX_CSUM, DESC_TX_TSO, decodeWriteback, encodeDescriptor, type DescriptorWriteback } from './descriptor.js';
 import { NicError } from './nic_error.js';
 
 const PAGE = 4096;
@@ -318,11 +318,15 @@ export class NicDriver {
     return (this.rxTail - this.rxClean + this.size) % this.size;
   }
 
-  /** Descriptors in [from, to) the NIC has written back (DD set), for the pending counts. */
+  /**
+   * Descriptors from `from` on that the NIC has written back (DD set), for the pending counts.
+   * A NIC writes a ring back in ring order, so the first one without DD ends the run: the scan
+   * stops there instead of reading every posted buffer's descriptor on each interrupt.
+   */
   private writtenBack(ring: Buffer, from: number, to: number): number {
     let n = 0;
-    for (let i = from; i !== to; i = (i + 1) % this.size) {
-      if ((decodeWriteback(ring, i * DESC_SIZE).status & DESC_DD) !== 0) n++;
+    for (let i = from; i !== to; i = (i + 1) % this.size, n++) {
+      if ((ring.readUInt16LE(i * DESC_SIZE + DESC_STATUS_OFFSET) & DESC_DD) === 0) break;
     }
     return n;
   }

@@ -8,6 +8,7 @@ import type { FlowCount } from '@vnetlab/flows';
 import { connect } from '@nats-io/transport-node';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { Kvm, type KV, type KvOptions } from '@nats-io/kv';
+import { coalesceWrites } from './nats_coalesce.js';
 import { control, subjects, type LabEvent } from '@vnetlab/proto';
 import { createLogger, type Logger } from './logger.js';
 import { ServiceMetrics } from './service_metrics.js';
@@ -276,6 +277,7 @@ export class Service {
       ...(this.config.natsUser !== undefined ? { user: this.config.natsUser, pass: this.config.natsPassword ?? '', inboxPrefix: `_INBOX_${this.config.natsUser}` } : {}),
     });
     this.natsConn = nc;
+    if (!coalesceWrites(nc)) this.log.warn('NATS client not of the expected shape: one socket write per message');
     const reconnects = this.metrics.counter('vnetlab_nats_reconnects_total', 'Reconnections to the NATS server');
     void (async () => {
       for await (const s of nc.status()) {

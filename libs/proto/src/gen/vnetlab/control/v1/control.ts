@@ -188,6 +188,8 @@ export interface BulkResponse {
   flows: FlowCounters[];
   /** utilisation per CPU and domain over the run */
   cpus: CpuUtil[];
+  /** wall-clock seconds from the start of the transfer until its frames had all landed (the lab's own speed, not a modelled figure) */
+  wallS: number;
 }
 
 /** One transfer of a Traffic request. */
@@ -1797,6 +1799,7 @@ function createBaseBulkResponse(): BulkResponse {
     ledger: [],
     flows: [],
     cpus: [],
+    wallS: 0,
   };
 }
 
@@ -1828,6 +1831,9 @@ export const BulkResponse: MessageFns<BulkResponse> = {
     }
     for (const v of message.cpus) {
       CpuUtil.encode(v!, writer.uint32(74).fork()).join();
+    }
+    if (message.wallS !== 0) {
+      writer.uint32(81).double(message.wallS);
     }
     return writer;
   },
@@ -1917,6 +1923,14 @@ export const BulkResponse: MessageFns<BulkResponse> = {
             message.cpus.push(CpuUtil.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.wallS = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1970,6 +1984,11 @@ export const BulkResponse: MessageFns<BulkResponse> = {
       cpus: globalThis.Array.isArray(object?.cpus)
         ? object.cpus.map((e: any) => CpuUtil.fromJSON(e))
         : [],
+      wallS: isSet(object.wallS)
+        ? globalThis.Number(object.wallS)
+        : isSet(object.wall_s)
+        ? globalThis.Number(object.wall_s)
+        : 0,
     };
   },
 
@@ -2002,6 +2021,9 @@ export const BulkResponse: MessageFns<BulkResponse> = {
     if (message.cpus?.length) {
       obj.cpus = message.cpus.map((e) => CpuUtil.toJSON(e));
     }
+    if (message.wallS !== 0) {
+      obj.wallS = floatToJson(message.wallS);
+    }
     return obj;
   },
 
@@ -2019,6 +2041,7 @@ export const BulkResponse: MessageFns<BulkResponse> = {
     message.ledger = object.ledger?.map((e) => LedgerRow.fromPartial(e)) || [];
     message.flows = object.flows?.map((e) => FlowCounters.fromPartial(e)) || [];
     message.cpus = object.cpus?.map((e) => CpuUtil.fromPartial(e)) || [];
+    message.wallS = object.wallS ?? 0;
     return message;
   },
 };
