@@ -32,14 +32,8 @@ export function serviceArgs(s: ServicePlan, c: CommonArgs): string[] {
   ];
 }
 
-/**
- * Node flags of every service process. A service allocates a buffer or a message object per
- * signal and frame and keeps few of them: semi-spaces of up to 32 MB, larger than V8's
- * default, mean fewer scavenges; measured on a UDP bulk in host mode, the sending host's CPU
- * per frame fell by about an eighth. An idle service never grows into them. VNETLAB_NODE_ARGS adds
- * flags after these, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
- */
-const nodeArgs = (): string[] => ['--max-semi-space-size=32', ...(process.env.VNETLAB_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+/** Extra node flags for every service process (VNETLAB_NODE_ARGS), e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const nodeArgs = (): string[] => (process.env.VNETLAB_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 export function spawnService(s: ServicePlan, c: CommonArgs): ChildProcess {
   const logs = join(c.labDir, 'logs');
