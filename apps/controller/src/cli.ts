@@ -190,7 +190,7 @@ async function cmdUp(pos: string[], f: Record<string, unknown>): Promise<number>
   const tty = process.stderr.isTTY;
   let lastLine = '';
   for (;;) {
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 25)); // a cheap read of lab.json: start-up is a target (docs/benchmarks.md)
     const lab = readLab(dir);
     const healthy = lab?.services.filter((s) => s.healthy).length ?? 0;
     const total = lab?.services.length ?? 0;

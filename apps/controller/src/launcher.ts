@@ -88,7 +88,8 @@ export async function waitHealthy(
     onProgress?.(services.length - pending.size, services.length);
     if (pending.size === 0) break;
     if (Date.now() > deadline) throw new Error(`not healthy after ${timeoutMs} ms: ${[...pending].map((s) => s.name).join(', ')}`);
-    await new Promise((r) => setTimeout(r, 100));
+    // each stage of start-up waits on this: a short poll of a local /healthz costs little
+    await new Promise((r) => setTimeout(r, 25));
   }
 }
 
