@@ -174,9 +174,7 @@ try {
     }
     await stage(hosts);
   } else {
-    // a guest waits for its backend through xenstore watches, so guests and driver domains
-    // start together: their processes load while the others connect
-    const stages: ServiceKind[][] = [['fabric', 'hypervisor', 'nic'], ['driver-domain', 'guest']];
+    const stages: ServiceKind[][] = [['fabric', 'hypervisor', 'nic'], ['driver-domain'], ['guest']];
     for (const kinds of stages) {
       const batch = state.services.filter((s) => kinds.includes(s.kind));
       for (const s of batch) watch([s], spawnService(withPeers(s), common), s.name);

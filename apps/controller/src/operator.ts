@@ -182,24 +182,27 @@ export class Operator {
     const names = new Set(sent.map((s) => s.flow));
     // Let the last frames land: wait until the flows' counters stop moving.
     const moved = (fs: FlowCount[]) => fs.filter((f) => names.has(f.flow)).reduce((n, f) => n + f.sentFrames + f.deliveredFrames + Object.values(f.drops).reduce((a, b) => a + b, 0), 0);
+    const landed = (fs: FlowCount[]) => sent.every((s) => {
+      const f = fs.find((x) => x.flow === s.flow);
+      return f && balance(f).inFlight === 0;
+    });
     let flows = await this.flows();
-    // wall time at which the frames had landed: the first of the balanced polls (or the first
-    // still one), for the lab's speed
+    // wall time at which the frames had landed, for the lab's speed: the first poll of the
+    // balanced run that ends the wait (or, if it never balances, the first still one)
     let landedMs = Date.now();
+    let wasLanded = landed(flows);
     // balanced three polls in a row; or, while frames are still out (a busy machine delays
     // messages, a late retransmission is still on its way), no counter of the flows moving
     // for three seconds; thirty seconds at most
     for (let i = 0, balanced = 0, still = 0; i < 300 && balanced < 3 && still < 30; i++) {
       await new Promise((res) => setTimeout(res, 100));
       const next = await this.flows();
-      const settled = sent.every((s) => {
-        const f = next.find((x) => x.flow === s.flow);
-        return f && balance(f).inFlight === 0;
-      });
+      const settled = landed(next);
       balanced = settled ? balanced + 1 : 0;
-      if (balanced === 1) landedMs = Date.now();
       still = moved(next) === moved(flows) ? still + 1 : 0;
-      if (still === 1 && balanced === 0) landedMs = Date.now();
+      if (settled && !wasLanded) landedMs = Date.now();
+      else if (!settled && still === 1) landedMs = Date.now();
+      wasLanded = settled;
       flows = next;
     }
     const ledger = diffLedger(before, await this.ledgers());
