@@ -14,11 +14,10 @@ export interface LedgerRow {
   bytes?: number;
 }
 
-const SEP = '\u0000';
-
 /** Cycles, operation counts and bytes by (pcpu, domain, primitive). */
 export class Ledger {
-  private readonly rows = new Map<string, LedgerRow>();
+  /** Rows by pcpu, domain and primitive: nested maps, so that a charge builds no key string. */
+  private readonly byPcpu = new Map<string, Map<string, Map<Primitive, LedgerRow>>>();
 
   constructor(readonly costs: CostTable) {}
 
@@ -40,7 +39,7 @@ export class Ledger {
 
   /** All rows, sorted so that two equal ledgers give equal snapshots. */
   snapshot(): LedgerRow[] {
-    return [...this.rows.values()]
+    return [...this.rows()]
       .map((r) => ({ ...r }))
       .sort((a, b) => cmp(a.pcpu, b.pcpu) || cmp(a.domain, b.domain) || cmp(a.primitive, b.primitive));
   }
@@ -63,7 +62,7 @@ export class Ledger {
   /** Total cycles of the rows that match the filter. */
   totalCycles(filter: { pcpu?: string; domain?: string; primitive?: Primitive } = {}): number {
     let sum = 0;
-    for (const r of this.rows.values()) {
+    for (const r of this.rows()) {
       if (filter.pcpu !== undefined && r.pcpu !== filter.pcpu) continue;
       if (filter.domain !== undefined && r.domain !== filter.domain) continue;
       if (filter.primitive !== undefined && r.primitive !== filter.primitive) continue;
@@ -72,9 +71,16 @@ export class Ledger {
     return sum;
   }
 
+  private *rows(): Generator<LedgerRow> {
+    for (const byDomain of this.byPcpu.values()) for (const byPrimitive of byDomain.values()) yield* byPrimitive.values();
+  }
+
   private add(pcpu: string, domain: string, p: Primitive, cycles: number, ops: number, bytes: number): void {
-    const key = pcpu + SEP + domain + SEP + p;
-    const row = this.rows.get(key);
+    let byDomain = this.byPcpu.get(pcpu);
+    if (!byDomain) this.byPcpu.set(pcpu, (byDomain = new Map()));
+    let byPrimitive = byDomain.get(domain);
+    if (!byPrimitive) byDomain.set(domain, (byPrimitive = new Map()));
+    const row = byPrimitive.get(p);
     if (row) {
       row.cycles += cycles;
       row.ops += ops;
@@ -82,7 +88,7 @@ export class Ledger {
     } else {
       const fresh: LedgerRow = { pcpu, domain, primitive: p, cycles, ops };
       if (bytes > 0) fresh.bytes = bytes;
-      this.rows.set(key, fresh);
+      byPrimitive.set(p, fresh);
     }
   }
 }

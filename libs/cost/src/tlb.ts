@@ -75,7 +75,14 @@ const PAGE = 4096;
  * survives `flush()`, the CR3 load of a domain switch.
  */
 export class Tlb {
-  private readonly entries = new Map<number | string, boolean>();
+  // A fixed array of slots, scanned: at 64 entries a scan is cheaper than a Map's
+  // delete-and-reinsert per touch, and evicting allocates nothing.
+  private readonly keys: Array<number | string | undefined>;
+  private readonly global: Uint8Array;
+  /** Tick of each slot's last use; the smallest is the least recently used. */
+  private readonly used: Float64Array;
+  private tick = 0;
+  private count = 0;
   /** Interned page keys per domain: per primitive one number per page; '' its direct-map superpage. */
   private readonly ids = new Map<string, Map<string, number[]>>();
   private nextId = 1;
@@ -83,28 +90,57 @@ export class Tlb {
   private fresh = -1;
   misses = 0;
 
-  constructor(readonly capacity = DTLB_ENTRIES) {}
+  constructor(readonly capacity = DTLB_ENTRIES) {
+    this.keys = new Array<number | string | undefined>(capacity).fill(undefined);
+    this.global = new Uint8Array(capacity);
+    this.used = new Float64Array(capacity);
+  }
 
   /** A domain switch: every non-global translation goes. */
   flush(): void {
-    for (const [k, global] of this.entries) if (!global) this.entries.delete(k);
+    for (let i = 0; i < this.capacity; i++) {
+      if (this.keys[i] !== undefined && this.global[i] === 0) {
+        this.keys[i] = undefined;
+        this.count--;
+      }
+    }
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
   /** Looks `key` up, filling it on a miss; true on a miss. */
   touch(key: number | string, global = false): boolean {
-    if (this.entries.has(key)) {
-      this.entries.delete(key); // most recently used goes last
-      this.entries.set(key, global);
-      return false;
+    for (let i = 0; i < this.capacity; i++) {
+      if (this.keys[i] === key) {
+        this.used[i] = ++this.tick;
+        this.global[i] = global ? 1 : 0;
+        return false;
+      }
     }
-    this.entries.set(key, global);
-    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
-    this.misses++;
+    this.fill(key, global);
     return true;
+  }
+
+  /** A miss: `key` takes an empty slot, else the least recently used one. */
+  private fill(key: number | string, global: boolean): void {
+    let slot = 0;
+    for (let i = 0, oldest = Infinity; i < this.capacity; i++) {
+      if (this.keys[i] === undefined) {
+        slot = i;
+        this.count++;
+        break;
+      }
+      if (this.used[i]! < oldest) {
+        oldest = this.used[i]!;
+        slot = i;
+      }
+    }
+    this.keys[slot] = key;
+    this.global[slot] = global ? 1 : 0;
+    this.used[slot] = ++this.tick;
+    this.misses++;
   }
 
   /**
@@ -141,7 +177,7 @@ export class Tlb {
 
   /** `count` pages not seen since they were last recycled: a walk each. */
   private freshPages(count: number): number {
-    for (let i = 0; i < count; i++) this.touch(this.fresh--);
+    for (let i = 0; i < count; i++) this.fill(this.fresh--, false); // a key never seen: no lookup
     return count;
   }
 

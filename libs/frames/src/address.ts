@@ -33,6 +33,8 @@ export function isMulticastMac(b: Buffer, off = 0): boolean {
 /** Unsigned 32-bit value of a dotted quad; strict (no leading '+', no octal, 4 parts). */
 export function ipToNumber(ip: Ip): number {
   if (typeof ip !== 'string') throw new FrameError('bad_address', `not an IPv4 address: ${String(ip)}`);
+  const known = parsedIps.get(ip);
+  if (known !== undefined) return known;
   const parts = ip.split('.');
   if (parts.length !== 4) throw new FrameError('bad_address', `not an IPv4 address: ${ip}`);
   let n = 0;
@@ -40,8 +42,14 @@ export function ipToNumber(ip: Ip): number {
     if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) throw new FrameError('bad_address', `not an IPv4 address: ${ip}`);
     n = n * 256 + Number(p);
   }
+  // every frame's checksum and header needs its addresses: a lab has few, parsed once each
+  if (parsedIps.size >= MAX_PARSED_IPS) parsedIps.clear();
+  parsedIps.set(ip, n);
   return n;
 }
+
+const parsedIps = new Map<string, number>();
+const MAX_PARSED_IPS = 4096;
 
 export function numberToIp(n: number): Ip {
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new FrameError('bad_address', `not a 32-bit IPv4 address: ${n}`);
