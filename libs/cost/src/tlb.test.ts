@@ -4,7 +4,43 @@ import { CostTable, Cpu, DEFAULT_COSTS, KERNEL_PAGES, Ledger, NATIVE_SPACE, Phys
 const HZ = 2.8e9;
 const misses = (l: Ledger, domain: string) => l.snapshot().filter((r) => r.domain === domain && r.primitive === 'tlb_miss').reduce((n, r) => n + r.ops, 0);
 
+/** The textbook LRU (a Map in use order) that the TLB must behave as. */
+class ReferenceLru {
+  private readonly m = new Map<number, boolean>();
+  constructor(private readonly cap: number) {}
+  touch(k: number, global: boolean): boolean {
+    const hit = this.m.delete(k);
+    this.m.set(k, global);
+    if (!hit && this.m.size > this.cap) this.m.delete(this.m.keys().next().value!);
+    return !hit;
+  }
+  flush(): void {
+    for (const [k, g] of this.m) if (!g) this.m.delete(k);
+  }
+  get size(): number {
+    return this.m.size;
+  }
+}
+
 describe('the data TLB', () => {
+  it('answers as a textbook LRU over a long random run of lookups and flushes', () => {
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    const t = new Tlb(8);
+    const ref = new ReferenceLru(8);
+    for (let i = 0; i < 20_000; i++) {
+      if (rnd(50) === 0) {
+        t.flush();
+        ref.flush();
+      } else {
+        const k = rnd(14);
+        const global = k < 2; // a few keys are the hypervisor's global entries
+        expect(t.touch(k, global)).toBe(ref.touch(k, global));
+      }
+      expect(t.size).toBe(ref.size);
+    }
+  });
+
   it('is LRU of its capacity: the least recently used entry goes first', () => {
     const t = new Tlb(2);
     expect([t.touch('a'), t.touch('b'), t.touch('a')]).toEqual([true, true, false]);
