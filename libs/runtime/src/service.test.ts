@@ -1,4 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
 import { control, netif, XENSTORE_BUCKET, xenstoreKey, subjects } from '@vnetlab/proto';
 import { startService, BadMessageError, type Service } from './service.js';
 import { grpcClient, unary } from './stream_rpc_client.js';
@@ -141,6 +142,41 @@ describe('service kit against a real nats-server', () => {
         client.close();
       }
     });
+  });
+
+  it('a gRPC request that does not decode is counted (grpc_malformed) and logged with its method, answered INTERNAL, and the server goes on serving', async () => {
+    const lines: string[] = [];
+    const s = await startService({ config: testConfig(nats.server.url, { name: 'test-h1' }), handleSignals: false, processMetrics: false, log: createLogger({ service: 'test', write: (l) => lines.push(l) }) });
+    const path = '/vnetlab.control.v1.Admin/Health';
+    const identity = (b: Buffer) => b;
+    // bytes as they are: the client's own encoder would never send these
+    const Raw = grpc.makeGenericClientConstructor({ health: { path, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } }, 'Raw');
+    try {
+      await s.listen();
+      s.ready();
+      const raw = new Raw(s.grpcAddress!, grpc.credentials.createInsecure()) as unknown as { health: (b: Buffer, cb: (e: grpc.ServiceError | null, r?: Buffer) => void) => void; close(): void };
+      const good = grpcClient(control.AdminClient, s.grpcAddress!);
+      try {
+        const send = (b: number[]) => new Promise<grpc.ServiceError | null>((res) => raw.health(Buffer.from(b), (e) => res(e)));
+        // field 1 with wire type 7 (no such type); a length-delimited field 1 of 5 bytes with one byte
+        const answers = [await send([0x0f]), await send([0x0a, 0x05, 0x01])];
+        expect(answers.map((e) => e?.code)).toEqual([grpc.status.INTERNAL, grpc.status.INTERNAL]);
+        // an empty request decodes (every field at its default): not counted
+        expect(await send([])).toBeNull();
+        const text = (await get(s, '/metrics')).body;
+        expect(metricValue(text, 'vnetlab_bad_messages_total', { reason: 'grpc_malformed' })).toBe(2);
+        const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.reason === 'grpc_malformed');
+        expect(logged).toHaveLength(2);
+        expect(logged[0]).toMatchObject({ msg: 'bad message', method: path, bytes: 1 });
+        const health = await unary<control.HealthResponse>((cb) => good.health({}, cb));
+        expect(health.status).toBe('ok');
+      } finally {
+        raw.close();
+        good.close();
+      }
+    } finally {
+      await s.close();
+    }
   });
 
   it('/metrics exports the ledger as vnetlab_cpu_cycles_total, read afresh at every scrape', async () => {

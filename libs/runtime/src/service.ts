@@ -136,6 +136,34 @@ export function boundedErrors<I extends grpc.UntypedServiceImplementation>(defin
   return out as I;
 }
 
+/** vnetlab_bad_messages_total reason of a gRPC request that does not decode. */
+export const GRPC_MALFORMED = 'grpc_malformed';
+
+/**
+ * `definition` with every method's request decoder reporting the requests it cannot decode.
+ * grpc-js decodes a request before any handler runs and answers INTERNAL ("Error deserializing
+ * request") when the decoder throws, so a service would never see them otherwise; the error
+ * is thrown on, and grpc-js answers as before.
+ */
+export function countedDecoding<D extends grpc.ServiceDefinition>(definition: D, refused: (method: string, bytes: number, error: unknown) => void): D {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(definition as Record<string, grpc.MethodDefinition<unknown, unknown>>)) {
+    const decode = method.requestDeserialize;
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return decode(bytes);
+        } catch (e) {
+          refused(method.path, bytes.length, e);
+          throw e;
+        }
+      },
+    };
+  }
+  return out as D;
+}
+
 export class Service {
   readonly config: ServiceConfig;
   readonly log: Logger;
@@ -297,7 +325,8 @@ export class Service {
    * (config.controlToken), unless `access` says otherwise.
    */
   addGrpc<I extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition<I>, impl: I, access: GrpcAccess = {}): void {
-    this.grpcServer.addService(definition, boundedErrors(definition, this.guarded(definition, impl, access)));
+    const counted = countedDecoding(definition, (method, bytes, e) => this.metrics.badMessage(GRPC_MALFORMED, { method, bytes, error: errorText(e) }));
+    this.grpcServer.addService(counted, boundedErrors(counted, this.guarded(counted, impl, access)));
   }
 
   /** `impl` behind the control-token check; unguarded when the service was given no token. */
