@@ -6,7 +6,7 @@ import { CostTable } from '@vnetlab/cost';
 import { BufferMachineMemory, GuestMemory, type MachineMemory } from '@vnetlab/memory';
 import {
   CDNA_DESC_DD, CDNA_DESC_SIZE, EVTCHN_BURST, EVTCHN_WINDOW_NS, GNTST_bad_page, GNTST_okay, GrantTableWriter, Hypervisor,
-  NotificationLimit, XEN_OK,
+  NotificationLimit, XEN_OK, INVALID_MFN,
 } from './index.js';
 
 function lab(protection = true) {
@@ -147,5 +147,48 @@ describe('a page given away while a DMA is aimed at it', () => {
     expect(hv.cdnaComplete(attacker.domid, 1, 'rx', 1).status).toBe(XEN_OK);
     expect(hv.frameTable.ioRefs(mfn)).toBe(0);
     expect(hv.frameTable.owner(mfn)).toBe(victim.domid);
+  });
+});
+
+describe('a guest that flips (grant-transfers) a page it does not own', () => {
+  // the attacker's p2m names the victim's kernel page at gfn 5, and dom0 accepts a transfer from it
+  function flip(protection: boolean) {
+    const l = lab(protection);
+    const victimMfn = l.victim.p2m[0]!;
+    expect(l.hv.p2mWrite(l.attacker.domid, 5, victimMfn).status).toBe(GNTST_okay);
+    new GrantTableWriter(l.mem, l.dom0.grantFrames).grantTransfer(7, l.attacker.domid);
+    const owners = (d: { domid: number }) => l.hv.frameTable.ownedBy(d.domid);
+    const before = { victim: owners(l.victim), attacker: owners(l.attacker), dom0: owners(l.dom0) };
+    const status = l.hv.grantTransfer(l.attacker.domid, 5, l.dom0.domid, 7).status;
+    return { ...l, victimMfn, before, status, owners };
+  }
+
+  it('is refused with protection on (transfer_not_owner, counted against the attacker): every frame keeps its owner and the victim its page', () => {
+    const { hv, dom0, attacker, victim, vmem, victimMfn, before, status, owners } = flip(true);
+    expect(status).toBe(GNTST_bad_page);
+    expect(count(hv, 'transfer_not_owner')).toBe(1);
+    expect(hv.violations.at(-1)).toMatchObject({ kind: 'transfer_not_owner', domid: attacker.domid });
+    expect({ victim: owners(victim), attacker: owners(attacker), dom0: owners(dom0) }).toEqual(before);
+    expect(hv.frameTable.owner(victimMfn)).toBe(victim.domid);
+    expect(hv.domain(victim.domid)!.p2m[0]).toBe(victimMfn);
+    // nothing was delivered into dom0's entry, so there is nothing to accept
+    expect(hv.acceptTransfer(dom0.domid, 7, 1).status).not.toBe(GNTST_okay);
+    expect(vmem.read(0, 0, 22).toString()).toBe('the victim kernel page');
+  });
+
+  it('with protection off, the victim\'s page changes owner: the receiver places it and reads the victim\'s bytes, while the victim still maps a frame no longer its own', () => {
+    const { mem, hv, dom0, attacker, victim, victimMfn, before, status, owners } = flip(false);
+    expect(status).toBe(GNTST_okay);
+    expect(hv.violationTotal).toBe(0);
+    expect(hv.frameTable.owner(victimMfn)).toBe(dom0.domid);
+    expect(owners(victim)).toEqual(before.victim.filter((m) => m !== victimMfn));
+    expect(owners(attacker)).toEqual(before.attacker);
+    // the slot the attacker gave away is empty, as after any flip of its own page
+    expect(hv.domain(attacker.domid)!.p2m[5]).toBe(INVALID_MFN);
+    expect(hv.domain(victim.domid)!.p2m[0]).toBe(victimMfn);
+    const a = hv.acceptTransfer(dom0.domid, 7, 1);
+    expect(a).toMatchObject({ status: GNTST_okay, mfn: victimMfn });
+    const d0mem = new GuestMemory(mem, hv.domain(dom0.domid)!.p2m);
+    expect(d0mem.read(1, 0, 22).toString()).toBe('the victim kernel page');
   });
 });
