@@ -29,4 +29,11 @@ describe('a link direction', () => {
     expect(run(3)).toEqual(a);
     expect(run(4)).not.toEqual(a);
   });
+
+  it('a lossy link does not lose its first frames: links seeded 1, 2, 3 … are as lossy at their start as later', () => {
+    // the fabric seeds link i with seed + i (a segment's directions 64·seed + i)
+    const firstLost = Array.from({ length: 1000 }, (_, seed) => new LinkDirection('x', 'y', 1e9, 0, 0.02, seed + 1).carry(100, 0).lost).filter(Boolean).length;
+    expect(firstLost).toBeGreaterThan(5);
+    expect(firstLost).toBeLessThan(45);
+  });
 });

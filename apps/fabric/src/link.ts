@@ -5,6 +5,21 @@ import { FifoServer } from '@vnetlab/cost';
 /** Preamble, SFD, inter-frame gap and FCS: on the wire, not in the frame bytes. */
 const WIRE_OVERHEAD = 24;
 
+/**
+ * The murmur3 finaliser: small consecutive seeds (1, 2, 64·n + i) become unrelated states.
+ * xorshift32 started from a small state gives tiny first outputs, so every lossy link would
+ * lose its first frame.
+ */
+function scramble(seed: number): number {
+  let h = seed >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
 export class LinkDirection {
   private readonly fifo = new FifoServer();
   private state: number;
@@ -17,7 +32,7 @@ export class LinkDirection {
     public loss: number,
     seed: number,
   ) {
-    this.state = seed >>> 0 || 1;
+    this.state = scramble(seed) || 1;
   }
 
   /** xorshift32: a tiny deterministic generator, so a run's losses repeat with its seed. */
