@@ -11,6 +11,7 @@ import { bitflip, mutateMessage, oversized, randomBytes, truncate, type HostileP
 import { decodeFor, encodeFor, subjectTargets, type SubjectTarget } from './nats_targets.js';
 import { grpcTargets, type GrpcTarget, type MethodDef } from './grpc_targets.js';
 import { newSeed, Prng } from './prng.js';
+import { GRPC_MALFORMED } from '@vnetlab/runtime';
 
 export type Mutation = 'random' | 'truncated' | 'bitflip' | 'oversized' | 'hostile' | 'replay';
 const GARBAGE: ReadonlySet<Mutation> = new Set(['random', 'truncated', 'bitflip', 'oversized']);
@@ -46,7 +47,20 @@ export interface FuzzReport {
   subjects: number;
   methods: number;
   nats: { sent: number; steered: number; refusedByClient: number; byKind: Record<string, number> };
-  grpc: { calls: number; steered: number; notEncodable: number; byKind: Record<string, number>; byStatus: Record<string, number>; odd: Record<string, Record<string, number>> };
+  grpc: {
+    calls: number;
+    steered: number;
+    notEncodable: number;
+    byKind: Record<string, number>;
+    byStatus: Record<string, number>;
+    odd: Record<string, Record<string, number>>;
+    /** Requests of bytes that do not decode (within gRPC's size limit), sent to each service. */
+    garbageTo: Record<string, number>;
+    /** Calls each service answered "Error deserializing request" (grpc-js, before any handler). */
+    undecodedBy: Record<string, number>;
+    /** vnetlab_bad_messages_total{reason="grpc_malformed"} growth per service. */
+    malformedGrowth: Record<string, number>;
+  };
   /** Garbage messages sent to the subjects each service listens on. */
   garbageTo: Record<string, number>;
   /** vnetlab_bad_messages_total growth per service. */
@@ -75,19 +89,28 @@ function summary(v: unknown): string {
   return s && s.length > 400 ? s.slice(0, 400) + '…' : s ?? String(v);
 }
 
-/** A streaming call's outcome: the name of its status code, whichever of error or status comes first; responses are read and dropped. */
-function statusOf(call: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>): Promise<string> {
+/** A call's outcome: the name of its status code and its details. */
+interface Answer {
+  status: string;
+  details: string;
+}
+const answer = (code: grpc.status, details: string | undefined): Answer => ({ status: grpc.status[code] ?? String(code), details: details ?? '' });
+/** What grpc-js answers when a method's request decoder throws. */
+const UNDECODED = 'Error deserializing request';
+
+/** A streaming call's outcome, whichever of error or status comes first; responses are read and dropped. */
+function statusOf(call: grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>): Promise<Answer> {
   return new Promise((resolve) => {
     let done = false;
-    const finish = (s: string) => {
+    const finish = (a: Answer) => {
       if (!done) {
         done = true;
-        resolve(s);
+        resolve(a);
       }
     };
     call.on('data', () => undefined);
-    call.on('error', (e: grpc.ServiceError) => finish(grpc.status[e.code] ?? String(e.code)));
-    call.on('status', (s: grpc.StatusObject) => finish(grpc.status[s.code] ?? String(s.code)));
+    call.on('error', (e: grpc.ServiceError) => finish(answer(e.code, e.details)));
+    call.on('status', (s: grpc.StatusObject) => finish(answer(s.code, s.details)));
   });
 }
 
@@ -110,21 +133,21 @@ class GrpcClients {
     return c as unknown as Record<string, (...a: unknown[]) => unknown>;
   }
 
-  /** A unary call; resolves with the status code's name. */
-  unary(t: GrpcTarget, req: unknown, raw: boolean, md: grpc.Metadata, deadlineMs: number): Promise<string> {
+  /** A unary call. */
+  unary(t: GrpcTarget, req: unknown, raw: boolean, md: grpc.Metadata, deadlineMs: number): Promise<Answer> {
     const c = this.forPath(t, raw);
     return new Promise((resolve) => {
-      c.call!(req, md, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null) => resolve(err ? grpc.status[err.code] ?? String(err.code) : 'OK'));
+      c.call!(req, md, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null) => resolve(err ? answer(err.code, err.details) : answer(grpc.status.OK, '')));
     });
   }
 
   /** One request, a stream of responses (a migration's progress): reads them all, waits for the status. */
-  serverStream(t: GrpcTarget, req: unknown, raw: boolean, md: grpc.Metadata, deadlineMs: number): Promise<string> {
+  serverStream(t: GrpcTarget, req: unknown, raw: boolean, md: grpc.Metadata, deadlineMs: number): Promise<Answer> {
     return statusOf(this.forPath(t, raw).call!(req, md, { deadline: Date.now() + deadlineMs }) as grpc.ClientReadableStream<unknown>);
   }
 
   /** A bidi stream: writes every request, ends, waits for the status. */
-  stream(t: GrpcTarget, reqs: unknown[], raw: boolean, md: grpc.Metadata, deadlineMs: number): Promise<string> {
+  stream(t: GrpcTarget, reqs: unknown[], raw: boolean, md: grpc.Metadata, deadlineMs: number): Promise<Answer> {
     const call = this.forPath(t, raw).call!(md, { deadline: Date.now() + deadlineMs }) as grpc.ClientDuplexStream<unknown, unknown>;
     const status = statusOf(call);
     for (const r of reqs) call.write(r);
@@ -194,7 +217,7 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
     subjects: subjects.length,
     methods: methods.length,
     nats: { sent: 0, steered: 0, refusedByClient: 0, byKind: {} },
-    grpc: { calls: 0, steered: 0, notEncodable: 0, byKind: {}, byStatus: {}, odd: {} },
+    grpc: { calls: 0, steered: 0, notEncodable: 0, byKind: {}, byStatus: {}, odd: {}, garbageTo: {}, undecodedBy: {}, malformedGrowth: {} },
     garbageTo: {},
     badMessagesGrowth: {},
     hung: [],
@@ -207,6 +230,9 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
   const clients = new GrpcClients();
   const domainsBefore = await domainCounts(view);
   const badBefore = await badMessages(view.lab.services);
+  // the controller too, where the lab says where its /metrics is
+  const grpcServices = [...view.lab.services, ...(view.controller.metricsUrl ? [view.controller] : [])];
+  const malformedBefore = await badMessages(grpcServices, GRPC_MALFORMED);
   try {
     const captured = await captureTraffic(view, nc, pairs);
     const byPayload = new Map<string, Array<{ subject: string; data: Uint8Array }>>();
@@ -227,7 +253,18 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
       if (history.length > 40) history.shift();
     };
     const inflight = new Set<Promise<void>>();
-    const retries: Array<(via: GrpcClients) => Promise<string>> = [];
+    const retries: Array<(via: GrpcClients) => Promise<Answer>> = [];
+    // requests a service accepted (answered OK), as they were sent, by method: replayed later,
+    // to the same service with the same credential, or to another service of the method
+    const accepted = new Map<string, Array<{ service: string; reqs: Buffer[]; md: Record<string, string> }>>();
+    const decodes = (t: GrpcTarget, b: Buffer): boolean => {
+      try {
+        t.def.requestDeserialize(b);
+        return true;
+      } catch {
+        return false;
+      }
+    };
 
     const pickKind = (replayable: boolean): Mutation =>
       rng.weighted<Mutation>([
@@ -287,10 +324,12 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
 
     const grpcOne = (i: number): Promise<void> => {
       const t = rng.pick(methods);
-      const kind = pickKind(false);
+      const replays = accepted.get(t.path) ?? [];
+      const kind = pickKind(replays.length > 0);
       const grpcLimit = 4 << 20;
       let raw: Buffer | undefined;
       let typed: unknown;
+      let replayed: (typeof replays)[number] | undefined;
       const valid = () => t.def.requestSerialize(t.sample(rng));
       try {
         switch (kind) {
@@ -298,6 +337,7 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
           case 'truncated': raw = truncate(valid(), rng); break;
           case 'bitflip': raw = bitflip(valid(), rng); break;
           case 'oversized': raw = oversized(valid(), grpcLimit + (rng.chance(0.2) ? 1024 : 0), rng); break;
+          case 'replay': replayed = rng.pick(replays); raw = replayed.reqs[0]; break;
           default: typed = mutateMessage(t.sample(rng), rng, pools);
         }
       } catch {
@@ -338,7 +378,9 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
           decodedForMd = undefined;
         }
       }
-      for (const [k, v] of Object.entries(t.metadata?.(rng, decodedForMd) ?? {})) md.set(k, v);
+      // a replay to the service that accepted it carries the credential it carried then
+      const sameService = replayed?.service === t.service.name;
+      for (const [k, v] of Object.entries(sameService ? replayed!.md : t.metadata?.(rng, decodedForMd) ?? {})) md.set(k, v);
       // a hypercall stream carries a few requests, like a domain's
       const steerRaw = (b: Buffer): Buffer => {
         // noise that happens to decode is steered like any other request (and stays bytes)
@@ -349,7 +391,13 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
           return b;
         }
       };
-      const streamReqs = t.def.requestStream ? [req, ...Array.from({ length: rng.int(3) }, () => (raw ? steerRaw(randomBytes(rng)) : t.steer?.(mutateMessage(t.sample(rng), rng, pools), rng) ?? t.sample(rng)))] : [];
+      const streamReqs = !t.def.requestStream ? []
+        : replayed ? [req, ...replayed.reqs.slice(1).map((b) => (raw ? steerRaw(b) : ((d) => t.steer?.(d, rng) ?? d)(t.def.requestDeserialize(b))))]
+        : [req, ...Array.from({ length: rng.int(3) }, () => (raw ? steerRaw(randomBytes(rng)) : t.steer?.(mutateMessage(t.sample(rng), rng, pools), rng) ?? t.sample(rng)))];
+      // garbage the service's decoder must refuse before any handler runs (the hypercall
+      // stream's decoder takes every message and counts the bad ones itself)
+      const undecodable = (b: unknown) => Buffer.isBuffer(b) && b.length <= grpcLimit && !decodes(t, b);
+      if (raw && !steered && !t.def.requestStream && undecodable(req)) report.grpc.garbageTo[t.service.name] = (report.grpc.garbageTo[t.service.name] ?? 0) + 1;
       note({ i, to: `${t.service.name} ${t.path}`, kind, bytes: raw?.length ?? -1, steered, ...(traceFile ? { note: raw ? raw.subarray(0, 48).toString('hex') : summary(typed) } : {}) });
       report.grpc.calls++;
       report.grpc.byKind[kind] = (report.grpc.byKind[kind] ?? 0) + 1;
@@ -358,8 +406,15 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
         t.def.requestStream ? via.stream(t, streamReqs, !!raw, md, deadlineMs)
         : t.def.responseStream ? via.serverStream(t, req, !!raw, md, deadlineMs)
         : via.unary(t, req, !!raw, md, deadlineMs);
-      return send().then((status) => {
+      return send().then(({ status, details }) => {
         report.grpc.byStatus[status] = (report.grpc.byStatus[status] ?? 0) + 1;
+        if (details.startsWith(UNDECODED)) report.grpc.undecodedBy[t.service.name] = (report.grpc.undecodedBy[t.service.name] ?? 0) + 1;
+        if (status === 'OK' && kind !== 'replay') {
+          const list = accepted.get(t.path) ?? [];
+          const bytes = (t.def.requestStream ? streamReqs : [req]).map((r) => (Buffer.isBuffer(r) ? r : t.def.requestSerialize(r)));
+          if (list.length < 16) list.push({ service: t.service.name, reqs: bytes, md: md.getMap() as Record<string, string> });
+          accepted.set(t.path, list);
+        }
         if (ODD.has(status)) {
           const o = (report.grpc.odd[`${t.service.kind} ${t.path}`] ??= {});
           o[`${kind} ${status}`] = (o[`${kind} ${status}`] ?? 0) + 1;
@@ -410,13 +465,24 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
     // (on connections of their own: a connection the barrage wedged is not the service's fault)
     const fresh = new GrpcClients(true);
     const again = await Promise.all(retries.map((r) => r(fresh))).finally(() => fresh.close());
-    const hung = report.hung.filter((_, k) => again[k] === 'DEADLINE_EXCEEDED');
-    for (const [k, h] of report.hung.entries()) report.checks.push(`slow during the barrage: #${h.i} ${h.service} ${h.path}; sent again: ${again[k]}`);
+    const hung = report.hung.filter((_, k) => again[k]?.status === 'DEADLINE_EXCEEDED');
+    for (const [k, h] of report.hung.entries()) report.checks.push(`slow during the barrage: #${h.i} ${h.service} ${h.path}; sent again: ${again[k]?.status}`);
     if (hung.length > 0) problems.push(`${hung.length} gRPC calls hung until their deadline, also when sent again after the barrage: ${hung.slice(0, 5).map((h) => `#${h.i} ${h.service} ${h.path} ${h.request}`).join('; ')}`);
     const badAfter = await badMessages(view.lab.services);
     for (const s of view.lab.services) report.badMessagesGrowth[s.name] = (badAfter.get(s.name) ?? 0) - (badBefore.get(s.name) ?? 0);
     for (const [name, n] of Object.entries(report.garbageTo)) {
       if (n >= 5 && !(report.badMessagesGrowth[name]! > 0)) problems.push(`${name} got ${n} garbage messages but vnetlab_bad_messages_total did not grow`);
+    }
+    // gRPC garbage: refused by the service's decoder (never reaching a handler), and every
+    // refusal counted by the service called
+    const malformedAfter = await badMessages(grpcServices, GRPC_MALFORMED);
+    for (const s of grpcServices) report.grpc.malformedGrowth[s.name] = (malformedAfter.get(s.name) ?? 0) - (malformedBefore.get(s.name) ?? 0);
+    for (const s of grpcServices) {
+      const sent = report.grpc.garbageTo[s.name] ?? 0;
+      const refused = report.grpc.undecodedBy[s.name] ?? 0;
+      const counted = report.grpc.malformedGrowth[s.name]!;
+      if (sent >= 5 && refused === 0) problems.push(`${s.name} got ${sent} gRPC requests that do not decode and answered none of them "${UNDECODED}"`);
+      if (!(counted >= refused)) problems.push(`${s.name} refused ${refused} gRPC requests that do not decode but counted ${counted} in vnetlab_bad_messages_total{reason="${GRPC_MALFORMED}"}`);
     }
     const domainsAfter = await domainCounts(view);
     for (const [h, n] of domainsAfter) if (n !== domainsBefore.get(h)) problems.push(`${h}: ${n - (domainsBefore.get(h) ?? 0)} domains appeared during the barrage`);
@@ -461,6 +527,7 @@ export function formatReport(r: FuzzReport): string {
     `  NATS: ${r.subjects} subjects, ${r.nats.sent} messages (${kv(r.nats.byKind)}), ${r.nats.steered} steered out of range, ${r.nats.refusedByClient} refused by the client`,
     `  gRPC: ${r.methods} (service, method) pairs, ${r.grpc.calls} calls (${kv(r.grpc.byKind)}), ${r.grpc.steered} steered, ${r.grpc.notEncodable} not encodable; statuses: ${kv(r.grpc.byStatus)}`,
     `  bad messages counted: ${kv(Object.fromEntries(Object.entries(r.badMessagesGrowth).filter(([, v]) => v > 0)))}`,
+    `  gRPC requests that do not decode: sent ${kv(r.grpc.garbageTo)}; answered "${UNDECODED}" ${kv(r.grpc.undecodedBy)}; counted ${GRPC_MALFORMED} ${kv(Object.fromEntries(Object.entries(r.grpc.malformedGrowth).filter(([, v]) => v > 0)))}`,
     ...Object.entries(r.grpc.odd).map(([k, v]) => `  ${k}: ${Object.entries(v).map(([s, n]) => `${s} ${n}`).join(', ')}`),
     ...r.checks.map((c) => `  ${c}`),
     r.problems.length === 0 ? '  the lab survived' : `  PROBLEMS:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`,

@@ -11,12 +11,12 @@ import { alive } from '../src/lab_kit.js';
 
 export { alive };
 
-/** Sum of one metric over its label sets in a Prometheus text exposition (0 when absent). */
-export function metricSum(text: string, name: string): number {
+/** Sum of one metric over its label sets (those carrying `labels`) in a Prometheus text exposition (0 when absent). */
+export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
   let sum = 0;
   for (const line of text.split('\n')) {
     const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (m && m[1] === name) sum += Number(m[3]);
+    if (m && m[1] === name && Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) sum += Number(m[3]);
   }
   return sum;
 }
@@ -60,13 +60,13 @@ export async function health(view: LabView): Promise<HealthProblem[]> {
   return out;
 }
 
-/** vnetlab_bad_messages_total of every service. */
-export async function badMessages(services: LabService[]): Promise<Map<string, number>> {
+/** vnetlab_bad_messages_total of every service (of one reason, if given). */
+export async function badMessages(services: LabService[], reason?: string): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   await Promise.all(
     services.map(async (s) => {
       try {
-        out.set(s.name, metricSum((await fetchText(s.metricsUrl)).text, 'vnetlab_bad_messages_total'));
+        out.set(s.name, metricSum((await fetchText(s.metricsUrl)).text, 'vnetlab_bad_messages_total', reason === undefined ? undefined : { reason }));
       } catch {
         out.set(s.name, Number.NaN);
       }

@@ -85,7 +85,10 @@ export async function discoverLab(dir: string): Promise<LabView> {
       return i ? [{ name: g.name, host: h.name, nic: i.nic ?? h.nics[0]?.name ?? '', ip: i.ip, mac: i.mac, arch: i.arch }] : [];
     }),
   );
-  const controller: LabService = { name: 'controller', kind: 'controller', pid: lab.controllerPid, httpPort: 0, grpcAddr: lab.operatorAddr, metricsUrl: '' };
+  // the controller's /metrics: where the lab's Prometheus targets say it is
+  const targets = join(dir, 'prometheus', 'targets.json');
+  const controllerHttp = existsSync(targets) ? (JSON.parse(readFileSync(targets, 'utf8')) as Array<{ targets: string[]; labels: Record<string, string> }>).find((t) => t.labels.vnetlab_service === 'controller')?.targets[0] : undefined;
+  const controller: LabService = { name: 'controller', kind: 'controller', pid: lab.controllerPid, httpPort: controllerHttp ? Number(controllerHttp.split(':').pop()) : 0, grpcAddr: lab.operatorAddr, metricsUrl: controllerHttp ? `http://${controllerHttp}/metrics` : '' };
   // the fuzzer is an insider: it speaks with the controller's NATS user, which may say anything
   const conf = join(dir, 'nats.conf');
   const m = existsSync(conf) ? /user: "controller", password: "([^"]+)"/.exec(readFileSync(conf, 'utf8')) : null;
