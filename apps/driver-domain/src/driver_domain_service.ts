@@ -365,15 +365,22 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
         if (!v.errors || overflowCounted.has(v.domid)) continue;
         const n = (v.errors['tx_ring_overflow'] ?? 0) + (v.errors['rx_ring_overflow'] ?? 0);
         if (n > 0) {
-          violations.inc({ kind: 'ring_overflow', domain: domains.find((x) => x.domid === v.domid)?.name ?? String(v.domid) }, n);
+          const name = domains.find((x) => x.domid === v.domid)?.name ?? String(v.domid);
+          violations.inc({ kind: 'ring_overflow', domain: name }, n);
           overflowCounted.add(v.domid);
+          // once per vif: netback has shut it down
+          svc.log.warn('vif shut down: a ring producer index claims more requests than the ring holds', { kind: 'ring_overflow', domain: name, domid: v.domid, errors: v.errors });
         }
       }
     for (const d of all())
       for (const [domid, n] of d.spoofed) {
         const name = domains.find((x) => x.domid === domid)?.name ?? String(domid);
         const delta = n - (counted.get(domid) ?? 0);
-        if (delta > 0) violations.inc({ kind: 'spoofed_source_mac', domain: name }, delta);
+        if (delta > 0) {
+          violations.inc({ kind: 'spoofed_source_mac', domain: name }, delta);
+          // one line per guest and tick (10 a second at most), however many frames it spoofed
+          svc.log.warn('frames refused by the anti-spoofing filter: source MAC not the vif\'s own', { kind: 'spoofed_source_mac', domain: name, domid, refused: delta, total: n });
+        }
         counted.set(domid, n);
       }
   }, 100).unref();
