@@ -226,6 +226,11 @@ function models(view: LabView, s: LabService): Record<string, Omit<GrpcTarget, '
 
     // ---- the controller ----
     '/vnetlab.control.v1.Operator/Status': { sample: () => ({}) },
+    // a follow stream is the operator's to keep open: the fuzzer's end when the log is sent
+    '/vnetlab.control.v1.Operator/Events': {
+      sample: (rng) => ({ follow: false, sinceMs: rng.chance(0.5) ? 0 : Date.now() - rng.int(60_000) }) satisfies control.EventsRequest,
+      steer: (req) => ((req as control.EventsRequest).follow ? { ...(req as control.EventsRequest), follow: false } : undefined),
+    },
     '/vnetlab.control.v1.Operator/Ping': {
       sample: (rng) => ({ src: rng.pick(guestNames), dst: rng.pick(guestNames), count: 1, size: 56 }) satisfies control.PingRequest,
       steer: (req) => {

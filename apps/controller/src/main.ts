@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type * as grpc from '@grpc/grpc-js';
-import { ANY, control, fault, inspect, migration, protection, subjects } from '@vnetlab/proto';
+import { ANY, control, fault, inspect, migration, protection, subjects, type LabEvent } from '@vnetlab/proto';
 import { ConfigError, parseServiceArgs, reloadNatsServer, startNatsServer, startService, stopNatsServer, type NatsServerHandle } from '@vnetlab/runtime';
 import { loadTopology } from '@vnetlab/topology';
 import { isAlive, startingLab, writeLab, type LabState, type ServiceState } from './labfile.js';
@@ -19,6 +19,7 @@ import { OPERATOR_CREDENTIAL } from './operator_auth.js';
 import { FaultService } from './faults.js';
 import { MigrationService } from './migration.js';
 import { Evacuation } from './evacuation.js';
+import { EventLog } from './event_log.js';
 import { InspectApi } from './inspect_api.js';
 import { planLab, type ServiceKind } from './plan.js';
 import { startPrometheus, writePrometheusFiles } from './prometheus.js';
@@ -200,7 +201,11 @@ try {
     // every gRPC service of the controller, Admin included, is the operator API: it takes only the lab's operator token
     credential: OPERATOR_CREDENTIAL,
   });
-  const op = new Operator(topo, state, () => void shutdown(0));
+  // the lab's timeline (vnetlab events): operator-visible events and every migration's phases
+  const events = new EventLog();
+  svc.subscribe(subjects.labEvents(), (d) => JSON.parse(new TextDecoder().decode(d)) as LabEvent, (e) => void events.addLabEvent(e));
+  svc.subscribe(subjects.migration(ANY), migration.MigrationEvent.decode, (m) => void events.addMigrationEvent(m));
+  const op = new Operator(topo, state, () => void shutdown(0), events);
   // the bus went away and came back: what it carried meanwhile is gone (the flow reports name it)
   svc.onReconnect(() => {
     state.deaths = [...(state.deaths ?? []), { service: 'nats-server', kind: 'nats', atMs: Date.now(), how: 'connection lost' }];
@@ -225,6 +230,9 @@ try {
   };
   // the toolstack's evacuations (seed 004): guests leave a host whose NIC failed once their traffic is redirected
   const migrations = { run: undefined as undefined | ((guest: string, to: string) => Promise<migration.MigrationReport>) };
+  const evacuations = svc.metrics.counter('vnetlab_evacuations_total', 'Guests the toolstack tried to move off a host whose NIC failed, by result (done, failed)', ['result']);
+  // exported at zero from the start: a dashboard's rate() needs the series before the first failure
+  for (const result of ['done', 'failed']) evacuations.inc({ result }, 0);
   const evacuation = new Evacuation(topo, {
     hostOf: (g) => state.services.find((s) => s.kind === 'guest' && s.name === g)?.host,
     migrate: (g, to) => migrations.run!(g, to),
@@ -233,6 +241,7 @@ try {
       const how = r.report ? `: ${r.report.rounds.length} pre-copy rounds, downtime ${(r.report.downtimeSeconds * 1e6).toFixed(1)} µs modelled` : r.error ? `: ${r.error}` : '';
       svc.event(`evacuation-${phase}`, `${r.guest} ${phase === 'started' ? 'leaves' : phase === 'done' ? 'left' : 'could not leave'} ${r.fromHost} for ${r.toHost} (${r.fromHost}/${r.nic} failed)${how}`, { guest: r.guest, from: r.fromHost, to: r.toHost });
       svc.log.warn(`evacuation ${phase}`, { guest: r.guest, from: r.fromHost, to: r.toHost, error: r.error });
+      if (phase !== 'started') evacuations.inc({ result: phase });
     },
   });
   const autoMigrate = cfg.options['auto-migrate'] !== false;

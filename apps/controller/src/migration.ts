@@ -26,6 +26,9 @@ interface Placement { host: string; domid: number }
 
 class Refused extends Error {}
 
+/** Wall time the report waits after the resume, so the resumed phase shows the held frames landing. */
+const RESUMED_SETTLE_MS = 500;
+
 /** Modelled times travel as whole nanoseconds (uint64). */
 const ns = (t: number) => Math.max(0, Math.round(t));
 
@@ -73,11 +76,16 @@ export class MigrationService {
     return Math.max(0, ...all);
   }
 
-  private event(host: string, e: Partial<migration.MigrationEvent> & { domain: string; phase: string }): void {
+  /**
+   * Publishes a phase; resolves once the server has it. The next phase may come from another
+   * process (the hypervisors): awaiting this keeps the phases in order on migration.<host>.
+   */
+  private event(host: string, e: Partial<migration.MigrationEvent> & { domain: string; phase: string }): Promise<void> {
     this.svc.publish(subjects.migration(host), migration.MigrationEvent.encode({
       sourceHost: host, targetHost: '', round: 0, pages: 0, bytes: 0, downtimeSeconds: 0, detail: '', ...e,
       startNs: ns(e.startNs ?? 0), endNs: ns(e.endNs ?? 0),
     }).finish());
+    return this.svc.nc.flush().catch(() => undefined);
   }
 
   async migrate(r: migration.MigrateRequest, progress: (line: string) => void): Promise<migration.MigrationReport> {
@@ -117,7 +125,7 @@ export class MigrationService {
     try {
       const startNs = ns(await this.labNow());
       const flows0 = await this.flows();
-      this.event(from.host, { domain: name, targetHost: r.to, phase: 'reserved', startNs, endNs: startNs, detail: `${bps} b/s on ${linkName}` });
+      await this.event(from.host, { domain: name, targetHost: r.to, phase: 'reserved', startNs, endNs: startNs, detail: `${bps} b/s on ${linkName}` });
       progress(`reserved ${(bps / 1e6).toFixed(0)} Mb/s on ${linkName} for ${name}: ${from.host} → ${r.to}`);
 
       // pre-copy: the source hypervisor streams pages to the target's while the guest runs
@@ -144,7 +152,6 @@ export class MigrationService {
         call.on('end', () => resolve());
       });
       const preEndNs = rounds.length ? rounds[rounds.length - 1]!.endNs : startNs;
-      const flows1 = await this.flows();
 
       // stop-and-copy: the guest suspends (xenstore control/shutdown, as a PV guest is asked)
       const control = `${from.host}.local.domain.${from.domid}.control`;
@@ -155,6 +162,9 @@ export class MigrationService {
         await unary((cb) => src.abort({ domain: name, reason: 'the guest did not suspend' }, cb)).catch(() => undefined);
         throw new Refused(`${name} did not suspend: ${(e as Error).message}`);
       });
+      // the guest's own counts stand still from here until it resumes (its I/O is held, its
+      // backend sent what its ring held before it said it was suspended): the phase boundary
+      const flows1 = await this.flows();
       progress(`${name} suspended at ${(suspendedNs / 1e6).toFixed(3)} ms (modelled); its backend on ${from.host} is closed`);
       const last = await unary<migration.StopAndCopyResponse>((cb) => src.stopAndCopy({ domain: name, suspendedNs: ns(suspendedNs) }, cb));
       rounds.push({ round: last.round, phase: 'stop_and_copy', pages: last.pages, bytes: last.bytes, startNs: last.startNs, endNs: last.endNs, dirtiedDuring: 0 });
@@ -169,11 +179,14 @@ export class MigrationService {
       await store.write(`${be}.rx-mode`, rxMode);
       await store.write(`${be}.online`, '1');
       await waitForState(store, be, [XenbusState.InitWait, XenbusState.Connected]);
+      // the other boundary: the guest is still suspended, and the first thing it does on resume
+      // is send what it held — that belongs to the resumed phase
+      const flows2 = await this.flows();
       const guest = serviceClient(migration.GuestMigrationClient, guestSvc);
       const resumed = await unary<migration.ResumeResponse>((cb) =>
         guest.resume({ host: r.to, hypervisorAddr: this.service('hypervisor', r.to).grpcAddr, domainToken: token, atNs: ns(last.endNs) }, new grpc.Metadata(), { deadline: Date.now() + 60_000 }, cb),
       ).finally(() => guest.close());
-      this.event(from.host, { domain: name, targetHost: r.to, phase: 'resumed', startNs: suspendedNs, endNs: resumed.resumedNs, detail: `dom${resumed.domid} on ${r.to}` });
+      await this.event(from.host, { domain: name, targetHost: r.to, phase: 'resumed', startNs: suspendedNs, endNs: resumed.resumedNs, detail: `dom${resumed.domid} on ${r.to}` });
       progress(`${name} resumed on ${r.to} as dom${resumed.domid} at ${(resumed.resumedNs / 1e6).toFixed(3)} ms; ${resumed.framesQueued} queued frames sent, gratuitous ARP sent`);
       const released = await unary<migration.ReleaseResponse>((cb) => src.release({ domain: name, resumedNs: ns(resumed.resumedNs) }, cb));
       this.placement.set(name, { host: r.to, domid: resumed.domid });
@@ -181,8 +194,12 @@ export class MigrationService {
       // the source's xenstore directories of the old domain go (the toolstack's clean-up)
       await removeTree(kv, `${from.host}.local.domain.${from.domid}`);
       await removeTree(kv, backendDir(from.host, 0, from.domid));
-      const flows2 = await this.flows();
+      // the resumed phase runs until the report: a short settle lets the held frames land
+      await new Promise((res) => setTimeout(res, RESUMED_SETTLE_MS));
+      const flows3 = await this.flows();
+      const reportNs = Math.max(resumed.resumedNs, await this.labNow());
 
+      await this.event(from.host, { domain: name, targetHost: r.to, phase: 'done', startNs, endNs: resumed.resumedNs, downtimeSeconds: released.downtimeSeconds, detail: `${rounds.length} rounds, ${last.pagesTotal} pages` });
       const migrationBytes = (phase: string) => rounds.filter((x) => x.phase === phase).reduce((n, x) => n + x.bytes, 0);
       const report: migration.MigrationReport = {
         guest: name, from: from.host, to: r.to, sourceDomid: from.domid, targetDomid: resumed.domid, bandwidthBps: bps, stopReason,
@@ -190,8 +207,10 @@ export class MigrationService {
         totalSeconds: (resumed.resumedNs - startNs) / 1e9, downtimeSeconds: released.downtimeSeconds,
         framesQueued: resumed.framesQueued, sourceSha256: last.sourceSha256, targetSha256: last.targetSha256, pagesTotal: last.pagesTotal,
         traffic: [
-          phaseTraffic('precopy', ip, flows0, flows1, { startNs, endNs: preEndNs, migrationBytes: migrationBytes('precopy') }),
+          // the guest runs at the source until it suspends: the suspend handshake is pre-copy's
+          phaseTraffic('precopy', ip, flows0, flows1, { startNs, endNs: suspendedNs, migrationBytes: migrationBytes('precopy') }),
           phaseTraffic('stop_and_copy', ip, flows1, flows2, { startNs: suspendedNs, endNs: resumed.resumedNs, migrationBytes: migrationBytes('stop_and_copy') }),
+          phaseTraffic('resumed', ip, flows2, flows3, { startNs: resumed.resumedNs, endNs: reportNs, migrationBytes: 0 }),
         ],
       };
       return report;

@@ -32,8 +32,12 @@ describe('migration: the link, its reservation and the traffic by phase', () => 
     const after = [
       { flow: 'udp 10.0.0.3:1>10.0.0.1:5001', sentFrames: 30, sentBytes: 0, deliveredFrames: 20, deliveredBytes: 0, drops: { rx_backlog_full: 2, vif_disconnected: 5 } },
       { flow: 'udp 10.0.0.4:1>10.0.0.3:5001', sentFrames: 99, sentBytes: 0, deliveredFrames: 99, deliveredBytes: 0, drops: {} },
+      { flow: 'tcp 10.0.0.1:49152>10.0.0.3:5001', sentFrames: 7, sentBytes: 0, deliveredFrames: 4, deliveredBytes: 0, drops: {} },
     ];
     const t = phaseTraffic('stop_and_copy', '10.0.0.1', before, after, { startNs: 10.4, endNs: 20.6, migrationBytes: 4104 });
-    expect(t).toEqual({ phase: 'stop_and_copy', startNs: 10, endNs: 21, migrationBytes: 4104, framesSent: 20, framesDelivered: 12, drops: { vif_disconnected: 5 } });
+    expect(t).toEqual({
+      phase: 'stop_and_copy', startNs: 10, endNs: 21, migrationBytes: 4104, framesSent: 27, framesDelivered: 16, drops: { vif_disconnected: 5 },
+      fromGuestSent: 7, fromGuestDelivered: 4, toGuestSent: 20, toGuestDelivered: 12,
+    });
   });
 });

@@ -39,30 +39,42 @@ export class Reservations {
 
 /** Whether a flow ("udp 10.0.0.1:5001>10.0.0.3:5001") has `ip` at either end. */
 export function flowTouches(flow: string, ip: string): boolean {
-  const m = /^\w+ ([\d.]+):\d+>([\d.]+):\d+$/.exec(flow);
-  return !!m && (m[1] === ip || m[2] === ip);
+  return flowDirection(flow, ip) !== undefined;
 }
 
-/** The guest's traffic between two snapshots of the lab's flow counters. */
+/** Whether a flow leaves `ip` ('from') or goes to it ('to'); undefined if it does not touch it. */
+export function flowDirection(flow: string, ip: string): 'from' | 'to' | undefined {
+  const m = /^\w+ ([\d.]+):\d+>([\d.]+):\d+$/.exec(flow);
+  if (!m) return undefined;
+  if (m[1] === ip) return 'from';
+  if (m[2] === ip) return 'to';
+  return undefined;
+}
+
+/** The guest's traffic between two snapshots of the lab's flow counters, both ways and by direction. */
 export function phaseTraffic(
   phase: string, ip: string, before: FlowCount[], after: FlowCount[],
   window: { startNs: number; endNs: number; migrationBytes: number },
 ): migration.PhaseTraffic {
   const drops: Record<string, number> = {};
-  let sent = 0;
-  let delivered = 0;
+  const dir = { from: { sent: 0, delivered: 0 }, to: { sent: 0, delivered: 0 } };
   const prior = new Map(before.map((f) => [f.flow, f]));
   for (const f of after) {
-    if (!flowTouches(f.flow, ip)) continue;
+    const d = flowDirection(f.flow, ip);
+    if (!d) continue;
     const b = prior.get(f.flow);
-    sent += f.sentFrames - (b?.sentFrames ?? 0);
-    delivered += f.deliveredFrames - (b?.deliveredFrames ?? 0);
+    dir[d].sent += f.sentFrames - (b?.sentFrames ?? 0);
+    dir[d].delivered += f.deliveredFrames - (b?.deliveredFrames ?? 0);
     for (const [reason, n] of Object.entries(f.drops)) {
-      const d = n - (b?.drops[reason] ?? 0);
-      if (d > 0) drops[reason] = (drops[reason] ?? 0) + d;
+      const x = n - (b?.drops[reason] ?? 0);
+      if (x > 0) drops[reason] = (drops[reason] ?? 0) + x;
     }
   }
-  return { phase, startNs: Math.round(window.startNs), endNs: Math.round(window.endNs), migrationBytes: window.migrationBytes, framesSent: sent, framesDelivered: delivered, drops };
+  return {
+    phase, startNs: Math.round(window.startNs), endNs: Math.round(window.endNs), migrationBytes: window.migrationBytes,
+    framesSent: dir.from.sent + dir.to.sent, framesDelivered: dir.from.delivered + dir.to.delivered, drops,
+    fromGuestSent: dir.from.sent, fromGuestDelivered: dir.from.delivered, toGuestSent: dir.to.sent, toGuestDelivered: dir.to.delivered,
+  };
 }
 
 const ms = (ns: number) => `${(ns / 1e6).toFixed(3)} ms`;
@@ -79,7 +91,7 @@ export function formatReport(r: migration.MigrationReport): string[] {
     'traffic of the guest by phase:',
     ...r.traffic.map((t) => {
       const drops = Object.entries(t.drops).map(([k, n]) => `${k} ${n}`).join(', ');
-      return `  ${t.phase.padEnd(13)} ${ms(t.endNs - t.startNs).padStart(12)}  migration ${t.migrationBytes} B  frames sent ${t.framesSent}, delivered ${t.framesDelivered}${drops ? `, dropped: ${drops}` : ''}`;
+      return `  ${t.phase.padEnd(13)} ${ms(t.endNs - t.startNs).padStart(12)}  migration ${t.migrationBytes} B  from the guest: sent ${t.fromGuestSent}, delivered ${t.fromGuestDelivered}; to it: sent ${t.toGuestSent}, delivered ${t.toGuestDelivered}${drops ? `; dropped: ${drops}` : ''}`;
     }),
   ];
   return lines;

@@ -9,6 +9,7 @@ import type { Topology } from '@vnetlab/topology';
 import type { LabState, ServiceState } from './labfile.js';
 import { healthyAt } from './launcher.js';
 import { healthzUrl } from './deployed_lab.js';
+import type { EventLog } from './event_log.js';
 import { cpuShares, diffLedger, type LedgerRowLike } from './report.js';
 import { serviceClient } from './service_client.js';
 
@@ -31,6 +32,8 @@ export class Operator {
     private readonly topo: Topology,
     private readonly lab: LabState,
     private readonly stop: () => void,
+    /** The controller's log of the lab's events (vnetlab events). */
+    private readonly events?: EventLog,
   ) {}
 
   private admin(s: ServiceState): control.AdminClient {
@@ -272,6 +275,18 @@ export class Operator {
       shutdown: (_call, cb) => {
         cb(null, {});
         setTimeout(() => this.stop(), 50);
+      },
+      events: (call) => {
+        const since = Number(call.request.sinceMs) || 0;
+        for (const e of this.events?.since(since) ?? []) call.write(e);
+        if (!call.request.follow || !this.events) {
+          call.end();
+          return;
+        }
+        // the log is written synchronously: nothing falls between what was sent and what follows
+        const stop = this.events.follow((e) => void call.write(e));
+        call.on('cancelled', stop);
+        call.on('close', stop);
       },
     };
   }

@@ -218,9 +218,9 @@ export const SUBJECT_CATALOGUE: readonly SubjectEntry[] = [
     pattern: 'migration.<host>',
     payload: 'vnetlab.migration.v1.MigrationEvent',
     encoding: 'protobuf',
-    signal: 'a phase of a live migration (bandwidth reserved, target prepared, pre-copy round N with its pages, stop-and-copy, resumed, released, aborted) with its modelled times',
-    publisher: 'hypervisor (source and target), controller (reserved, resumed)',
-    subscriber: 'controller, CLI (vnetlab migrate), dashboards',
+    signal: 'a phase of a live migration (bandwidth reserved, target prepared, pre-copy round N with its pages, stop-and-copy, resumed, released, done, aborted) with its modelled times',
+    publisher: 'hypervisor (source and target), controller (reserved, resumed, done)',
+    subscriber: 'controller (its event log: vnetlab events)',
   },
   {
     pattern: 'dom0.<host>.redirect',
@@ -244,7 +244,7 @@ export const SUBJECT_CATALOGUE: readonly SubjectEntry[] = [
     encoding: 'protobuf',
     signal: 'a phase of a NIC failure: detected (link down or heartbeats missed), held, redirected, restored, with modelled time and the guests concerned',
     publisher: 'driver-domain (fault agent)',
-    subscriber: 'hypervisor (records it), controller (migrates the guests away), dashboards',
+    subscriber: 'hypervisor (records it), controller (migrates the guests away, unless vnetlab up --no-auto-migrate)',
   },
   {
     pattern: 'lab.events',
@@ -252,7 +252,7 @@ export const SUBJECT_CATALOGUE: readonly SubjectEntry[] = [
     encoding: 'json',
     signal: 'operator-visible events: services ready, faults, migrations, refused operations',
     publisher: 'any service',
-    subscriber: 'controller, CLI',
+    subscriber: 'controller (its event log: vnetlab events)',
   },
   {
     pattern: 'capture.<session>',

@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -265,6 +267,34 @@ export interface ShutdownRequest {
 
 /** The lab is stopping. */
 export interface ShutdownResponse {
+}
+
+/** Asks for the lab's events. */
+export interface EventsRequest {
+  /** keep the stream open and send new events as they happen */
+  follow: boolean;
+  /** only events logged at or after this wall time (ms since the epoch); 0: all kept */
+  sinceMs: number;
+}
+
+/** One event of the lab's timeline (lab.events, or a phase on migration.<host>). */
+export interface LabEventEntry {
+  /** order in the controller's log */
+  seq: number;
+  /** when the controller logged it (ms since the epoch) */
+  wallMs: number;
+  /** modelled time of the event, when it has one */
+  tNs: number;
+  hasTNs: boolean;
+  /** e.g. fault-redirected, migration-precopy, evacuation-done, link-cut */
+  kind: string;
+  /** who published it */
+  service: string;
+  host: string;
+  /** one line for a person */
+  msg: string;
+  /** the event's other fields (JSON object) */
+  fieldsJson: string;
 }
 
 /** Asks a guest to ping. */
@@ -2804,6 +2834,304 @@ export const ShutdownResponse: MessageFns<ShutdownResponse> = {
   },
 };
 
+function createBaseEventsRequest(): EventsRequest {
+  return { follow: false, sinceMs: 0 };
+}
+
+export const EventsRequest: MessageFns<EventsRequest> = {
+  encode(message: EventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.follow !== false) {
+      writer.uint32(8).bool(message.follow);
+    }
+    if (message.sinceMs !== 0) {
+      writer.uint32(16).uint64(message.sinceMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.follow = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sinceMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EventsRequest {
+    return {
+      follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
+      sinceMs: isSet(object.sinceMs)
+        ? globalThis.Number(object.sinceMs)
+        : isSet(object.since_ms)
+        ? globalThis.Number(object.since_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: EventsRequest): unknown {
+    const obj: any = {};
+    if (message.follow !== false) {
+      obj.follow = message.follow;
+    }
+    if (message.sinceMs !== 0) {
+      obj.sinceMs = Math.round(message.sinceMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EventsRequest>, I>>(base?: I): EventsRequest {
+    return EventsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EventsRequest>, I>>(object: I): EventsRequest {
+    const message = createBaseEventsRequest();
+    message.follow = object.follow ?? false;
+    message.sinceMs = object.sinceMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseLabEventEntry(): LabEventEntry {
+  return { seq: 0, wallMs: 0, tNs: 0, hasTNs: false, kind: "", service: "", host: "", msg: "", fieldsJson: "" };
+}
+
+export const LabEventEntry: MessageFns<LabEventEntry> = {
+  encode(message: LabEventEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0) {
+      writer.uint32(8).uint64(message.seq);
+    }
+    if (message.wallMs !== 0) {
+      writer.uint32(16).uint64(message.wallMs);
+    }
+    if (message.tNs !== 0) {
+      writer.uint32(24).uint64(message.tNs);
+    }
+    if (message.hasTNs !== false) {
+      writer.uint32(32).bool(message.hasTNs);
+    }
+    if (message.kind !== "") {
+      writer.uint32(42).string(message.kind);
+    }
+    if (message.service !== "") {
+      writer.uint32(50).string(message.service);
+    }
+    if (message.host !== "") {
+      writer.uint32(58).string(message.host);
+    }
+    if (message.msg !== "") {
+      writer.uint32(66).string(message.msg);
+    }
+    if (message.fieldsJson !== "") {
+      writer.uint32(74).string(message.fieldsJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LabEventEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLabEventEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.wallMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tNs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.hasTNs = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.msg = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.fieldsJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LabEventEntry {
+    return {
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+      wallMs: isSet(object.wallMs)
+        ? globalThis.Number(object.wallMs)
+        : isSet(object.wall_ms)
+        ? globalThis.Number(object.wall_ms)
+        : 0,
+      tNs: isSet(object.tNs) ? globalThis.Number(object.tNs) : isSet(object.t_ns) ? globalThis.Number(object.t_ns) : 0,
+      hasTNs: isSet(object.hasTNs)
+        ? globalThis.Boolean(object.hasTNs)
+        : isSet(object.has_t_ns)
+        ? globalThis.Boolean(object.has_t_ns)
+        : false,
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      msg: isSet(object.msg) ? globalThis.String(object.msg) : "",
+      fieldsJson: isSet(object.fieldsJson)
+        ? globalThis.String(object.fieldsJson)
+        : isSet(object.fields_json)
+        ? globalThis.String(object.fields_json)
+        : "",
+    };
+  },
+
+  toJSON(message: LabEventEntry): unknown {
+    const obj: any = {};
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
+    if (message.wallMs !== 0) {
+      obj.wallMs = Math.round(message.wallMs);
+    }
+    if (message.tNs !== 0) {
+      obj.tNs = Math.round(message.tNs);
+    }
+    if (message.hasTNs !== false) {
+      obj.hasTNs = message.hasTNs;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.msg !== "") {
+      obj.msg = message.msg;
+    }
+    if (message.fieldsJson !== "") {
+      obj.fieldsJson = message.fieldsJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LabEventEntry>, I>>(base?: I): LabEventEntry {
+    return LabEventEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LabEventEntry>, I>>(object: I): LabEventEntry {
+    const message = createBaseLabEventEntry();
+    message.seq = object.seq ?? 0;
+    message.wallMs = object.wallMs ?? 0;
+    message.tNs = object.tNs ?? 0;
+    message.hasTNs = object.hasTNs ?? false;
+    message.kind = object.kind ?? "";
+    message.service = object.service ?? "";
+    message.host = object.host ?? "";
+    message.msg = object.msg ?? "";
+    message.fieldsJson = object.fieldsJson ?? "";
+    return message;
+  },
+};
+
 function createBaseGuestPingRequest(): GuestPingRequest {
   return { dst: "", count: 0, size: 0, intervalNs: 0, atNs: 0, via: undefined };
 }
@@ -3765,6 +4093,19 @@ export const OperatorService = {
     responseSerialize: (value: ShutdownResponse): Buffer => Buffer.from(ShutdownResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ShutdownResponse => ShutdownResponse.decode(value),
   },
+  /**
+   * The lab's events as the controller logged them (faults, migrations, evacuations, cuts),
+   * oldest first; with follow, those that happen afterwards too, until the call is cancelled.
+   */
+  events: {
+    path: "/vnetlab.control.v1.Operator/Events" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: EventsRequest): Buffer => Buffer.from(EventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EventsRequest => EventsRequest.decode(value),
+    responseSerialize: (value: LabEventEntry): Buffer => Buffer.from(LabEventEntry.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LabEventEntry => LabEventEntry.decode(value),
+  },
 } as const;
 
 export interface OperatorServer extends UntypedServiceImplementation {
@@ -3778,6 +4119,11 @@ export interface OperatorServer extends UntypedServiceImplementation {
   traffic: handleUnaryCall<TrafficRequest, TrafficResponse>;
   /** Stops every service of the lab. */
   shutdown: handleUnaryCall<ShutdownRequest, ShutdownResponse>;
+  /**
+   * The lab's events as the controller logged them (faults, migrations, evacuations, cuts),
+   * oldest first; with follow, those that happen afterwards too, until the call is cancelled.
+   */
+  events: handleServerStreamingCall<EventsRequest, LabEventEntry>;
 }
 
 export interface OperatorClient extends Client {
@@ -3855,6 +4201,16 @@ export interface OperatorClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ShutdownResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * The lab's events as the controller logged them (faults, migrations, evacuations, cuts),
+   * oldest first; with follow, those that happen afterwards too, until the call is cancelled.
+   */
+  events(request: EventsRequest, options?: Partial<CallOptions>): ClientReadableStream<LabEventEntry>;
+  events(
+    request: EventsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<LabEventEntry>;
 }
 
 export const OperatorClient = makeGenericClientConstructor(

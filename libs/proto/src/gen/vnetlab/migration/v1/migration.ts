@@ -207,8 +207,9 @@ export interface MigrationRound {
 }
 
 export interface PhaseTraffic {
-  /** precopy, stop_and_copy (suspended until running on the target) */
+  /** precopy (until suspended), stop_and_copy (suspended until running */
   phase: string;
+  /** on the target), resumed (from then until the report) */
   startNs: number;
   endNs: number;
   /** bytes of the migration stream in the phase */
@@ -218,6 +219,14 @@ export interface PhaseTraffic {
   framesDelivered: number;
   /** frames of the guest's flows dropped in the phase, by reason */
   drops: { [key: string]: number };
+  /**
+   * the same by direction: a frame the guest sends counts when its kernel hands it to the
+   * device (a frame held while suspended counts then, and reaches the wire on resume)
+   */
+  fromGuestSent: number;
+  fromGuestDelivered: number;
+  toGuestSent: number;
+  toGuestDelivered: number;
 }
 
 export interface PhaseTraffic_DropsEntry {
@@ -2800,7 +2809,19 @@ export const MigrationRound: MessageFns<MigrationRound> = {
 };
 
 function createBasePhaseTraffic(): PhaseTraffic {
-  return { phase: "", startNs: 0, endNs: 0, migrationBytes: 0, framesSent: 0, framesDelivered: 0, drops: {} };
+  return {
+    phase: "",
+    startNs: 0,
+    endNs: 0,
+    migrationBytes: 0,
+    framesSent: 0,
+    framesDelivered: 0,
+    drops: {},
+    fromGuestSent: 0,
+    fromGuestDelivered: 0,
+    toGuestSent: 0,
+    toGuestDelivered: 0,
+  };
 }
 
 export const PhaseTraffic: MessageFns<PhaseTraffic> = {
@@ -2826,6 +2847,18 @@ export const PhaseTraffic: MessageFns<PhaseTraffic> = {
     globalThis.Object.entries(message.drops).forEach(([key, value]: [string, number]) => {
       PhaseTraffic_DropsEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
     });
+    if (message.fromGuestSent !== 0) {
+      writer.uint32(64).uint64(message.fromGuestSent);
+    }
+    if (message.fromGuestDelivered !== 0) {
+      writer.uint32(72).uint64(message.fromGuestDelivered);
+    }
+    if (message.toGuestSent !== 0) {
+      writer.uint32(80).uint64(message.toGuestSent);
+    }
+    if (message.toGuestDelivered !== 0) {
+      writer.uint32(88).uint64(message.toGuestDelivered);
+    }
     return writer;
   },
 
@@ -2901,6 +2934,38 @@ export const PhaseTraffic: MessageFns<PhaseTraffic> = {
             }
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.fromGuestSent = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.fromGuestDelivered = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.toGuestSent = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.toGuestDelivered = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2955,6 +3020,26 @@ export const PhaseTraffic: MessageFns<PhaseTraffic> = {
           {},
         )
         : {},
+      fromGuestSent: isSet(object.fromGuestSent)
+        ? globalThis.Number(object.fromGuestSent)
+        : isSet(object.from_guest_sent)
+        ? globalThis.Number(object.from_guest_sent)
+        : 0,
+      fromGuestDelivered: isSet(object.fromGuestDelivered)
+        ? globalThis.Number(object.fromGuestDelivered)
+        : isSet(object.from_guest_delivered)
+        ? globalThis.Number(object.from_guest_delivered)
+        : 0,
+      toGuestSent: isSet(object.toGuestSent)
+        ? globalThis.Number(object.toGuestSent)
+        : isSet(object.to_guest_sent)
+        ? globalThis.Number(object.to_guest_sent)
+        : 0,
+      toGuestDelivered: isSet(object.toGuestDelivered)
+        ? globalThis.Number(object.toGuestDelivered)
+        : isSet(object.to_guest_delivered)
+        ? globalThis.Number(object.to_guest_delivered)
+        : 0,
     };
   },
 
@@ -2987,6 +3072,18 @@ export const PhaseTraffic: MessageFns<PhaseTraffic> = {
         });
       }
     }
+    if (message.fromGuestSent !== 0) {
+      obj.fromGuestSent = Math.round(message.fromGuestSent);
+    }
+    if (message.fromGuestDelivered !== 0) {
+      obj.fromGuestDelivered = Math.round(message.fromGuestDelivered);
+    }
+    if (message.toGuestSent !== 0) {
+      obj.toGuestSent = Math.round(message.toGuestSent);
+    }
+    if (message.toGuestDelivered !== 0) {
+      obj.toGuestDelivered = Math.round(message.toGuestDelivered);
+    }
     return obj;
   },
 
@@ -3010,6 +3107,10 @@ export const PhaseTraffic: MessageFns<PhaseTraffic> = {
       },
       {},
     );
+    message.fromGuestSent = object.fromGuestSent ?? 0;
+    message.fromGuestDelivered = object.fromGuestDelivered ?? 0;
+    message.toGuestSent = object.toGuestSent ?? 0;
+    message.toGuestDelivered = object.toGuestDelivered ?? 0;
     return message;
   },
 };
