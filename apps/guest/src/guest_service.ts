@@ -17,6 +17,7 @@ import { backendDir, frontendDir } from '@vnetlab/xenbus';
 import { startGuestInspect } from './guest_inspect.js';
 import { connectNetfront, GuestMigration, guestNetfront, subscribeUpcalls } from './guest_migration.js';
 import { guestAttacks } from './guest_attacks.js';
+import { guestMetrics } from './guest_metrics.js';
 
 export const GUEST_SPEC: ServiceSpec = {
   kind: 'guest',
@@ -82,6 +83,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
   stack.listenTcp(SINK_PORT);
   const pages = new PagePool(info.p2m.map((_, gfn) => gfn).slice(reserved));
   let kernel!: GuestKernel; // assigned by the arch branch below (for pv, once its event channel exists)
+  const observe = guestMetrics(svc, iface.arch, () => (kernel as GuestKernel | undefined)?.flows.snapshot() ?? []);
   let events: { unsubscribe(): void } | undefined; // the event-channel subscription (subscribeEvents)
   let irqPort: number;
   let ownNic: DirectNic | undefined; // the guest's own NIC driver (cdna, passthrough, native, emulated)
@@ -123,7 +125,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     const nic = new MigratableNic(direct);
     nic.setNotify((tNs) => direct.kick(tNs));
     kernel = new GuestKernel({
-      domain: name, mac: iface.mac, netfront: nic, stack, cpu,
+      domain: name, mac: iface.mac, netfront: nic, stack, cpu, observe,
       notify: (tNs) => nic.notify(tNs),
       // the tail write traps; so does the interrupt-cause read at every interrupt
       kickCost: { domain: 'xen', charges: [['vm_exit', 1]] },
@@ -197,7 +199,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
     ownNic = direct;
     const native = iface.arch === 'native';
     kernel = new GuestKernel({
-      domain: name, mac: iface.mac, netfront: direct, stack, cpu,
+      domain: name, mac: iface.mac, netfront: direct, stack, cpu, observe,
       notify: (tNs) => direct.kick(tNs),
       kickCost: { domain: 'self', charges: [['mmio_write', 1]] },
       // no hypervisor on a native host: the kernel takes its interrupt itself
@@ -219,7 +221,7 @@ export async function startGuest(cfg: ServiceConfig, shared: HostShared = {}): P
         irqPort = p;
         pvFront = { netfront, port: p };
         nic.setNotify((tNs) => void hv.evtchnSend(p, tNs).catch((e) => svc.log.warn('evtchn send failed', { error: e })));
-        kernel = new GuestKernel({ domain: name, mac: iface.mac, netfront: nic, stack, cpu, notify: (tNs) => nic.notify(tNs), offload });
+        kernel = new GuestKernel({ domain: name, mac: iface.mac, netfront: nic, stack, cpu, notify: (tNs) => nic.notify(tNs), offload, observe });
         subscribeEvents();
       },
     });

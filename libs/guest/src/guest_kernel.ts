@@ -37,6 +37,8 @@ export interface GuestKernelOptions {
    * Default: nothing, and the stack checksums every frame in software.
    */
   offload?: InterfaceOffload;
+  /** Told every event of the stack (replies, round-trip samples, deliveries), as the kernel's own listeners are. */
+  observe?: (e: StackEvent) => void;
 }
 
 /** A guest's network device as the kernel drives it. */
@@ -88,7 +90,9 @@ export class GuestKernel {
   private idleTimer?: NodeJS.Timeout;
   private readonly counters = { eventsIn: 0, framesIn: 0, framesOut: 0, notifies: 0, notForUs: 0, forwarded: 0 };
 
-  constructor(private readonly o: GuestKernelOptions) {}
+  constructor(private readonly o: GuestKernelOptions) {
+    if (o.observe) this.listeners.add(o.observe);
+  }
 
   stats() {
     return { ...this.counters, now: this.now, pendingTx: this.o.netfront.txQueued };

@@ -10,6 +10,7 @@ export type StackEvent =
   | { kind: 'tcp-done'; flow: string; bytes: number; tNs: number }      // receiver got FIN; bytes = total delivered
   | { kind: 'tcp-sent-all'; flow: string; bytes: number; tNs: number }  // sender: last data byte acked
   | { kind: 'tcp-failed'; flow: string; reason: 'reset' | 'timeout'; tNs: number }
+  | { kind: 'tcp-rtt'; flow: string; rttNs: number; tNs: number }       // sender: a round-trip sample (Karn: never of a retransmitted segment)
   | { kind: 'drop'; reason: string };
 
 export function emptyOutput(): StackOutput {

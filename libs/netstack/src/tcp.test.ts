@@ -174,7 +174,10 @@ describe('TCP bulk', () => {
     const ip = decodeIpv4(decodeEthernet(fired.frames[0]!).payload);
     const ack = decodeTcp(ip.payload, ip.src, ip.dst);
     expect(ack.payload.length).toBe(0);
-    expect(a.receive(fired.frames[0]!, b.nextTimerNs() ?? t + 1).events).toEqual([]);
+    const sentNs = t - 1; // the segment left at the t before b received it
+    const ackedAt = t + 1;
+    // the ACK of the timed segment is the sender's round-trip sample, and its only news
+    expect(a.receive(fired.frames[0]!, ackedAt).events).toEqual([{ kind: 'tcp-rtt', flow, rttNs: ackedAt - sentNs, tNs: ackedAt }]);
     expect(a.flowStats(flow)!.bytesAcked).toBe(1460);
     expect(b.nextTimerNs()).toBeUndefined();
   });

@@ -181,7 +181,7 @@ export class TcpBulkSender {
       this.cwnd = initialWindow(this.mss);
     }
     this.state = 'established';
-    if (!this.synRetransmitted) this.rttSample(tNs - this.synSentNs);
+    if (!this.synRetransmitted) this.rttSample(tNs - this.synSentNs, tNs, io);
     this.consecutiveTimeouts = 0;
     this.rtoDeadline = undefined; // re-armed by the first data segment
     this.sendAck(io);
@@ -194,7 +194,7 @@ export class TcpBulkSender {
     if (this.sndNxt < this.sndUna) this.sndNxt = this.sndUna;
     this.consecutiveTimeouts = 0;
     if (this.timing && ackOff >= this.timing.end) {
-      this.rttSample(tNs - this.timing.sentNs);
+      this.rttSample(tNs - this.timing.sentNs, tNs, io);
       this.timing = undefined;
     }
     if (this.inRecovery && ackOff > this.recover) this.inRecovery = false; // all of the lossy window is acked
@@ -241,7 +241,8 @@ export class TcpBulkSender {
     this.timing = undefined;
   }
 
-  private rttSample(r: number): void {
+  private rttSample(r: number, tNs: number, io: TcpIo): void {
+    io.events.push({ kind: 'tcp-rtt', flow: this.flow, rttNs: r, tNs });
     if (this.srttNs === undefined) {
       this.srttNs = r;
       this.rttvarNs = r / 2;

@@ -100,32 +100,37 @@ export class ServiceMetrics {
    * sent = delivered + Σ drops + in flight for every flow.
    */
   exportFlows(source: () => FlowCount[] | Promise<FlowCount[]>): void {
+    this.exportCounter('vnetlab_flow_sent_frames_total', 'Frames of a flow this component sent (a source, or a bridge copying a flooded frame)', ['flow'], async (inc) => {
+      for (const f of await source()) if (f.sentFrames > 0) inc({ flow: f.flow }, f.sentFrames);
+    });
+    this.exportCounter('vnetlab_flow_delivered_frames_total', 'Frames of a flow delivered to this component (the destination guest)', ['flow'], async (inc) => {
+      for (const f of await source()) if (f.deliveredFrames > 0) inc({ flow: f.flow }, f.deliveredFrames);
+    });
+    this.exportCounter('vnetlab_flow_drops_total', 'Frames of a flow this component dropped, by reason', ['flow', 'reason'], async (inc) => {
+      for (const f of await source()) for (const [reason, n] of Object.entries(f.drops)) if (n > 0) inc({ flow: f.flow, reason }, n);
+    });
+  }
+
+  /**
+   * A counter whose values a component keeps itself (its own cumulative counts), read at
+   * every scrape by `fill`; set again, it replaces the earlier source.
+   */
+  exportCounter<L extends string>(name: string, help: string, labelNames: readonly L[], fill: (inc: (labels: Record<L, string>, n: number) => void) => void | Promise<void>): void {
     const self = this;
-    const make = (name: string, help: string, labels: string[], fill: (c: Counter<string>, rows: Awaited<ReturnType<typeof source>>) => void) => {
-      if (this.registry.getSingleMetric(name)) this.registry.removeSingleMetric(name);
-      new Counter<string>({
-        name,
-        help,
-        labelNames: labels,
-        registers: [this.registry],
-        async collect() {
-          this.reset();
-          try {
-            fill(this, await source());
-          } catch (e) {
-            self.log?.warn('flow counters unavailable', { error: e });
-          }
-        },
-      });
-    };
-    make('vnetlab_flow_sent_frames_total', 'Frames of a flow this component sent (a source, or a bridge copying a flooded frame)', ['flow'], (c, rows) => {
-      for (const f of rows) if (f.sentFrames > 0) c.inc({ flow: f.flow }, f.sentFrames);
-    });
-    make('vnetlab_flow_delivered_frames_total', 'Frames of a flow delivered to this component (the destination guest)', ['flow'], (c, rows) => {
-      for (const f of rows) if (f.deliveredFrames > 0) c.inc({ flow: f.flow }, f.deliveredFrames);
-    });
-    make('vnetlab_flow_drops_total', 'Frames of a flow this component dropped, by reason', ['flow', 'reason'], (c, rows) => {
-      for (const f of rows) for (const [reason, n] of Object.entries(f.drops)) if (n > 0) c.inc({ flow: f.flow, reason }, n);
+    if (this.registry.getSingleMetric(name)) this.registry.removeSingleMetric(name);
+    new Counter<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        try {
+          await fill((labels, n) => this.inc(labels as Partial<Record<L, string | number>>, n));
+        } catch (e) {
+          self.log?.warn('counter source unavailable', { metric: name, error: e });
+        }
+      },
     });
   }
 
@@ -135,22 +140,8 @@ export class ServiceMetrics {
    * rate of vnetlab_modelled_time_seconds it is cycles per modelled second.
    */
   exportLedger(source: () => Array<{ pcpu: string; domain: string; primitive: string; cycles: number }> | Promise<Array<{ pcpu: string; domain: string; primitive: string; cycles: number }>>): void {
-    const self = this;
-    const name = 'vnetlab_cpu_cycles_total';
-    if (this.registry.getSingleMetric(name)) this.registry.removeSingleMetric(name);
-    new Counter<string>({
-      name,
-      help: 'Modelled CPU cycles charged, by physical CPU, domain and primitive',
-      labelNames: ['pcpu', 'domain', 'primitive'],
-      registers: [this.registry],
-      async collect() {
-        this.reset();
-        try {
-          for (const r of await source()) if (r.cycles > 0) this.inc({ pcpu: r.pcpu, domain: r.domain, primitive: r.primitive }, r.cycles);
-        } catch (e) {
-          self.log?.warn('ledger unavailable', { error: e });
-        }
-      },
+    this.exportCounter('vnetlab_cpu_cycles_total', 'Modelled CPU cycles charged, by physical CPU, domain and primitive', ['pcpu', 'domain', 'primitive'], async (inc) => {
+      for (const r of await source()) if (r.cycles > 0) inc({ pcpu: r.pcpu, domain: r.domain, primitive: r.primitive }, r.cycles);
     });
   }
 

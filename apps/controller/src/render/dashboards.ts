@@ -7,7 +7,7 @@
 export interface Target { expr: string; legendFormat: string; refId: string }
 export interface Panel {
   id: number;
-  type: 'timeseries' | 'stat' | 'text';
+  type: 'timeseries' | 'state-timeline' | 'stat' | 'text';
   title: string;
   description: string;
   gridPos: { h: number; w: number; x: number; y: number };
@@ -32,30 +32,16 @@ export interface Dashboard {
   panels: Panel[];
 }
 
-/** Metrics that exist only once something went wrong (a drop, a refusal): their panels are
- * empty in a clean run, and that is the good news. */
-export const EVENT_METRICS = [
-  'vnetlab_flow_drops_total',
-  'vnetlab_nic_drops_total',
-  'vnetlab_link_drops_total',
-  'vnetlab_protection_violations_total',
-  'vnetlab_bad_messages_total',
-  // failures and migrations: nothing until a NIC fails, a link is cut or a guest moves
-  'vnetlab_fault_phases_total',
-  'vnetlab_hypervisor_nic_failed',
-  'vnetlab_link_cuts_total',
-  'vnetlab_migration_',
-  'vnetlab_migrations_total',
-];
-
-/** Metrics of the Open vSwitch hosts only (driver_domain.switch: vswitch): empty in a lab of bridges. */
-export const VSWITCH_METRICS = ['vnetlab_vswitch_'];
-
 const DS = { type: 'prometheus' as const, uid: '${datasource}' };
 
 /** sum by (`by`) of the modelled rate of `metric{sel}`: per modelled second of its host. */
 export function modelledRate(metric: string, by: string, sel = '', scale = ''): string {
   return `sum by (${by}) (rate(${metric}${sel}[1m])${scale} / on (host) group_left max by (host) (rate(vnetlab_modelled_time_seconds[1m])))`;
+}
+
+/** A quantile of the guests' modelled round trips over the last minute, by architecture and protocol. */
+export function rttQuantile(q: number): string {
+  return `histogram_quantile(${q}, sum by (le, arch, proto) (rate(vnetlab_rtt_seconds_bucket[1m])))`;
 }
 
 class Layout {
@@ -93,8 +79,18 @@ class Layout {
     });
   }
 
-  text(title: string, content: string, w?: number): this {
-    return this.add({ type: 'text', title, description: 'placeholder: no metric exists for this yet', w, h: 4, options: { mode: 'markdown', content } });
+  /** A gauge of phases drawn as coloured bands, one row per series: the phases on a timeline. */
+  timeline(title: string, description: string, target: [expr: string, legend: string], w?: number): this {
+    const [expr, legendFormat] = target;
+    return this.add({
+      type: 'state-timeline',
+      title,
+      description,
+      w,
+      targets: [{ expr, legendFormat, refId: 'A' }],
+      fieldConfig: { defaults: { unit: 'none' }, overrides: [] },
+      options: { mergeValues: true, showValue: 'auto', rowHeight: 0.8, legend: { displayMode: 'list', placement: 'bottom' } },
+    });
   }
 
   done(): Panel[] {
@@ -116,7 +112,7 @@ function dashboard(uid: string, title: string, description: string, panels: Pane
     timezone: 'browser',
     templating: {
       list: [
-        { name: 'datasource', label: 'Prometheus', type: 'datasource', query: 'prometheus', current: {}, hide: 0 },
+        { name: 'datasource', label: 'Prometheus', type: 'datasource', query: 'prometheus', hide: 0 },
         ...extraVars,
       ],
     },
@@ -129,6 +125,7 @@ const CPU_HELP = 'Modelled CPU cycles per modelled second (divide by the clock r
 
 function overview(): Dashboard {
   const p = new Layout()
+    .series('Throughput per architecture (modelled)', 'Bits delivered up the guests\' stacks per modelled second, summed over the guests of each I/O architecture (emulated, pv, multiqueue, cdna, passthrough, native)', 'bps', [[modelledRate('vnetlab_guest_rx_bytes_total', 'arch', '', ' * 8'), '{{arch}}']])
     .series('Throughput per link (modelled)', 'Bits on each fabric link per modelled second', 'bps', [[modelledRate('vnetlab_link_bytes_total', 'link', '', ' * 8'), '{{link}}']])
     .series('Frames delivered per flow (modelled)', 'Frames of each flow delivered to its destination guest per modelled second', 'pps', [[modelledRate('vnetlab_flow_delivered_frames_total', 'flow'), '{{flow}}']])
     .series('CPU per domain', CPU_HELP, 'hertz', [[modelledRate('vnetlab_cpu_cycles_total', 'host, domain'), '{{host}} {{domain}}']])
@@ -144,7 +141,10 @@ function overview(): Dashboard {
     ])
     .series('Modelled seconds per wall second', 'How fast modelled time runs on this machine (the real-time factor), per service', 'none', [['max by (service) (rate(vnetlab_modelled_time_seconds[1m]))', '{{service}}']])
     .series('Bad messages', 'Messages a service refused (undecodable, out of range, unknown port), by reason. Empty while every message is well-formed.', 'short', [['sum by (service, reason) (vnetlab_bad_messages_total)', '{{service}} {{reason}}']])
-    .text('Latency (modelled)', 'No metric yet: `vnetlab bulk` and `vnetlab ping` print modelled latencies, but no service exports a latency histogram.', 24)
+    .series('Round trip (modelled)', 'Median and 99th percentile of the round trips the guests measured in the last minute, in modelled seconds, by I/O architecture: ICMP echo (ping) and TCP\'s own samples. A quantile is a ratio of rates, so the wall clock cancels out.', 's', [
+      [rttQuantile(0.5), 'p50 {{arch}} {{proto}}'],
+      [rttQuantile(0.99), 'p99 {{arch}} {{proto}}'],
+    ], 24)
     .done();
   return dashboard('vnetlab-overview', 'vnetlab / Overview', 'Modelled throughput, CPU per domain and per physical CPU, drops by reason, for the whole lab', p);
 }
@@ -169,7 +169,7 @@ function host(): Dashboard {
     .done();
   const hostVar = {
     name: 'host', label: 'host', type: 'query', datasource: DS, query: 'label_values(vnetlab_cpu_cycles_total, host)',
-    definition: 'label_values(vnetlab_cpu_cycles_total, host)', refresh: 2, sort: 1, current: {}, hide: 0,
+    refresh: 2, sort: 1, hide: 0,
   };
   return dashboard('vnetlab-host', 'vnetlab / Host', 'One host: CPU per domain and physical CPU, cycles by primitive, hypercalls, interrupts, NICs', p, [hostVar]);
 }
@@ -186,11 +186,11 @@ function protection(): Dashboard {
 
 function failures(): Dashboard {
   const p = new Layout()
-    .series('NIC health', 'Each NIC as its driver domain\'s fault agent sees it: 0 working, 1 failed with its I/O held, 2 failed with its I/O redirected through another host', 'none', [['max by (host, nic) (vnetlab_nic_health)', '{{host}} {{nic}}']])
+    .timeline('NIC health', 'Each NIC as its driver domain\'s fault agent sees it, on a timeline: 0 working, 1 failed with its I/O held, 2 failed with its I/O redirected through another host', ['max by (host, nic) (vnetlab_nic_health)', '{{host}} {{nic}}'])
     .series('Fault phases', 'Phases the fault agents went through (detected, held, redirected, restored), by NIC: each step shows as a rise. Empty until a NIC fails.', 'short', [['sum by (host, nic, phase) (vnetlab_fault_phases_total)', '{{host}} {{nic}} {{phase}}']])
     .series('Redirected frames (modelled)', 'Frames carried between driver domains while a NIC was down, per modelled second (out: to the other host, in: from it)', 'pps', [[modelledRate('vnetlab_redirected_frames_total', 'host, direction'), '{{host}} {{direction}}']])
     .series('Frames held', 'Frames waiting for a NIC whose link is down (held, not dropped)', 'short', [['sum by (host) (vnetlab_fault_held_frames)', '{{host}}']])
-    .series('Migration phase', 'Each domain leaving a host: 0 none, 1 pre-copy, 2 stop-and-copy, 3 resumed on the target. Empty until a guest migrates.', 'none', [['max by (host, domain) (vnetlab_migration_phase)', '{{host}} {{domain}}']])
+    .timeline('Migration phase', 'Each domain leaving a host, on a timeline: 0 none, 1 pre-copy, 2 stop-and-copy, 3 resumed on the target. Empty until a guest migrates.', ['max by (host, domain) (vnetlab_migration_phase)', '{{host}} {{domain}}'])
     .series('Migration downtime (modelled)', 'Modelled time each domain\'s last migration kept it suspended (stop-and-copy to running on the target)', 's', [['max by (domain) (vnetlab_migration_downtime_seconds)', '{{domain}}']])
     .series('Pages sent per pre-copy round', 'Pages of each domain sent in each round of its migration; a round that sends fewer pages than the one before is converging', 'short', [['sum by (domain, round) (vnetlab_migration_pages_total)', '{{domain}} round {{round}}']])
     .series('Migrations and cut links', 'Migrations by result, and fabric links cut or mended', 'short', [

@@ -6,7 +6,7 @@ import { renderCompose, type RenderOptions, type RenderedFiles } from './compose
 import { renderKubernetes } from './kubernetes.js';
 
 export { renderCompose, renderKubernetes, type RenderOptions, type RenderedFiles };
-export { dashboards, dashboardJson, EVENT_METRICS, VSWITCH_METRICS, modelledRate } from './dashboards.js';
+export { dashboards, dashboardJson, modelledRate } from './dashboards.js';
 export { fileSdPrometheusConfig, fileSdTargets, localPrometheusConfig, staticPrometheusConfig, type ScrapeTarget } from './prometheus_config.js';
 export { SERVICE_KINDS } from './container_layout.js';
 export { GRAFANA_IMAGE, PROMETHEUS_IMAGE } from './compose.js';
