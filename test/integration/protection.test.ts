@@ -1,7 +1,10 @@
 // Why protection exists: the same attack refused and counted with the checks on, and
 // visibly hurting the victim with them off (examples/architectures.yaml, host-a).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { example, startLab, vnetlab, vnetlabJson } from '../src/lab_kit.js';
+import { duringTraffic, losses, operatorBulk, type BulkRun } from '../src/traffic_during.js';
 
 interface Report {
   protection: boolean;
@@ -11,9 +14,17 @@ interface Report {
   outcome: { attempts: number; accepted: number; refused: number };
 }
 
+/** Every bulk delivered every byte, and no frame of its flows was dropped or left in flight. */
+function intact(bulks: BulkRun[]): void {
+  expect(bulks.length).toBeGreaterThan(0);
+  expect(losses(bulks)).toEqual({ bytesLost: 0, framesDropped: 0, inFlight: 0, unbalanced: [] });
+  expect(bulks.every((b) => b.bytesSent > 0 && b.flows.length > 0)).toBe(true);
+}
+
 describe('hostile guests against the protection checks', () => {
   let dir: string;
   let down: () => Promise<{ code: number }>;
+  const attack = (kind: string, attacker: string, victim: string) => vnetlabJson<Report>(['attack', kind, '--attacker', attacker, '--victim', victim], dir);
 
   beforeAll(async () => {
     ({ dir, down } = await startLab(example('architectures.yaml')));
@@ -22,22 +33,28 @@ describe('hostile guests against the protection checks', () => {
     await down();
   });
 
-  it('with protection on, a guest sending under another guest\'s MAC is filtered and counted, and the victim stays reachable', async () => {
-    const r = await vnetlabJson<Report>(['attack', 'spoof-mac', '--attacker', 'pv-a', '--victim', 'emu-a'], dir);
+  it('with protection on, a guest sending under another guest\'s MAC is filtered, counted and logged, and a TCP transfer to the victim running meanwhile delivers every byte', async () => {
+    const { result: r, bulks } = await duringTraffic(dir, { src: 'cdna-a', dst: 'emu-a', proto: 'tcp', bytes: 1_000_000 }, () => attack('spoof-mac', 'pv-a', 'emu-a'));
     expect(r.protection).toBe(true);
     expect(r.violations).toBeGreaterThanOrEqual(5);
     expect(r.verdict).toMatch(/^refused .*3 of 3 pings/);
+    intact(bulks);
+    // the driver domain says why it dropped them, naming the guest
+    const log = readFileSync(join(dir, 'logs', 'host-a_dom0.log'), 'utf8').split('\n').filter((l) => l.includes('"spoofed_source_mac"')).map((l) => JSON.parse(l) as { msg: string; domain: string; refused: number }).filter((l) => /anti-spoofing/.test(l.msg));
+    expect(log.length).toBeGreaterThan(0);
+    expect(log.every((l) => l.domain === 'pv-a' && l.refused > 0)).toBe(true);
   });
 
-  it('with protection on, CDNA refuses receive buffers in another domain\'s frames and the victim\'s memory is unchanged', async () => {
-    const r = await vnetlabJson<Report>(['attack', 'cdna-rx-foreign', '--attacker', 'cdna-a', '--victim', 'pv-a'], dir);
+  it('with protection on, CDNA refuses receive buffers and transmit requests in another domain\'s frames; the victim\'s memory is unchanged and its TCP transfer running meanwhile delivers every byte', async () => {
+    const { result: [r, tx], bulks } = await duringTraffic(dir, { src: 'pv-a', dst: 'mq-a', proto: 'tcp', bytes: 1_000_000 }, async () => [await attack('cdna-rx-foreign', 'cdna-a', 'pv-a'), await attack('cdna-tx-foreign', 'cdna-a', 'pv-a')] as const);
     expect(r.outcome.accepted).toBe(0);
     expect(r.outcome.refused).toBe(r.outcome.attempts);
     expect(r.violations).toBeGreaterThanOrEqual(r.outcome.attempts);
     expect(r.victimMemoryChanged).toBe(false);
-    const tx = await vnetlabJson<Report>(['attack', 'cdna-tx-foreign', '--attacker', 'cdna-a', '--victim', 'pv-a'], dir);
     expect(tx.outcome.accepted).toBe(0);
     expect(tx.verdict).toMatch(/^refused/);
+    expect(tx.victimMemoryChanged).toBe(false);
+    intact(bulks);
   });
 
   it('a frontend that forges its ring\'s producer index has its vif shut down and counted; the victim is untouched', async () => {
@@ -49,10 +66,16 @@ describe('hostile guests against the protection checks', () => {
 
   it('with protection off, the same attacks hijack the victim\'s traffic and corrupt its memory', async () => {
     expect((await vnetlab(['protection', 'host-a', 'off'], { labDir: dir })).code).toBe(0);
-    const spoof = await vnetlabJson<Report>(['attack', 'spoof-mac', '--attacker', 'pv-a', '--victim', 'emu-a'], dir);
+    const { result: spoof, bulks } = await duringTraffic(dir, { src: 'cdna-a', dst: 'emu-a', proto: 'udp', bytes: 300_000 }, () => attack('spoof-mac', 'pv-a', 'emu-a'));
     expect(spoof.protection).toBe(false);
     expect(spoof.violations).toBe(0);
     expect(spoof.verdict).toMatch(/^hijacked/);
+    // the switch now sends the victim's frames to the attacker: a transfer to the victim loses
+    // them (the last during the attack, or the next one, as the hijack outlasts it)
+    bulks.push(await operatorBulk(dir, 'cdna-a', 'emu-a', 'udp', 300_000));
+    const lost = losses(bulks);
+    expect(lost.bytesLost, JSON.stringify(bulks.map((b) => b.flows))).toBeGreaterThan(0);
+    expect(lost.unbalanced).toEqual([]);
     const cdna = await vnetlabJson<Report>(['attack', 'cdna-rx-foreign', '--attacker', 'cdna-a', '--victim', 'mq-a'], dir);
     expect(cdna.outcome.accepted).toBeGreaterThan(0);
     expect(cdna.victimMemoryChanged).toBe(true);

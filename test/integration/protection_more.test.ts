@@ -11,6 +11,7 @@ import { protection } from '@vnetlab/proto';
 import { grpcClient, unary } from '@vnetlab/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { example, metricValue as sample, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
+import { duringTraffic, losses, type BulkRun } from '../src/traffic_during.js';
 
 interface Report {
   kind: string;
@@ -47,6 +48,12 @@ describe('more hostile guests against the protection checks', () => {
     expect(r.victimReached, r.verdict).toBe(true);
   };
 
+  /** The victim's transfer that ran during the attack delivered every byte; none of its frames dropped. */
+  const flowsIntact = (bulks: BulkRun[]) => {
+    expect(bulks.length).toBeGreaterThan(0);
+    expect(losses(bulks)).toEqual({ bytesLost: 0, framesDropped: 0, inFlight: 0, unbalanced: [] });
+  };
+
   beforeAll(async () => {
     ({ dir, lab, down } = await startLab(example('architectures.yaml')));
   });
@@ -60,8 +67,9 @@ describe('more hostile guests against the protection checks', () => {
     expect(metricValue(await metrics('host-a/hypervisor'), 'vnetlab_protection_violations_total', { kind: 'evtchn_storm' })).toBe(0);
   });
 
-  it('with protection on, a pv guest granting the victim\'s frame to dom0 is refused by the grant check; the victim is untouched', async () => {
-    const r = await attack('grant-foreign', 'pv-a', 'mq-a');
+  it('with protection on, a pv guest granting the victim\'s frame to dom0 is refused by the grant check; the victim is untouched and its TCP transfer running meanwhile delivers every byte', async () => {
+    const { result: r, bulks } = await duringTraffic(dir, { src: 'mq-a', dst: 'cdna-a', proto: 'tcp', bytes: 1_000_000 }, () => attack('grant-foreign', 'pv-a', 'mq-a'));
+    flowsIntact(bulks);
     expect(r.protection).toBe(true);
     expect(r.outcome.accepted).toBe(0); // its transmit request was refused
     expect(r.violations).toBeGreaterThanOrEqual(5); // the transmit request and the 4 receive buffers
@@ -71,11 +79,11 @@ describe('more hostile guests against the protection checks', () => {
     untouched(r);
   });
 
-  it('with protection on, a multiqueue guest\'s buffers in the victim\'s frame are refused by dom0\'s grant map', async () => {
-    const rx = await attack('mq-rx-foreign', 'mq-a', 'pv-a');
+  it('with protection on, a multiqueue guest\'s buffers in the victim\'s frame are refused by dom0\'s grant map; the victim\'s TCP transfer running meanwhile delivers every byte', async () => {
+    const { result: [rx, tx], bulks } = await duringTraffic(dir, { src: 'pv-a', dst: 'cdna-a', proto: 'tcp', bytes: 1_000_000 }, async () => [await attack('mq-rx-foreign', 'mq-a', 'pv-a'), await attack('mq-tx-foreign', 'mq-a', 'pv-a')] as const);
+    flowsIntact(bulks);
     expect(rx.violations).toBeGreaterThanOrEqual(4);
     untouched(rx);
-    const tx = await attack('mq-tx-foreign', 'mq-a', 'pv-a');
     expect(tx.outcome).toMatchObject({ accepted: 0, refused: 1 });
     expect(tx.verdict).toMatch(/^refused/);
     untouched(tx);
