@@ -1,28 +1,21 @@
 // The VXLAN overlay end to end: three hosts whose driver domains run Open vSwitch with a
 // VTEP each, on one L2 segment; two VNIs with a guest on every host. Real nats-server, real
 // service processes, the CLI — and tshark decoding what the capture wrote.
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alive, example, metricValue, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
+import { tshark } from '../src/tshark.js';
 
 interface PingJson { sent: number; received: number }
+interface BulkJson { bytesSent: number; bytesDelivered: number; flows: Array<{ flow: string; sentFrames: number; deliveredFrames: number; drops: Record<string, number>; inFlight: number }> }
+interface CaptureJson { point: string; kind: string; frames: Array<{ direction: string; summary: string }> }
 interface TraceJson {
   delivered: boolean;
   frame: string;
   note: string;
   hops: Array<{ service: string; host: string; component: string; step: string; detail: string; tNs: number; flow: string; charges: Array<{ primitive: string; count: number; cycles: number; ns: number }> }>;
-}
-
-function tshark(file: string, fields: string[]): Promise<string[][]> {
-  return new Promise((res, rej) => {
-    execFile('tshark', ['-r', file, '-T', 'fields', '-E', 'separator=|', ...fields.flatMap((f) => ['-e', f])], { maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
-      if (err) rej(new Error(`tshark failed: ${stderr || err.message}`));
-      else res(stdout.trim().split('\n').filter(Boolean).map((l) => l.split('|')));
-    });
-  });
 }
 
 const delivered = async (metricsUrl: string) => {
@@ -120,6 +113,82 @@ describe('a VXLAN overlay over three hosts (examples/overlay.yaml)', () => {
     expect(protocols.some((p) => p.startsWith('eth:ethertype:ip:udp'))).toBe(true);
     expect(rows.filter((r) => r[4] === '8').every((r) => r[3] === '10.0.0.2')).toBe(true);
     expect(rows.some((r) => r[5] === '33434')).toBe(true);
+  });
+
+  it('a capture at a vswitch port: the tunnel port shows the inner frames, the uplink their VXLAN, as tshark decodes them', async () => {
+    const tun = join(scratch, 'vxlan0.pcap');
+    const up = join(scratch, 'eth0.pcap');
+    const capTun = vnetlab(['capture', 'host-a/dom0/vxlan0', '-w', tun, '--timeout', '6', '--json'], { labDir: dir, timeoutMs: 60_000 });
+    const capUp = vnetlab(['capture', 'host-a/dom0/eth0', '-w', up, '--timeout', '6'], { labDir: dir, timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 1500)); // the driver domain arms the captures
+    const ping = await vnetlabJson<PingJson>(['ping', 'vm-a1', 'vm-c1', '--count', '2'], dir);
+    expect(ping.received).toBe(2);
+    const [t, u] = await Promise.all([capTun, capUp]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(u.code, u.stderr).toBe(0);
+    const tj = JSON.parse(t.stdout) as CaptureJson;
+    expect([tj.point, tj.kind]).toEqual(['host-a/dom0/vxlan0', 'port']);
+    // the tunnel port: the guests' own frames, requests going into the tunnel, replies out of it
+    expect(tj.frames.filter((f) => f.summary.includes('echo request')).map((f) => f.direction)).toEqual(['tx', 'tx']);
+    expect(tj.frames.filter((f) => f.summary.includes('echo reply')).map((f) => f.direction)).toEqual(['rx', 'rx']);
+    const inner = (await tshark(tun, ['frame.protocols', 'eth.src', 'ip.src', 'ip.dst', 'icmp.type', 'udp.dstport'])).filter((r) => r[4] !== '');
+    expect(inner).toHaveLength(4);
+    for (const [protocols, ethSrc, ipSrc, ipDst, , udpPort] of inner) {
+      expect(protocols).toBe('eth:ethertype:ip:icmp:data');
+      expect(ethSrc).toMatch(/^00:16:3e:00:0[ac]:01$/);
+      expect([ipSrc, ipDst].sort()).toEqual(['10.0.0.1', '10.0.0.3']);
+      expect(udpPort).toBe('');
+    }
+    expect(inner.map((r) => r[4]).sort()).toEqual(['0', '0', '8', '8']);
+    // the uplink: the same frames inside VXLAN between the two VTEPs
+    const outer = (await tshark(up, ['frame.protocols', 'ip.src', 'ip.dst', 'udp.dstport', 'vxlan.vni', 'icmp.type'])).filter((r) => r[5] !== '');
+    expect(outer).toHaveLength(4);
+    for (const [protocols, ipSrc, ipDst, udpPort, vni] of outer) {
+      expect(protocols).toBe('eth:ethertype:ip:udp:vxlan:eth:ethertype:ip:icmp:data');
+      expect(udpPort).toBe('4789');
+      expect(vni).toBe('100');
+      expect([ipSrc!.split(',')[0], ipDst!.split(',')[0]].sort()).toEqual(['172.16.0.1', '172.16.0.3']);
+    }
+  });
+
+  it('a capture of a switch port that does not exist is refused with the host\'s ports', async () => {
+    const file = join(scratch, 'none.pcap');
+    const r = await vnetlab(['capture', 'host-b/dom0/vif9.0', '-w', file, '--timeout', '20'], { labDir: dir, timeoutMs: 60_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('no switch port "host-b/dom0/vif9.0"');
+    for (const p of ['host-b/dom0/eth0', 'host-b/dom0/vxlan0', 'host-b/dom0/vif1.0', 'host-b/dom0/vif2.0']) expect(r.stderr).toContain(p);
+    expect(existsSync(file)).toBe(false);
+    // a guest's name stands for its vif
+    const alias = await vnetlab(['capture', 'host-b/dom0/vm-b2', '-w', file, '--timeout', '2', '--json'], { labDir: dir, timeoutMs: 60_000 });
+    expect(alias.code, alias.stderr).toBe(0);
+    expect((JSON.parse(alias.stdout) as CaptureJson).point).toBe('host-b/dom0/vif2.0');
+  });
+
+  it('a stream within one VNI across hosts delivers all its bytes, over UDP and TCP', async () => {
+    // 1422-byte datagrams: the largest that fit the tunnel (IP MTU 1450)
+    const udp = await vnetlabJson<BulkJson>(['bulk', 'vm-a1', 'vm-b1', '--proto', 'udp', '--bytes', '500000', '--msg-size', '1422'], dir);
+    expect([udp.bytesSent, udp.bytesDelivered]).toEqual([500_000, 500_000]);
+    expect(udp.flows[0]!.sentFrames).toBe(Math.ceil(500_000 / 1422));
+    expect(udp.flows[0]!.deliveredFrames).toBe(udp.flows[0]!.sentFrames);
+    expect(udp.flows[0]!.inFlight).toBe(0);
+    const tcp = await vnetlabJson<BulkJson>(['bulk', 'vm-b2', 'vm-c2', '--proto', 'tcp', '--bytes', '500000'], dir);
+    expect([tcp.bytesSent, tcp.bytesDelivered]).toEqual([500_000, 500_000]);
+  });
+
+  it('a stream across VNIs delivers nothing', async () => {
+    // vm-a2 (VNI 200) to vm-b1 (VNI 100): nobody in VNI 200 answers for vm-b1's address
+    const before = await delivered(metrics('vm-b1'));
+    const r = await vnetlab(['bulk', 'vm-a2', 'vm-b1', '--proto', 'udp', '--bytes', '100000', '--msg-size', '1422', '--json'], { labDir: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('10.0.0.2 does not answer');
+    expect(await delivered(metrics('vm-b1'))).toBe(before);
+    // vm-b2 (VNI 200) to vm-a1's address: it reaches VNI 200's 10.0.0.1 (vm-c2), never vm-a1
+    const a1 = await delivered(metrics('vm-a1'));
+    const c2 = await delivered(metrics('vm-c2'));
+    const s = await vnetlabJson<BulkJson>(['bulk', 'vm-b2', 'vm-a1', '--proto', 'udp', '--bytes', '100000', '--msg-size', '1422'], dir);
+    expect(s.flows[0]!.sentFrames).toBe(Math.ceil(100_000 / 1422));
+    expect(await delivered(metrics('vm-a1'))).toBe(a1);
+    expect(await delivered(metrics('vm-c2'))).toBeGreaterThanOrEqual(c2 + s.flows[0]!.sentFrames);
   });
 
   it('trace explains the path component by component with each step\'s cost', async () => {

@@ -6,7 +6,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { control, inspect, subjects, tapKey, TAPS_BUCKET, type TapSpec } from '@vnetlab/proto';
-import { unary, type Service } from '@vnetlab/runtime';
+import { unary, UNKNOWN_POINT, type Service } from '@vnetlab/runtime';
 import type { Topology } from '@vnetlab/topology';
 import type { LabState, ServiceState } from './labfile.js';
 import { serviceClient } from './service_client.js';
@@ -35,17 +35,27 @@ export function sessionTimeout(timeoutS: number, max: number): number {
   return timeoutS;
 }
 
-/** Where a capture point is: a guest, a NIC ("host/nic") or a link of the topology. */
-export function resolvePoint(topo: Topology, point: string): 'guest' | 'nic' | 'link' {
+/**
+ * Where a capture point is: a guest, a NIC ("host/nic"), a link of the topology, or a port of
+ * a host's driver-domain switch ("host/dom0/port"). A switch port's name is checked by the
+ * driver domain that has it (its vifs carry run-time domids), which names its ports if not.
+ */
+export function resolvePoint(topo: Topology, point: string): 'guest' | 'nic' | 'link' | 'port' {
   if (topo.hosts.some((h) => h.guests.some((g) => g.name === point))) return 'guest';
   if (topo.hosts.some((h) => h.nics.some((n) => `${h.name}/${n.name}` === point))) return 'nic';
   if (topo.links.some((l) => l.name === point)) return 'link';
+  const sw = /^([^/]+)\/dom0\/(.+)$/.exec(point);
+  if (sw) {
+    if (topo.hosts.some((h) => h.name === sw[1])) return 'port';
+    throw new InspectError(grpc.status.NOT_FOUND, `no host "${sw[1]}" for switch port "${point}" (hosts: ${topo.hosts.map((h) => h.name).join(', ')})`);
+  }
   const all = [
     ...topo.hosts.flatMap((h) => h.guests.map((g) => g.name)),
     ...topo.hosts.flatMap((h) => h.nics.map((n) => `${h.name}/${n.name}`)),
     ...topo.links.map((l) => l.name),
   ];
-  throw new InspectError(grpc.status.NOT_FOUND, `no capture point "${point}" (guests, NICs and links: ${all.join(', ')})`);
+  const ports = topo.hosts.map((h) => `${h.name}/dom0/PORT`);
+  throw new InspectError(grpc.status.NOT_FOUND, `no capture point "${point}" (guests, NICs and links: ${all.join(', ')}; switch ports: ${ports.join(', ')}, PORT a vif such as vif1.0, a guest's name, a NIC, or vxlan0)`);
 }
 
 export class InspectApi {
@@ -113,6 +123,9 @@ export class InspectApi {
     const session = `c${randomBytes(6).toString('hex')}`;
     const frames: inspect.CapturedFrame[] = [];
     let armed = false;
+    // the point as the service that armed it names it (a guest's name stands for its vif)
+    let point = r.point;
+    let unknown: string | undefined;
     const sub = this.svc.nc.subscribe(subjects.capture(session));
     const done = (async () => {
       for await (const m of sub) {
@@ -122,8 +135,14 @@ export class InspectApi {
         } catch {
           continue;
         }
-        if (f.direction === 'armed') armed = true;
-        else frames.push(f);
+        if (f.direction === UNKNOWN_POINT) {
+          unknown = Buffer.from(f.data).toString();
+          break;
+        }
+        if (f.direction === 'armed') {
+          armed = true;
+          point = f.point;
+        } else frames.push(f);
         if (r.count > 0 && frames.length >= r.count) break;
       }
     })();
@@ -136,11 +155,12 @@ export class InspectApi {
       await this.setTap(undefined, key).catch(() => undefined);
       sub.unsubscribe();
     }
+    if (unknown !== undefined) throw new InspectError(grpc.status.NOT_FOUND, `no switch port "${r.point}" (its ports: ${unknown || 'none'})`);
     if (!armed && frames.length === 0) this.svc.log.warn('capture saw no service arm it', { session, point: r.point });
     const kept = r.count > 0 ? frames.slice(0, r.count) : frames;
     // a point's frames in modelled-time order (its tx and rx come from one service, or a link's ends)
     kept.sort((a, b) => a.tNs - b.tNs);
-    return { frames: kept, point: r.point, kind };
+    return { frames: kept, point, kind };
   }
 
   // ---- trace ----

@@ -77,7 +77,20 @@ export function inspectCommands(out: Out, json: FlagSpec): Record<string, Inspec
 
     capture: {
       synopsis: 'vnetlab capture PORT -w FILE.pcap [--count N] [--timeout S] [--quiet]',
-      help: 'Captures the frames at PORT — a guest\'s interface (vm-a1), a NIC (host-a/eth0) or a link (its name, such as underlay) — into a pcap file (libpcap, nanosecond timestamps in modelled time) that tcpdump, tshark and Wireshark read. Services copy frames only while the capture runs. Stops after N frames or S seconds.',
+      help: [
+        'Captures the frames at PORT into a pcap file (libpcap, nanosecond timestamps in modelled time) that tcpdump, tshark and Wireshark read. Services copy frames only while the capture runs. Stops after N frames or S seconds.',
+        '',
+        'PORT is one of:',
+        '  GUEST              a guest\'s interface, as its kernel sees it (vm-a1)',
+        '  HOST/NIC           a NIC, what it puts on and takes from the wire (host-a/eth0)',
+        '  LINK               a link of the topology, every frame entering it (underlay)',
+        '  HOST/dom0/PORT     a port of the host\'s driver-domain switch (bridge, vswitch or router), in and out',
+        '                     as that port sees them: a vif (host-a/dom0/vif1.0, or host-a/dom0/vm-a1 for the',
+        '                     guest\'s vif), the uplink (host-a/dom0/eth0: VXLAN as outer frames), the tunnel port',
+        '                     (host-a/dom0/vxlan0: inner frames, after decapsulation and before encapsulation),',
+        '                     an emulated NIC\'s tap (tap2), a redirect port (redir-host-b), dom0\'s own (dom0).',
+        '                     An unknown port is refused with the host\'s list of ports.',
+      ].join('\n'),
       flags: [
         { name: 'write', type: 'string', help: 'the pcap file to write (also -w FILE)' },
         { name: 'count', type: 'number', help: 'stop after this many frames (0: until the timeout)', default: 0 },

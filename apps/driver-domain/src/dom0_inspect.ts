@@ -1,7 +1,8 @@
 // dom0's switch, chosen per host by the topology (driver_domain.switch), and what an
 // operator sees of it: the vswitch's ports (vifs, the NIC, the VXLAN tunnel port with the
 // host's VTEP and the remote VTEPs of its VNIs), its counters as metrics, its flow table
-// over gRPC (VswitchControl), and the steps of traced frames on `trace.<session>`.
+// over gRPC (VswitchControl), the steps of traced frames on `trace.<session>`, and the frames
+// at its ports for captures of `HOST/dom0/PORT` on `capture.<session>`.
 //
 // Flows go over gRPC rather than a NATS request: a flow change is an operator command that
 // waits for its answer (the switch's canonical text, or why the flow was refused), which
@@ -9,10 +10,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { Bridge } from '@vnetlab/bridge';
 import type { Cpu } from '@vnetlab/cost';
-import { BridgeSwitch, OvsSwitch, RouterSwitch, type DomainSwitch, type FrameEvent, type FrameObserver } from '@vnetlab/driver-domain';
+import { BridgeSwitch, OvsSwitch, RouterSwitch, type DomainSwitch, type DriverDomain, type FrameEvent, type FrameObserver, type PortTap } from '@vnetlab/driver-domain';
 import { describeFrame } from '@vnetlab/frames';
 import { inspect } from '@vnetlab/proto';
-import { Taps, type HypercallClient, type Service } from '@vnetlab/runtime';
+import { Taps, type HypercallClient, type PointAnswer, type Service } from '@vnetlab/runtime';
 import { routerRoutes, type Host, type Topology } from '@vnetlab/topology';
 import { VSwitch, VswitchError } from '@vnetlab/vswitch';
 import { Counter, Gauge } from 'prom-client';
@@ -48,7 +49,11 @@ export class Dom0Inspect {
   readonly taps: Taps;
   /** Hands dom0's frame events to the trace sessions (active only while one runs). */
   readonly observer: FrameObserver;
+  /** Copies frames at the switch ports to the captures of them (active only while one runs). */
+  readonly portTap: PortTap;
   private readonly switches = new Map<string, OvsSwitch>();
+  /** The driver domain's switches, each with its ports (set once they exist). */
+  private domains: () => DriverDomain[] = () => [];
   private vifNames = new Map<string, string>();
 
   constructor(
@@ -58,7 +63,7 @@ export class Dom0Inspect {
     private readonly cpu: Cpu,
     private readonly hv: HypercallClient,
   ) {
-    this.taps = new Taps(svc);
+    this.taps = new Taps(svc, { port: (point) => this.resolvePort(point) });
     const taps = this.taps;
     this.observer = {
       get active() {
@@ -66,12 +71,40 @@ export class Dom0Inspect {
       },
       frame: (e) => this.onFrame(e),
     };
+    const prefix = `${host.name}/dom0/`;
+    this.portTap = {
+      get active() {
+        return taps.capturing;
+      },
+      frame: (port, direction, bytes, tNs) => taps.capture('port', prefix + port, direction, bytes, tNs),
+    };
     this.metrics();
     svc.addGrpc(inspect.VswitchControlService, this.flowsImpl());
   }
 
   async start(): Promise<void> {
     await this.taps.start();
+  }
+
+  /** The switches whose ports captures may name. */
+  servePorts(domains: () => DriverDomain[]): void {
+    this.domains = domains;
+  }
+
+  /**
+   * A capture point `HOST/dom0/PORT` of this host: PORT is a port of one of dom0's switches
+   * (vif1.0, tap2, vxlan0, eth0, redir-host-b, dom0) or a guest's name standing for its vif.
+   */
+  private async resolvePort(point: string): Promise<PointAnswer> {
+    const prefix = `${this.host.name}/dom0/`;
+    if (!point.startsWith(prefix)) return undefined;
+    const name = point.slice(prefix.length);
+    const ports = [...new Set(this.domains().flatMap((d) => d.switchPorts()))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    if (ports.includes(name)) return { serve: point };
+    const domid = (await this.hv.listDomains()).domains.find((d) => d.name === name && d.domid !== 0)?.domid;
+    const alias = domid === undefined ? undefined : [`vif${domid}.0`, `tap${domid}`].find((p) => ports.includes(p));
+    if (alias) return { serve: prefix + alias };
+    return { unknown: ports.map((p) => prefix + p) };
   }
 
   /** The switch of the bridge (or vswitch) joining `nics` (none: the NIC-less local one). */

@@ -121,13 +121,14 @@ export async function startDriverDomain(cfg: ServiceConfig, shared: HostShared =
   const endpoint = (uplinks: UplinkPort[]) =>
     host.driver_domain.ip !== undefined && first && uplinks.some((u) => u.name === first.name) ? { endpoint: { mac: first.mac, ip: host.driver_domain.ip, sinkPort: SINK_PORT } } : {};
   for (const uplinks of groups.values()) {
-    const dd = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor(uplinks.map((u) => u.name)), uplinks, ports: { hv, notify }, observer: look.observer, flowSink: journal.record, ...endpoint(uplinks) });
+    const dd = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor(uplinks.map((u) => u.name)), uplinks, ports: { hv, notify }, observer: look.observer, portTap: look.portTap, flowSink: journal.record, ...endpoint(uplinks) });
     for (const u of uplinks) bridges.set(u.name, dd);
   }
   // guests on no NIC of dom0's still meet on a bridge without an uplink
-  const local = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor([]), ports: { hv, notify }, observer: look.observer, flowSink: journal.record });
+  const local = new DriverDomain({ mem, dom0, pages, cpu, switch: look.switchFor([]), ports: { hv, notify }, observer: look.observer, portTap: look.portTap, flowSink: journal.record });
   const ddFor = (nic: string | undefined) => (nic && bridges.get(nic)) || bridges.values().next().value || local;
   const all = () => [...new Set(bridges.values()), local];
+  look.servePorts(all);
   svc.onShutdown(() => all().forEach((d) => d.close()));
   // the fault agent (seed 004): notices a failed NIC, holds and redirects its traffic
   startFaultAgent(svc, topo, host, (nic) => bridges.get(nic), (nic) => bridges.get(nic)!.resetUplink(nic, 'nic_dead', reconfigure.get(nic)!));

@@ -26,8 +26,11 @@ export interface SwitchOutput {
    * new buffer (an encapsulated frame).
    */
   bytes: Buffer;
-  /** Set for a VXLAN-encapsulated copy. */
-  encap?: { vni: number; remoteIp: string };
+  /**
+   * Set for a VXLAN-encapsulated copy: the tunnel port it left through and the inner frame
+   * (what a capture at the tunnel port shows, as tcpdump on OVS's vxlan_sys_4789 does).
+   */
+  encap?: { vni: number; remoteIp: string; tunnelPort?: string; inner?: Buffer };
 }
 
 /** One step of the switch's decision, for traces (the vswitch's ofproto/trace lines). */
@@ -49,10 +52,14 @@ export interface SwitchDecision {
   steps: SwitchStep[];
   /** vswitch: decided by the exact-match cache. */
   fastPath?: boolean;
+  /** vswitch: the frame came in through a tunnel port — its name and the inner frame after decapsulation. */
+  tunnelIn?: { port: string; inner: Buffer };
 }
 
 export interface DomainSwitch {
   readonly kind: SwitchKind;
+  /** A port of the switch's own that the driver domain does not attach (the vswitch's VXLAN port). */
+  readonly tunnelPort?: string;
   addPort(p: SwitchPortSpec): void;
   /** Detaches a port (a vif whose guest left): what was learned on it is forgotten. */
   removePort(name: string): void;

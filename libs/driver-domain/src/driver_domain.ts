@@ -97,6 +97,8 @@ export interface DriverDomainOptions {
   uplinks?: UplinkPort[];
   /** Told about every frame while it is active (traces). */
   observer?: FrameObserver;
+  /** Told the frames at each switch port while it is active (captures). */
+  portTap?: PortTap;
   ports: DriverDomainPorts;
   domain?: string;
   /** Frames that may wait for the NIC (Linux's txqueuelen). */
@@ -107,6 +109,16 @@ export interface DriverDomainOptions {
   flowSink?: (op: FlowOp) => void;
   /** The domain's own address on this switch (a port of its own): it receives traffic as an endpoint. */
   endpoint?: { mac: string; ip: string; sinkPort: number };
+}
+
+/**
+ * Frames as each port of dom0's switch sees them, as tcpdump on that port shows them:
+ * received (before the switch decides) and sent (the switch's output, before the qdisc). A
+ * tunnel port shows the inner frame; the uplink the outer one. Asked only while `active`.
+ */
+export interface PortTap {
+  readonly active: boolean;
+  frame(port: string, direction: 'rx' | 'tx', bytes: Buffer, tNs: number): void;
 }
 
 interface Vif extends VifSpec {
@@ -417,6 +429,7 @@ export class DriverDomain {
       const t = this.o.cpu.run(skb.tNs, this.domain, fwd.charges);
       skb.tNs = t;
       this.seen(t);
+      if (this.o.portTap?.active) this.tapPorts(inPort, skb.bytes, fwd, start, t);
       if (this.watched) {
         const charges = fwd.charges.map(([p, n]) => ({ primitive: p, count: n, cycles: this.o.cpu.ledger.costs.cycles(p, n), domain: this.domain }));
         const where = fwd.outputs.map((o) => (o.encap ? `${o.port} (VXLAN vni ${o.encap.vni} to ${o.encap.remoteIp})` : o.port));
@@ -463,6 +476,33 @@ export class DriverDomain {
     for (const [vif, list] of perVif) await this.deliverTo(vif, list, Math.max(...list.map((s) => s.tNs)));
     if (local.length > 0) await this.deliverLocal(local);
     this.flushQdisc();
+  }
+
+  /** Copies one switch decision's frames to the port tap: in at `inPort`, out at each output. */
+  private tapPorts(inPort: string, bytes: Buffer, fwd: SwitchDecision, rxNs: number, txNs: number): void {
+    const tap = this.o.portTap!;
+    try {
+      tap.frame(inPort, 'rx', bytes, rxNs);
+      if (fwd.tunnelIn) tap.frame(fwd.tunnelIn.port, 'rx', fwd.tunnelIn.inner, rxNs);
+      for (const out of fwd.outputs) {
+        if (out.encap?.tunnelPort && out.encap.inner) tap.frame(out.encap.tunnelPort, 'tx', out.encap.inner, txNs);
+        tap.frame(out.port, 'tx', out.bytes, txNs);
+      }
+    } catch {
+      /* a capture's failure never disturbs the data path */
+    }
+  }
+
+  /** The ports of this switch: the NICs, the vifs and emulated NICs, redirect ports, dom0's own, a tunnel port. */
+  switchPorts(): string[] {
+    return [
+      ...this.uplinks.keys(),
+      ...(this.switch.tunnelPort ? [this.switch.tunnelPort] : []),
+      ...this.vifs.keys(),
+      ...this.emulated.keys(),
+      ...this.remotes.keys(),
+      ...(this.endpoint ? [LOCAL_PORT] : []),
+    ];
   }
 
   /** Frames for the domain's own address: up its stack; what it answers goes back out through the switch. */

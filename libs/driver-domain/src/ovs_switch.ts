@@ -4,6 +4,7 @@
 // local VTEP is decapsulated and switched in its VNI. The trace's primitives (flow_lookup,
 // vxlan_encap) are what the decision cost.
 import type { Primitive } from '@vnetlab/cost';
+import { VXLAN_OVERHEAD } from '@vnetlab/frames';
 import { traceCost, type VSwitch } from '@vnetlab/vswitch';
 import type { DomainSwitch, SwitchDecision, SwitchPortSpec } from './domain_switch.js';
 
@@ -54,7 +55,7 @@ export class OvsSwitch implements DomainSwitch {
         outputs.push({ port: o.port, bytes: o.frame });
       } else if (this.uplink !== undefined) {
         // the tunnel port's packets go out of the host's NIC (the host stack routes them there)
-        outputs.push({ port: this.uplink, bytes: o.frame, encap: { vni: o.vni!, remoteIp: o.remoteIp! } });
+        outputs.push({ port: this.uplink, bytes: o.frame, encap: { vni: o.vni!, remoteIp: o.remoteIp!, tunnelPort: o.port, inner: o.frame.subarray(VXLAN_OVERHEAD) } });
       } else {
         drops.push('no_uplink');
       }
@@ -68,6 +69,7 @@ export class OvsSwitch implements DomainSwitch {
       charges,
       steps: r.trace.map((s) => ({ step: s.step, detail: s.detail, ...(s.primitive ? { primitive: s.primitive, count: s.count ?? 1 } : {}), ...(s.flow ? { flow: s.flow } : {}) })),
       fastPath: r.fastPath,
+      ...(r.decap ? { tunnelIn: { port: r.decap.port, inner: r.decap.inner } } : {}),
     };
   }
 }

@@ -63,13 +63,15 @@ function buildHost(name: string, vtep: string, mac: string, guests: GuestSpec[])
   } as HypervisorPort;
   const events: FrameEvent[] = [];
   const observer = { active: true, frame: (e: FrameEvent) => events.push(e) };
+  const tapped: Array<{ port: string; direction: 'rx' | 'tx'; bytes: Buffer; tNs: number }> = [];
+  const portTap = { active: false, frame: (port: string, direction: 'rx' | 'tx', bytes: Buffer, tNs: number) => tapped.push({ port, direction, bytes: Buffer.from(bytes), tNs }) };
   const sw = new OvsSwitch(new VSwitch(), { localIp: vtep, localMac: mac });
   let dd!: DriverDomain;
   const uplink = new WireUplink((t) => void dd.onEvent(UPLINK_PORT, t));
   dd = new DriverDomain({
     mem, dom0: new GuestMemory(mem, dom0.p2m), pages: new PagePool(dom0.p2m.map((_, i) => i).slice(16)),
     cpu: new Cpu('cpu0', 2.8e9, ledger), switch: sw, uplink: { name: 'eth0', driver: uplink, port: UPLINK_PORT },
-    ports: { hv: port0, notify: (port, t) => send(dom0.domid, port, t) }, observer,
+    ports: { hv: port0, notify: (port, t) => send(dom0.domid, port, t) }, observer, portTap,
   });
   handlers.set(dom0.domid, (port, t) => void dd.onEvent(port, t));
   const vms = guests.map((g, i) => {
@@ -93,7 +95,7 @@ function buildHost(name: string, vtep: string, mac: string, guests: GuestSpec[])
       await dd.addVif({ name: `vif${g.info.domid}.0`, frontDomid: g.info.domid, port: bound.port, rxMode: 'copy', vni: g.vni }, txRingRef, rxRingRef, 0);
     }
   };
-  return { name, vtep, mac, sw, dd, uplink, ledger, vms, connect, events };
+  return { name, vtep, mac, sw, dd, uplink, ledger, vms, connect, events, portTap, tapped };
 }
 
 async function overlay() {
@@ -164,5 +166,40 @@ describe('driver domains with Open vSwitch and VXLAN', () => {
     expect(sw.switchSteps!.map((s) => s.step)).toContain('encap');
     expect(sw.charges.map((c) => c.primitive)).toContain('vxlan_encap');
     expect(b.events.some((e) => e.step === 'switch' && e.switchSteps!.some((s) => s.step === 'decap'))).toBe(true);
+  });
+
+  it('a port tap sees each switch port as tcpdump would: the vif and the tunnel port inner frames, the uplink VXLAN', async () => {
+    const { a, b } = await overlay();
+    await a.vms[0]!.kernel.ping('10.0.0.3', 1); // ARP and MACs learned: the next ping is two frames
+    expect(a.tapped).toEqual([]); // nothing is copied while no capture is active
+    a.portTap.active = true;
+    b.portTap.active = true;
+    const r = await a.vms[0]!.kernel.ping('10.0.0.3', 1);
+    expect(r.received).toBe(1);
+    expect(a.dd.switchPorts().sort()).toEqual(['eth0', 'vif1.0', 'vif2.0', 'vxlan0']);
+    const at = (h: typeof a, port: string, direction: 'rx' | 'tx') => h.tapped.filter((x) => x.port === port && x.direction === direction);
+    const icmpType = (f: Buffer) => f[14 + 20];
+    // host a: the request in at a1's vif and out at vxlan0 as the inner frame, out at eth0 inside VXLAN
+    const req = at(a, 'vif1.0', 'rx');
+    expect(req.map((x) => icmpType(x.bytes))).toEqual([8]);
+    const tunTx = at(a, 'vxlan0', 'tx');
+    expect(tunTx.map((x) => x.bytes)).toEqual(req.map((x) => x.bytes));
+    const upTx = at(a, 'eth0', 'tx');
+    expect(upTx).toHaveLength(1);
+    const outer = decapVxlan(upTx[0]!.bytes);
+    expect(outer.vni).toBe(100);
+    expect(outer.inner.equals(req[0]!.bytes)).toBe(true);
+    // the reply: VXLAN in at eth0, its inner frame in at vxlan0, out at the vif
+    const upRx = at(a, 'eth0', 'rx');
+    expect(upRx).toHaveLength(1);
+    const tunRx = at(a, 'vxlan0', 'rx');
+    expect(tunRx.map((x) => x.bytes)).toEqual([decapVxlan(upRx[0]!.bytes).inner]);
+    expect(at(a, 'vif1.0', 'tx').map((x) => icmpType(x.bytes))).toEqual([0]);
+    expect(tunRx[0]!.bytes.equals(at(a, 'vif1.0', 'tx')[0]!.bytes)).toBe(true);
+    // a port's sent frame leaves after the switch's decision, never before it arrived
+    expect(upTx[0]!.tNs).toBeGreaterThan(req[0]!.tNs);
+    // host b saw the same request arrive at its uplink and leave at b1's vif
+    expect(at(b, 'eth0', 'rx').map((x) => x.bytes)).toEqual(upTx.map((x) => x.bytes));
+    expect(at(b, 'vif1.0', 'tx').map((x) => x.bytes)).toEqual(req.map((x) => x.bytes));
   });
 });

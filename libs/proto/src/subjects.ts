@@ -258,8 +258,8 @@ export const SUBJECT_CATALOGUE: readonly SubjectEntry[] = [
     pattern: 'capture.<session>',
     payload: 'vnetlab.inspect.v1.CapturedFrame',
     encoding: 'protobuf',
-    signal: 'a copy of a frame at a capture point (guest interface, NIC port, link), sent only while a capture of that point is active (KV bucket vnetlab-taps)',
-    publisher: 'guest, nic, fabric',
+    signal: 'a copy of a frame at a capture point (guest interface, NIC port, link, a port of a driver domain\'s switch), sent only while a capture of that point is active (KV bucket vnetlab-taps)',
+    publisher: 'guest, driver-domain, nic, fabric',
     subscriber: 'controller (vnetlab capture)',
   },
   {

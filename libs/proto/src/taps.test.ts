@@ -8,6 +8,8 @@ describe('tap sessions in the KV bucket', () => {
     expect(parseTap(JSON.stringify(c))).toEqual(c);
     expect(parseTap(JSON.stringify(t))).toEqual(t);
     expect(tapKey(c)).toBe('capture.c1');
+    const port = { kind: 'capture', session: 'c3', pointKind: 'port', point: 'host-a/dom0/vxlan0' } as const;
+    expect(parseTap(JSON.stringify(port))).toEqual(port);
   });
 
   it('refuses values that are not well-formed taps', () => {

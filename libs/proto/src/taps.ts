@@ -10,11 +10,14 @@ export const TAPS_BUCKET = 'vnetlab-taps';
 export interface CaptureTap {
   kind: 'capture';
   session: string;
-  /** What is captured: a guest's interface, a NIC or a link. */
-  pointKind: 'guest' | 'nic' | 'link';
-  /** guest name, "host/nic", or link name. */
+  /** What is captured: a guest's interface, a NIC, a link, or a port of a driver domain's switch. */
+  pointKind: CapturePointKind;
+  /** guest name, "host/nic", link name, or "host/dom0/port" (a switch port, e.g. host-a/dom0/vif1.0). */
   point: string;
 }
+
+export type CapturePointKind = 'guest' | 'nic' | 'link' | 'port';
+const POINT_KINDS: readonly string[] = ['guest', 'nic', 'link', 'port'];
 
 /**
  * A trace session: every component reports the steps of frames that carry the mark — an
@@ -49,8 +52,8 @@ export function parseTap(value: string): TapSpec | undefined {
   const o = v as Record<string, unknown>;
   if (typeof o.session !== 'string' || !/^[A-Za-z0-9_-]+$/.test(o.session)) return undefined;
   if (o.kind === 'capture') {
-    if ((o.pointKind === 'guest' || o.pointKind === 'nic' || o.pointKind === 'link') && typeof o.point === 'string') {
-      return { kind: 'capture', session: o.session, pointKind: o.pointKind, point: o.point };
+    if (typeof o.pointKind === 'string' && POINT_KINDS.includes(o.pointKind) && typeof o.point === 'string') {
+      return { kind: 'capture', session: o.session, pointKind: o.pointKind as CapturePointKind, point: o.point };
     }
     return undefined;
   }

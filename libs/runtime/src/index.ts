@@ -17,4 +17,4 @@ export { KvStore, type StoreWatchEvent } from './kv_store.js';
 export { HypercallClient, DOMAIN_TOKEN_HEADER, type GrantCopyArg, type GrantPtrArg } from './hypercall_client.js';
 export { type ChargeList } from './hypercall_client.js';
 export type { HostShared } from './host_shared.js';
-export { Taps, type ActiveTrace, type CapturePoints, type HopFields } from './taps.js';
+export { Taps, UNKNOWN_POINT, type ActiveTrace, type CapturePoints, type HopFields, type PointAnswer, type PointResolver } from './taps.js';

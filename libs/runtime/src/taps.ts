@@ -9,14 +9,28 @@ import type { Service } from './service.js';
 
 export interface ActiveTrace extends TraceTap { match: (frame: Buffer) => MarkMatch | undefined }
 
-/** The capture points a service serves, e.g. { guest: ['vm-a1'] } or { nic: ['host-a/eth0'] }. */
-export type CapturePoints = Partial<Record<CaptureTap['pointKind'], string[]>>;
+/**
+ * What a service whose points come and go (a driver domain's switch ports) says about a
+ * point: undefined when it is not this service's; `{ serve }` with the point's canonical name
+ * (e.g. a guest's name resolved to its vif); `{ unknown }` with the points it does have when
+ * the point would be this service's but does not exist, so that the capture fails with them.
+ */
+export type PointAnswer = { serve: string } | { unknown: string[] } | undefined;
+export type PointResolver = (point: string) => PointAnswer | Promise<PointAnswer>;
+
+/** The capture points a service serves, e.g. { guest: ['vm-a1'] } or { nic: ['host-a/eth0'] }, or a resolver. */
+export type CapturePoints = Partial<Record<CaptureTap['pointKind'], string[] | PointResolver>>;
+
+/** CapturedFrame.direction of a service's refusal: `data` lists the valid points, comma-separated. */
+export const UNKNOWN_POINT = 'unknown_point';
 
 export type HopFields = Omit<Partial<inspect.TraceHop>, 'session' | 'service' | 'host' | 'seq'> & { step: string; component: string; tNs: number };
 
 export class Taps {
   private readonly captureSessions = new Map<string, CaptureTap>();
   private readonly traceSessions = new Map<string, ActiveTrace>();
+  /** Capture sessions whose point a resolver is still looking up. */
+  private readonly pending = new Set<string>();
   private seq = 0;
   private stopWatch: (() => void) | undefined;
 
@@ -39,6 +53,7 @@ export class Taps {
     const [kind, session] = key.split('.');
     if (!session) return;
     if (value === undefined) {
+      this.pending.delete(session);
       this.captureSessions.delete(session);
       this.traceSessions.delete(session);
       return;
@@ -49,10 +64,22 @@ export class Taps {
       return;
     }
     if (tap.kind === 'capture') {
-      if (!(this.points[tap.pointKind] ?? []).includes(tap.point)) return;
-      this.captureSessions.set(session, tap);
-      // tell the controller this point is being captured from now on
-      this.svc.publish(subjects.capture(session), inspect.CapturedFrame.encode({ session, point: tap.point, direction: 'armed', data: Buffer.alloc(0), tNs: 0, service: this.svc.name }).finish());
+      const served = this.points[tap.pointKind] ?? [];
+      if (Array.isArray(served)) {
+        if (served.includes(tap.point)) this.arm(tap, tap.point);
+        return;
+      }
+      this.pending.add(session);
+      void Promise.resolve()
+        .then(() => served(tap.point))
+        .then((a) => {
+          // the session may have ended while the point was being looked up
+          if (!a || !this.pending.delete(session)) return;
+          if ('serve' in a) this.arm(tap, a.serve);
+          else this.svc.publish(subjects.capture(session), inspect.CapturedFrame.encode({ session, point: tap.point, direction: UNKNOWN_POINT, data: Buffer.from(a.unknown.join(', ')), tNs: 0, service: this.svc.name }).finish());
+        })
+        .catch((e: unknown) => this.svc.log.warn('capture point lookup failed', { point: tap.point, error: e }))
+        .finally(() => this.pending.delete(session));
       return;
     }
     if (!this.traces) return;
@@ -62,6 +89,14 @@ export class Taps {
     } catch (e) {
       this.svc.metrics.badMessage('bad_tap', { key, error: e });
     }
+  }
+
+  /** Captures `point` (its canonical name) for `tap`'s session and tells the controller. */
+  private arm(tap: CaptureTap, point: string): void {
+    const session = tap.session;
+    this.captureSessions.set(session, { ...tap, point });
+    // tell the controller this point is being captured from now on
+    this.svc.publish(subjects.capture(session), inspect.CapturedFrame.encode({ session, point, direction: 'armed', data: Buffer.alloc(0), tNs: 0, service: this.svc.name }).finish());
   }
 
   /** True while some capture session names a point of this service. */

@@ -48,6 +48,8 @@ export interface ProcessResult {
   drops: SwitchDrop[];
   trace: TraceStep[];
   fastPath: boolean;    // decided by the exact-match cache
+  /** Received through a tunnel port: the port and the inner frame it decapsulated (a view into the frame). */
+  decap?: { port: string; inner: Buffer; vni: number };
 }
 
 export interface FlowStats { flow: string; priority: number; nPackets: number; nBytes: number }
@@ -283,6 +285,7 @@ export class VSwitch {
       if (!this.servesVni(vni)) return this.finish(res, this.drop(res, port, 'unknown_vni', `VNI ${vni} is not served here`));
       if (!this.vtepTable.find(vni, outer.srcIp)) return this.finish(res, this.drop(res, port, 'unknown_vtep', `${outer.srcIp} is not a remote VTEP of VNI ${vni}`));
       inner = pkt.inner; tunId = vni; remoteIp = outer.srcIp;
+      res.decap = { port: port.cfg.name, inner, vni };
     }
     if (inner.length < ETH_HEADER_LEN) return this.finish(res, this.drop(res, port, 'malformed', `${inner.length} bytes is shorter than an Ethernet header`));
 

@@ -55,7 +55,7 @@ export interface FlowsResponse {
 
 /** Asks for a capture at one port. */
 export interface CaptureRequest {
-  /** a guest (vm-a1), a NIC (host-a/eth0) or a link name */
+  /** a guest (vm-a1), a NIC (host-a/eth0), a link name, or a switch port (host-a/dom0/vif1.0) */
   point: string;
   /** stop after this many frames (0: until the timeout) */
   count: number;
@@ -69,7 +69,7 @@ export interface CapturedFrame {
   session: string;
   /** the capture point */
   point: string;
-  /** "tx" or "rx" as the point sees it */
+  /** "tx" or "rx" as the point sees it; "armed" when a service starts; "unknown_point" when a driver domain has no such port (data: its ports, comma-separated) */
   direction: string;
   /** the frame, destination MAC onwards */
   data: Buffer;
@@ -83,9 +83,9 @@ export interface CapturedFrame {
 export interface CaptureResponse {
   /** in the order the controller received them */
   frames: CapturedFrame[];
-  /** the capture point */
+  /** the capture point (a guest's name given as a switch port becomes its vif) */
   point: string;
-  /** "guest", "nic" or "link" */
+  /** "guest", "nic", "link" or "port" */
   kind: string;
 }
 
