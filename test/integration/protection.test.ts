@@ -12,7 +12,14 @@ interface Report {
   violations: number;
   verdict: string;
   outcome: { attempts: number; accepted: number; refused: number };
+  measures: Array<{ name: string; value: number }>;
 }
+
+const m = (r: Report, name: string) => {
+  const x = r.measures.find((y) => y.name === name);
+  if (!x) throw new Error(`no measure ${name} in ${JSON.stringify(r.measures)}`);
+  return x.value;
+};
 
 /** Every bulk delivered every byte, and no frame of its flows was dropped or left in flight. */
 function intact(bulks: BulkRun[]): void {
@@ -62,6 +69,11 @@ describe('hostile guests against the protection checks', () => {
     expect(r.violations).toBeGreaterThanOrEqual(1);
     expect(r.victimMemoryChanged).toBe(false);
     expect(r.verdict).toMatch(/^refused .*3 of 3 pings/);
+    // netback took no request from the forged index: dom0 did no work for it, and the victim's
+    // round trip from the notification's instant is what it was
+    expect(m(r, 'dom0_tx_requests')).toBe(0);
+    expect(m(r, 'victim_pings_lost')).toBe(0);
+    expect(m(r, 'victim_rtt_during_ns')).toBeLessThanOrEqual(m(r, 'victim_rtt_quiet_ns') * 1.2);
   });
 
   it('with protection off, the same attacks hijack the victim\'s traffic and corrupt its memory', async () => {
@@ -83,6 +95,15 @@ describe('hostile guests against the protection checks', () => {
     const tx = await vnetlabJson<Report>(['attack', 'cdna-tx-foreign', '--attacker', 'cdna-a', '--victim', 'pv-a'], dir);
     expect(tx.outcome.accepted).toBeGreaterThan(0);
     expect(tx.verdict).toMatch(/^leaked/);
+    // last: the forged index leaves the attacker's own ring unusable
+    const ring = await attack('ring-overflow', 'pv-a', 'mq-a');
+    expect(ring.violations).toBe(0);
+    // without netback's check dom0 serves the thousand requests the index claims, stale slots
+    // round the ring, and the victim's frames wait behind that work
+    expect(m(ring, 'dom0_tx_requests')).toBe(1000);
+    expect(m(ring, 'victim_rtt_during_ns')).toBeGreaterThan(2 * m(ring, 'victim_rtt_quiet_ns'));
+    expect(ring.verdict, JSON.stringify(ring.measures)).toMatch(/^starved/);
+    expect(ring.victimMemoryChanged).toBe(false);
   });
 
   it('an unknown attack is refused with the list of known ones', async () => {

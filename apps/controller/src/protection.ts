@@ -36,7 +36,7 @@ const DESC_ARCHS = ['pv', 'multiqueue', 'cdna', 'passthrough'];
  */
 export const ATTACKS: Record<string, AttackSpec> = {
   'spoof-mac': { help: 'the attacker sends frames under the victim\'s MAC (gratuitous ARPs claiming its address)', sameHost: false },
-  'ring-overflow': { help: 'a pv attacker writes a TX request producer index 1000 slots past its last request and notifies the backend', sameHost: false, archs: GRANT_ARCHS },
+  'ring-overflow': { help: 'a pv attacker writes a TX request producer index 1000 slots past its last request and notifies the backend; a victim on its host pings a third guest before and from the notification\'s instant, and the report gives its round trip and dom0\'s work', sameHost: false, archs: GRANT_ARCHS },
   'rx-foreign': { help: 'receive buffers in the victim\'s frames, through the attacker\'s interface (pv/multiqueue: a grant of the victim\'s frame; cdna: a CDNA enqueue; passthrough: descriptors on its own ring); frames are then sent to the attacker', sameHost: true, archs: DESC_ARCHS, trafficToAttacker: true },
   'tx-foreign': { help: 'transmit requests pointing into the victim\'s frames, through the attacker\'s interface (as rx-foreign): the victim\'s memory would leave on the wire', sameHost: true, archs: DESC_ARCHS, leaks: true },
   'cdna-rx-foreign': { help: 'rx-foreign from a cdna attacker', sameHost: true, archs: ['cdna'], guestKind: 'rx-foreign', trafficToAttacker: true },
@@ -93,12 +93,13 @@ export class ProtectionService {
   }
 
   /** Upcalls dom0 of `host` has taken and the cycles its CPUs spent, from its ledger. */
-  private async dom0Load(host: string): Promise<{ upcalls: number; cycles: number }> {
+  private async dom0Load(host: string): Promise<{ upcalls: number; cycles: number; txRequests: number }> {
     const c = serviceClient(control.AdminClient, this.service('driver-domain', (s) => s.host === host));
     const r = await unary<control.LedgerResponse>((cb) => c.ledger({}, cb)).finally(() => c.close());
     return {
       upcalls: r.rows.filter((x) => x.primitive === 'virq').reduce((n, x) => n + Number(x.ops), 0),
       cycles: r.rows.reduce((n, x) => n + x.cycles, 0),
+      txRequests: r.rows.filter((x) => x.primitive === 'netback_tx').reduce((n, x) => n + Number(x.ops), 0),
     };
   }
 
@@ -166,6 +167,8 @@ export class ProtectionService {
     if (kind === 'evtchn-storm') {
       if (!observer) throw new Error(`evtchn-storm needs a third guest that reaches ${r.victim}, to time its pings`);
       ({ outcome, starved } = await this.storm(a.host, r.attacker, r.victim, observer, target, measures));
+    } else if (kind === 'ring-overflow' && observer && v.host === a.host) {
+      ({ outcome, starved } = await this.overrun(a.host, r.attacker, r.victim, observer, target, measures));
     } else {
       outcome = await this.guestAttack(r.attacker, target);
     }
@@ -234,6 +237,40 @@ export class ProtectionService {
     );
     // starved: pings lost, or the round trip more than doubled (dom0's work for the victim ran in what the storm's upcalls left of its CPU)
     return { outcome, starved: during.received < during.sent || rttStorm > 2 * rttQuiet };
+  }
+
+  /**
+   * A forged TX producer index, timed as the storm is: the victim pings the observer, the
+   * attacker notifies netback from a later instant, and once dom0 has done what the index made
+   * it do the victim pings again from that instant. Netback's check refuses the index at
+   * once; without it dom0 serves a thousand stale slots first.
+   */
+  private async overrun(host: string, attacker: string, victim: string, observer: string, target: Partial<protection.AttackRequest>, measures: protection.Measure[]) {
+    const rtts = (p: control.PingResponse) => p.replies.filter((x) => x.ok).map((x) => x.rttNs);
+    const t0 = (await this.labNow()) + 1e6;
+    const quiet = await this.ping(victim, observer, 5, t0);
+    const t1 = (await this.labNow()) + 1e6;
+    const load0 = await this.dom0Load(host);
+    const outcome = await this.guestAttack(attacker, { ...target, atNs: t1 });
+    // the notification reaches netback through the bus: wait until dom0's ledger stops moving
+    let load1 = await this.dom0Load(host);
+    for (let i = 0; i < 30; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      const next = await this.dom0Load(host);
+      if (next.cycles === load1.cycles) break;
+      load1 = next;
+    }
+    const during = await this.ping(victim, observer, 5, t1);
+    const rttQuiet = median(rtts(quiet));
+    const rttDuring = Math.max(0, ...rtts(during));
+    measures.push(
+      measure('dom0_tx_requests', load1.txRequests - load0.txRequests, 'ops', 'TX requests netback served after the forged index (stale slots, with the check off)'),
+      measure('dom0_cycles', load1.cycles - load0.cycles, 'cycles', 'cycles dom0\'s ledger gained from the notification'),
+      measure('victim_rtt_quiet_ns', rttQuiet, 'ns', `median round trip ${victim} → ${observer} before the attack`),
+      measure('victim_rtt_during_ns', rttDuring, 'ns', `slowest round trip ${victim} → ${observer} pinging from the notification's instant`),
+      measure('victim_pings_lost', during.sent - during.received, 'pings', 'pings without a reply from the notification\'s instant'),
+    );
+    return { outcome, starved: during.received < during.sent || rttDuring > 2 * rttQuiet };
   }
 
   impl(): protection.ProtectionServer {

@@ -153,6 +153,8 @@ export function guestAttacks(c: AttackerContext) {
       case 'ring-overflow': {
         if (!c.pvFront) throw new Error(`${c.name} has no netfront ring to overrun (arch ${c.arch})`);
         const forged = c.pvFront.netfront.hostileRequestProducer(1000);
+        // at the instant the operator chose, so that a victim's pings can meet dom0's work
+        await c.kernel.advanceTo(r.atNs);
         await c.hv.evtchnSend(c.pvFront.port, c.kernel.now);
         return outcome(1, 1, 0, `wrote req_prod = ${forged}, 1000 requests past the last real one, and notified the backend`);
       }

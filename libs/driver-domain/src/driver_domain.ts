@@ -203,6 +203,7 @@ export class DriverDomain {
       onTxDone: () => this.txReleased.add(spec.name),
       domain: this.domain,
     });
+    netback.ringChecks = this.protectionOn;
     const r = await netback.connect(txRingRef, rxRingRef, tNs);
     this.seen(r.tNs);
     const vif: Vif = { ...spec, netback, backlog: [] };
@@ -349,6 +350,8 @@ export class DriverDomain {
   set protection(on: boolean) {
     this.protectionOn = on;
     this.switch.setProtection?.(on);
+    // netback's producer-index check: off, a forged index makes dom0 serve stale slots
+    for (const v of this.vifs.values()) v.netback.ringChecks = on;
   }
   /** Frames a guest sent under another's MAC, by guest (the anti-spoofing filter's refusals). */
   readonly spoofed = new Map<number, number>();

@@ -1,4 +1,4 @@
-export { Netback, TX_COPY_LEN, type NetbackOptions, type TxEventResult, type DeliverResult, type RxMode, type TxMode } from './netback.js';
+export { Netback, TX_COPY_LEN, UNCHECKED_TX_RINGS, type NetbackOptions, type TxEventResult, type DeliverResult, type RxMode, type TxMode } from './netback.js';
 export type { HypervisorPort } from './hypervisor_port.js';
 export { NetbackError, type NetbackErrorReason } from './errors.js';
 export { machineRingPage } from './machine_ring_page.js';

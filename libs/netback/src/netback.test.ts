@@ -5,7 +5,7 @@ import { PAGE_SIZE, PagePool } from '@vnetlab/memory';
 import {
   NETIF_RSP_ERROR, NETIF_RSP_OKAY, NETTXF_more_data, REQ_PROD_OFF, txRequestCodec,
 } from '@vnetlab/ring';
-import { Netback, NetbackError } from './index.js';
+import { Netback, NetbackError, UNCHECKED_TX_RINGS } from './index.js';
 import { frame, handRolledGuest, testbed, type Testbed } from './testbed.js';
 
 /** Puts `bytes` into a fresh dom0 page at `offset`, as the bridge or NIC driver hands them over. */
@@ -124,6 +124,39 @@ describe('netback guest→world (TX)', () => {
     expect(tb.netback.disabled).toBe('tx_ring_overflow');
     expect(tb.netback.stats.errors).toEqual({ tx_ring_overflow: 1 });
     expect(tb.dom0Pool.free).toBe(tb.dom0Pool.size);
+  });
+
+  it('without its ring check (protection off), a hostile req_prod is believed: dom0 serves stale slots round the ring, each a failed request costing it work, at most UNCHECKED_TX_RINGS rings an event', async () => {
+    const tb = await testbed({ connect: false });
+    const { txPage } = await handRolledGuest(tb);
+    tb.netback.ringChecks = false;
+    const forge = (reqProd: number) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(reqProd >>> 0, 0);
+      txPage.write(REQ_PROD_OFF, b);
+    };
+    const netbackTx = () => tb.ledger.snapshot().filter((x) => x.domain === 'dom0' && x.primitive === 'netback_tx').reduce((n, x) => n + x.ops, 0);
+    const failed = () => Object.values(tb.netback.stats.txErrors).reduce((a, n) => a + n, 0);
+    forge(1000);
+    const r = await tb.netback.onTxEvent(0);
+    expect(tb.netback.disabled).toBeUndefined();
+    expect(r.skbs).toHaveLength(0); // nothing in the stale slots is a frame
+    expect(failed()).toBe(1000);
+    expect(netbackTx()).toBe(1000);
+    // a millisecond of dom0's CPU for one notification
+    expect(r.tNs).toBeGreaterThan(1e6);
+    expect(tb.dom0Pool.free).toBe(tb.dom0Pool.size);
+    // a claim of 2^31 requests: served a bounded share per event
+    forge(1000 + 2 ** 31);
+    const size = 256;
+    await tb.netback.onTxEvent(r.tNs);
+    expect(failed()).toBe(1000 + UNCHECKED_TX_RINGS * size);
+    await tb.netback.onTxEvent(r.tNs);
+    expect(failed()).toBe(1000 + 2 * UNCHECKED_TX_RINGS * size);
+    // the check back on: the same index shuts the vif down
+    tb.netback.ringChecks = true;
+    await tb.netback.onTxEvent(r.tNs);
+    expect(tb.netback.disabled).toBe('tx_ring_overflow');
   });
 
   it('leaves requests on the ring when dom0 runs out of buffer pages, and takes them later', async () => {
