@@ -10,8 +10,16 @@ import { example, parsed, repoRoot, startLab, vnetlab, vnetlabJson } from '../sr
 import { conserved, type Flow } from './chaos_kit.js';
 interface Evacuations {
   autoMigrate: boolean;
-  evacuations: Array<{ guest: string; fromHost: string; toHost: string; done: boolean; error: string; report?: { rounds: Array<{ pages: number }>; downtimeSeconds: number; sourceSha256: string; targetSha256: string } }>;
+  evacuations: Array<{
+    guest: string; fromHost: string; toHost: string; done: boolean; error: string;
+    report?: { rounds: Array<{ pages: number }>; downtimeSeconds: number; sourceSha256: string; targetSha256: string; traffic: Array<{ phase: string; fromGuestSent: number }> };
+  }>;
 }
+interface Entry { wallMs: number; kind: string; fields: Record<string, unknown> }
+
+// The waits below, each bounded: the lab's start (120 s), the transfer (200 s), the
+// evacuations (120 s), Prometheus's first scrapes (30 s) and its panels (60 s in all).
+const TEST_TIMEOUT_MS = 560_000;
 
 describe('a NIC fails under load: redirect, then the guests are migrated away', () => {
   let down: (() => Promise<unknown>) | undefined;
@@ -23,12 +31,15 @@ describe('a NIC fails under load: redirect, then the guests are migrated away', 
     const l = await startLab(example('two-hosts.yaml'), ['--with-prometheus']);
     down = l.down;
     await vnetlabJson(['ping', 'vm-a1', 'vm-b1', '--count', '1'], l.dir);
-    const bulk = vnetlab(['bulk', 'vm-a1', 'vm-b1', '--proto', 'tcp', '--bytes', '4000000', '--json'], { labDir: l.dir, timeoutMs: 240_000 });
+    // long enough that the guests move while it runs (the evacuation starts 2 s after the redirect)
+    const bulkStartMs = Date.now();
+    let bulkEndMs = Infinity;
+    const bulk = vnetlab(['bulk', 'vm-a1', 'vm-b1', '--proto', 'tcp', '--bytes', '30000000', '--json'], { labDir: l.dir, timeoutMs: 200_000 }).finally(() => (bulkEndMs = Date.now()));
     await new Promise((r) => setTimeout(r, 1000));
     expect((await vnetlab(['fail', 'nic', 'host-a/eth0'], { labDir: l.dir })).stdout).toMatch(/link DOWN/);
 
     const r = parsed<{ bytesDelivered: number; flows: Flow[] }>(await bulk, 'bulk');
-    expect(r.bytesDelivered).toBe(4_000_000);
+    expect(r.bytesDelivered).toBe(30_000_000);
     conserved(r.flows);
 
     let ev: Evacuations = { autoMigrate: true, evacuations: [] };
@@ -41,6 +52,13 @@ describe('a NIC fails under load: redirect, then the guests are migrated away', 
       ['vm-a1', 'host-a', 'host-b', ''],
       ['vm-a2', 'host-a', 'host-b', ''],
     ]);
+    // the sender moved while its transfer ran: its evacuation started after the transfer did and
+    // was over before the transfer was, and the guest sent frames during its pre-copy
+    const log = (await vnetlab(['events', '--json'], { labDir: l.dir })).stdout.split('\n').filter((x) => x).map((x) => JSON.parse(x) as Entry);
+    const at = (phase: string) => log.find((e) => e.kind === `evacuation-${phase}` && e.fields.guest === 'vm-a1')?.wallMs ?? NaN;
+    expect(at('started')).toBeGreaterThan(bulkStartMs);
+    expect(at('done')).toBeLessThan(bulkEndMs);
+    expect(ev.evacuations[0]!.report!.traffic.find((t) => t.phase === 'precopy')!.fromGuestSent).toBeGreaterThan(0);
     for (const e of ev.evacuations) {
       expect(e.report!.rounds.length, e.guest).toBeGreaterThanOrEqual(1);
       expect(e.report!.downtimeSeconds, e.guest).toBeGreaterThan(0);
@@ -66,14 +84,18 @@ describe('a NIC fails under load: redirect, then the guests are migrated away', 
     }
     const board = JSON.parse(readFileSync(join(repoRoot, 'deploy/grafana/dashboards/failures.json'), 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
     const empty: string[] = [];
+    const panelsEnd = Date.now() + 60_000;
     for (const p of board.panels)
       for (const t of p.targets ?? []) {
         if (t.expr.includes('vnetlab_link_cuts_total')) continue;
         // a rate needs two samples in its window: on a busy machine the scrapes come late
-        let ok = false;
-        for (const end = Date.now() + 30_000; !ok && Date.now() < end; await new Promise((res) => setTimeout(res, 500))) ok = (await prom(t.expr)).length > 0;
+        let ok = (await prom(t.expr)).length > 0;
+        while (!ok && Date.now() < panelsEnd) {
+          await new Promise((res) => setTimeout(res, 500));
+          ok = (await prom(t.expr)).length > 0;
+        }
         if (!ok) empty.push(`${p.title}: ${t.expr}`);
       }
     expect(empty).toEqual([]);
-  });
+  }, TEST_TIMEOUT_MS);
 });
