@@ -20,6 +20,7 @@ import { FaultService } from './faults.js';
 import { MigrationService } from './migration.js';
 import { Evacuation } from './evacuation.js';
 import { EventLog } from './event_log.js';
+import { serviceClient } from './service_client.js';
 import { InspectApi } from './inspect_api.js';
 import { planLab, type ServiceKind } from './plan.js';
 import { startPrometheus, writePrometheusFiles } from './prometheus.js';
@@ -226,6 +227,11 @@ try {
     if (wasRunning) await stopPids([s.pid!], 0);
     watch([s], spawnService(withPeers(s), common), s.name);
     await stage([s]);
+    // the operator's clients share their channel to the service with this one: once it is
+    // connected, the next verb finds the new process, not a channel that failed on the dead one
+    const probe = serviceClient(control.AdminClient, s);
+    await new Promise<void>((res) => probe.waitForReady(Date.now() + 5000, () => res()));
+    probe.close();
     return { service: name, pid: s.pid ?? 0, wasRunning };
   };
   // the toolstack's evacuations (seed 004): guests leave a host whose NIC failed once their traffic is redirected
