@@ -11,7 +11,7 @@ import { bitflip, mutateMessage, oversized, randomBytes, truncate, type HostileP
 import { decodeFor, encodeFor, subjectTargets, type SubjectTarget } from './nats_targets.js';
 import { grpcTargets, type GrpcTarget, type MethodDef } from './grpc_targets.js';
 import { newSeed, Prng } from './prng.js';
-import { GRPC_MALFORMED } from '@vnetlab/runtime';
+import { GRPC_INVALID_ARGUMENT, GRPC_MALFORMED } from '@vnetlab/runtime';
 
 export type Mutation = 'random' | 'truncated' | 'bitflip' | 'oversized' | 'hostile' | 'replay';
 const GARBAGE: ReadonlySet<Mutation> = new Set(['random', 'truncated', 'bitflip', 'oversized']);
@@ -60,6 +60,10 @@ export interface FuzzReport {
     undecodedBy: Record<string, number>;
     /** vnetlab_bad_messages_total{reason="grpc_malformed"} growth per service. */
     malformedGrowth: Record<string, number>;
+    /** Calls each service answered INVALID_ARGUMENT (a request that decodes, with values its handler refuses). */
+    invalidBy: Record<string, number>;
+    /** vnetlab_bad_messages_total{reason="grpc_invalid_argument"} growth per service. */
+    invalidGrowth: Record<string, number>;
   };
   /** Garbage messages sent to the subjects each service listens on. */
   garbageTo: Record<string, number>;
@@ -217,7 +221,7 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
     subjects: subjects.length,
     methods: methods.length,
     nats: { sent: 0, steered: 0, refusedByClient: 0, byKind: {} },
-    grpc: { calls: 0, steered: 0, notEncodable: 0, byKind: {}, byStatus: {}, odd: {}, garbageTo: {}, undecodedBy: {}, malformedGrowth: {} },
+    grpc: { calls: 0, steered: 0, notEncodable: 0, byKind: {}, byStatus: {}, odd: {}, garbageTo: {}, undecodedBy: {}, malformedGrowth: {}, invalidBy: {}, invalidGrowth: {} },
     garbageTo: {},
     badMessagesGrowth: {},
     hung: [],
@@ -233,6 +237,7 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
   // the controller too, where the lab says where its /metrics is
   const grpcServices = [...view.lab.services, ...(view.controller.metricsUrl ? [view.controller] : [])];
   const malformedBefore = await badMessages(grpcServices, GRPC_MALFORMED);
+  const invalidBefore = await badMessages(grpcServices, GRPC_INVALID_ARGUMENT);
   try {
     const captured = await captureTraffic(view, nc, pairs);
     const byPayload = new Map<string, Array<{ subject: string; data: Uint8Array }>>();
@@ -409,6 +414,7 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
       return send().then(({ status, details }) => {
         report.grpc.byStatus[status] = (report.grpc.byStatus[status] ?? 0) + 1;
         if (details.startsWith(UNDECODED)) report.grpc.undecodedBy[t.service.name] = (report.grpc.undecodedBy[t.service.name] ?? 0) + 1;
+        if (status === 'INVALID_ARGUMENT') report.grpc.invalidBy[t.service.name] = (report.grpc.invalidBy[t.service.name] ?? 0) + 1;
         if (status === 'OK' && kind !== 'replay') {
           const list = accepted.get(t.path) ?? [];
           const bytes = (t.def.requestStream ? streamReqs : [req]).map((r) => (Buffer.isBuffer(r) ? r : t.def.requestSerialize(r)));
@@ -476,6 +482,7 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
     // gRPC garbage: refused by the service's decoder (never reaching a handler), and every
     // refusal counted by the service called
     const malformedAfter = await badMessages(grpcServices, GRPC_MALFORMED);
+    const invalidAfter = await badMessages(grpcServices, GRPC_INVALID_ARGUMENT);
     for (const s of grpcServices) report.grpc.malformedGrowth[s.name] = (malformedAfter.get(s.name) ?? 0) - (malformedBefore.get(s.name) ?? 0);
     for (const s of grpcServices) {
       const sent = report.grpc.garbageTo[s.name] ?? 0;
@@ -483,6 +490,9 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
       const counted = report.grpc.malformedGrowth[s.name]!;
       if (sent >= 5 && refused === 0) problems.push(`${s.name} got ${sent} gRPC requests that do not decode and answered none of them "${UNDECODED}"`);
       if (!(counted >= refused)) problems.push(`${s.name} refused ${refused} gRPC requests that do not decode but counted ${counted} in vnetlab_bad_messages_total{reason="${GRPC_MALFORMED}"}`);
+      report.grpc.invalidGrowth[s.name] = (invalidAfter.get(s.name) ?? 0) - (invalidBefore.get(s.name) ?? 0);
+      const invalid = report.grpc.invalidBy[s.name] ?? 0;
+      if (!(report.grpc.invalidGrowth[s.name]! >= invalid)) problems.push(`${s.name} answered ${invalid} gRPC requests INVALID_ARGUMENT but counted ${report.grpc.invalidGrowth[s.name]} in vnetlab_bad_messages_total{reason="${GRPC_INVALID_ARGUMENT}"}`);
     }
     const domainsAfter = await domainCounts(view);
     for (const [h, n] of domainsAfter) if (n !== domainsBefore.get(h)) problems.push(`${h}: ${n - (domainsBefore.get(h) ?? 0)} domains appeared during the barrage`);
@@ -528,6 +538,7 @@ export function formatReport(r: FuzzReport): string {
     `  gRPC: ${r.methods} (service, method) pairs, ${r.grpc.calls} calls (${kv(r.grpc.byKind)}), ${r.grpc.steered} steered, ${r.grpc.notEncodable} not encodable; statuses: ${kv(r.grpc.byStatus)}`,
     `  bad messages counted: ${kv(Object.fromEntries(Object.entries(r.badMessagesGrowth).filter(([, v]) => v > 0)))}`,
     `  gRPC requests that do not decode: sent ${kv(r.grpc.garbageTo)}; answered "${UNDECODED}" ${kv(r.grpc.undecodedBy)}; counted ${GRPC_MALFORMED} ${kv(Object.fromEntries(Object.entries(r.grpc.malformedGrowth).filter(([, v]) => v > 0)))}`,
+    `  gRPC requests answered INVALID_ARGUMENT: ${kv(r.grpc.invalidBy)}; counted ${GRPC_INVALID_ARGUMENT} ${kv(Object.fromEntries(Object.entries(r.grpc.invalidGrowth).filter(([, v]) => v > 0)))}`,
     ...Object.entries(r.grpc.odd).map(([k, v]) => `  ${k}: ${Object.entries(v).map(([s, n]) => `${s} ${n}`).join(', ')}`),
     ...r.checks.map((c) => `  ${c}`),
     r.problems.length === 0 ? '  the lab survived' : `  PROBLEMS:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`,

@@ -179,6 +179,29 @@ describe('service kit against a real nats-server', () => {
     }
   });
 
+  it('a gRPC request its handler refuses as INVALID_ARGUMENT is counted (grpc_invalid_argument); other refusals are not', async () => {
+    await withService(async (s) => {
+      s.addGrpc(control.GuestService, {
+        ping: (call, cb) => (call.request.count > 65535 ? cb({ code: grpc.status.INVALID_ARGUMENT, details: `count ${call.request.count} out of range` }) : cb({ code: grpc.status.NOT_FOUND, details: `no route to ${call.request.dst}` })),
+        bulkSend: (_c, cb) => cb({ code: grpc.status.UNIMPLEMENTED }),
+        flowStats: (_c, cb) => cb({ code: grpc.status.UNIMPLEMENTED }),
+      } satisfies control.GuestServer);
+      await s.listen();
+      s.ready();
+      const c = grpcClient(control.GuestClient, s.grpcAddress!);
+      try {
+        const ping = (count: number) => unary((cb) => c.ping(control.GuestPingRequest.fromPartial({ dst: '10.0.0.9', count }), cb));
+        await expect(ping(1 << 20)).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+        await expect(ping(1)).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+      } finally {
+        c.close();
+      }
+      const text = (await get(s, '/metrics')).body;
+      expect(metricValue(text, 'vnetlab_bad_messages_total', { reason: 'grpc_invalid_argument' })).toBe(1);
+      expect(metricValue(text, 'vnetlab_bad_messages_total', { reason: 'grpc_malformed' })).toBeUndefined();
+    });
+  });
+
   it('/metrics exports the ledger as vnetlab_cpu_cycles_total, read afresh at every scrape', async () => {
     await withService(async (s) => {
       let cycles = 100;

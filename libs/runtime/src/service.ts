@@ -110,10 +110,11 @@ function clipped(text: string): string {
  * detail of a few hundred kilobytes does not fit the response headers: the call then never
  * completes, and the client waits for its deadline, or forever.
  */
-export function boundedErrors<I extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition<I>, impl: I): I {
+export function boundedErrors<I extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition<I>, impl: I, onError?: (method: string, err: Partial<grpc.ServiceError>) => void): I {
   const out: grpc.UntypedServiceImplementation = { ...impl };
-  const bound = (err: unknown): unknown => {
+  const bound = (err: unknown, method: string): unknown => {
     if (!err || typeof err !== 'object') return err;
+    onError?.(method, err as Partial<grpc.ServiceError>);
     const e = err as Partial<grpc.ServiceError>;
     const details = e.details ?? e.message ?? '';
     return details.length > MAX_ERROR_DETAILS ? ({ code: e.code ?? grpc.status.UNKNOWN, details: clipped(details), metadata: e.metadata } as Partial<grpc.StatusObject>) : err;
@@ -125,19 +126,21 @@ export function boundedErrors<I extends grpc.UntypedServiceImplementation>(defin
       // a streaming method ends in error through the call itself: clip what it emits
       out[name] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
         const emit = call.emit.bind(call);
-        call.emit = ((event: string | symbol, ...args: unknown[]) => (event === 'error' ? emit(event, bound(args[0])) : emit(event, ...args))) as typeof call.emit;
+        call.emit = ((event: string | symbol, ...args: unknown[]) => (event === 'error' ? emit(event, bound(args[0], method.path)) : emit(event, ...args))) as typeof call.emit;
         return (handler as (c: unknown) => void)(call);
       }) as grpc.UntypedHandleCall;
       continue;
     }
     out[name] = ((call: unknown, cb: grpc.sendUnaryData<unknown>) =>
-      (handler as (c: unknown, cb: grpc.sendUnaryData<unknown>) => void)(call, (err, value, trailer, flags) => cb(bound(err) as grpc.ServiceError | null, value, trailer, flags))) as grpc.UntypedHandleCall;
+      (handler as (c: unknown, cb: grpc.sendUnaryData<unknown>) => void)(call, (err, value, trailer, flags) => cb(bound(err, method.path) as grpc.ServiceError | null, value, trailer, flags))) as grpc.UntypedHandleCall;
   }
   return out as I;
 }
 
 /** vnetlab_bad_messages_total reason of a gRPC request that does not decode. */
 export const GRPC_MALFORMED = 'grpc_malformed';
+/** vnetlab_bad_messages_total reason of a gRPC request its handler answered INVALID_ARGUMENT. */
+export const GRPC_INVALID_ARGUMENT = 'grpc_invalid_argument';
 
 /**
  * `definition` with every method's request decoder reporting the requests it cannot decode.
@@ -326,7 +329,11 @@ export class Service {
    */
   addGrpc<I extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition<I>, impl: I, access: GrpcAccess = {}): void {
     const counted = countedDecoding(definition, (method, bytes, e) => this.metrics.badMessage(GRPC_MALFORMED, { method, bytes, error: errorText(e) }));
-    this.grpcServer.addService(counted, boundedErrors(counted, this.guarded(counted, impl, access)));
+    // a request that decodes but whose values its handler refuses as invalid (out of range)
+    const invalid = (method: string, e: Partial<grpc.ServiceError>) => {
+      if (e.code === grpc.status.INVALID_ARGUMENT) this.metrics.badMessage(GRPC_INVALID_ARGUMENT, { method, error: clipped(e.details ?? e.message ?? '').slice(0, 200) });
+    };
+    this.grpcServer.addService(counted, boundedErrors(counted, this.guarded(counted, impl, access), invalid));
   }
 
   /** `impl` behind the control-token check; unguarded when the service was given no token. */
