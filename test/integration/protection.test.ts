@@ -74,6 +74,9 @@ describe('hostile guests against the protection checks', () => {
     expect(m(r, 'dom0_tx_requests')).toBe(0);
     expect(m(r, 'victim_pings_lost')).toBe(0);
     expect(m(r, 'victim_rtt_during_ns')).toBeLessThanOrEqual(m(r, 'victim_rtt_quiet_ns') * 1.2);
+    // and the driver domain says which vif it shut down, and why
+    const log = readFileSync(join(dir, 'logs', 'host-b_dom0.log'), 'utf8').split('\n').filter((l) => l.includes('"ring_overflow"')).map((l) => JSON.parse(l) as { msg: string; domain: string });
+    expect(log.filter((l) => /vif shut down/.test(l.msg)).map((l) => l.domain)).toEqual(['peer-b2']);
   });
 
   it('with protection off, the same attacks hijack the victim\'s traffic and corrupt its memory', async () => {
