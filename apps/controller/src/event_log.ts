@@ -77,7 +77,7 @@ export function migrationLine(m: migration.MigrationEvent): string {
 export function formatEntry(e: EventEntry): string {
   const wall = new Date(e.wallMs).toISOString().slice(11, 23);
   const t = e.hasTNs ? ms(e.tNs).padStart(14) : '—'.padStart(14);
-  return `${wall}  ${t}  ${e.kind.padEnd(22)} ${e.msg}`;
+  return `${wall}  ${t}  ${e.kind.padEnd(23)}  ${e.msg}`;
 }
 
 /** --since: "30s", "5m", "2h", "1500ms" ago, or an ISO date; the wall time in ms. */

@@ -26,8 +26,12 @@ interface Placement { host: string; domid: number }
 
 class Refused extends Error {}
 
-/** Wall time the report waits after the resume, so the resumed phase shows the held frames landing. */
-const RESUMED_SETTLE_MS = 500;
+/**
+ * Wall time the report waits after the resume, so that the resumed phase shows the held frames
+ * landing and a stream picking up again: a guest whose TCP lost ACKs during the move waits for
+ * its retransmission timer, which fires after a second of wall-clock quiet (guest_kernel.ts).
+ */
+const RESUMED_SETTLE_MS = 1500;
 
 /** Modelled times travel as whole nanoseconds (uint64). */
 const ns = (t: number) => Math.max(0, Math.round(t));
@@ -125,7 +129,7 @@ export class MigrationService {
     try {
       const startNs = ns(await this.labNow());
       const flows0 = await this.flows();
-      await this.event(from.host, { domain: name, targetHost: r.to, phase: 'reserved', startNs, endNs: startNs, detail: `${bps} b/s on ${linkName}` });
+      await this.event(from.host, { domain: name, targetHost: r.to, phase: 'reserved', startNs, endNs: startNs, detail: `${(bps / 1e6).toFixed(0)} Mb/s on ${linkName}` });
       progress(`reserved ${(bps / 1e6).toFixed(0)} Mb/s on ${linkName} for ${name}: ${from.host} → ${r.to}`);
 
       // pre-copy: the source hypervisor streams pages to the target's while the guest runs
