@@ -173,6 +173,11 @@ describe('live migration of a pv guest between two hosts', () => {
   }, 300_000);
 });
 
+interface TraceJson { delivered: boolean; hops: Array<{ service: string; step: string; detail: string }> }
+
+/** The first VXLAN encapsulation `service`'s vswitch made for a traced frame ("VXLAN vni 100 a → b, n bytes"). */
+const encapFrom = (t: TraceJson, service: string) => t.hops.find((h) => h.service === service && h.step === 'encap')?.detail ?? `no encap on ${service}: ${t.hops.map((h) => `${h.service}/${h.step}`).join(', ')}`;
+
 describe('live migration on a VXLAN overlay', () => {
   let dir: string;
   let down: () => Promise<{ code: number }>;
@@ -185,8 +190,22 @@ describe('live migration on a VXLAN overlay', () => {
 
   it('the guest answers in its VNI from the host it moved to: the vswitches learn it behind the new VTEP from its gratuitous ARP', async () => {
     expect((await vnetlabJson<{ received: number }>(['ping', 'vm-c1', 'vm-a1', '--count', '1'], dir)).received).toBe(1);
+    // host-c's vswitch sends a frame for vm-a1 to the VTEP it learned it behind, host-a's
+    const before = await vnetlabJson<TraceJson>(['trace', 'vm-c1', 'vm-a1'], dir);
+    expect(before.delivered).toBe(true);
+    expect(encapFrom(before, 'host-c/dom0')).toMatch(/172\.16\.0\.3 → 172\.16\.0\.1,/);
     const r = await vnetlabJson<Report>(['migrate', 'vm-a1', '--to', 'host-b'], dir);
     expect(r.targetSha256).toBe(r.sourceSha256);
+    // the first frame from host-c after the move: nothing but the guest's gratuitous ARP (flooded
+    // in its VNI to every VTEP) has told host-c's vswitch where vm-a1 is now; it goes straight to
+    // host-b's VTEP, not to host-a and not flooded, and arrives
+    const after = await vnetlabJson<TraceJson>(['trace', 'vm-c1', 'vm-a1'], dir);
+    expect(after.delivered).toBe(true);
+    expect(encapFrom(after, 'host-c/dom0')).toMatch(/172\.16\.0\.3 → 172\.16\.0\.2,/);
+    const requestHops = after.hops.slice(0, after.hops.findIndex((h) => h.service === 'vm-a1'));
+    expect(requestHops.filter((h) => h.service === 'host-c/dom0' && h.step === 'flood')).toEqual([]);
+    expect(requestHops.some((h) => h.service === 'host-a/dom0')).toBe(false);
+    expect(requestHops.some((h) => h.service === 'host-b/dom0' && h.step === 'decap')).toBe(true);
     // from a third host (through host-b's VTEP now) and from its new neighbour in the VNI
     const far = await vnetlabJson<{ received: number; replies: Array<{ rttNs: number }> }>(['ping', 'vm-c1', 'vm-a1', '--count', '2'], dir);
     const near = await vnetlabJson<{ received: number; replies: Array<{ rttNs: number }> }>(['ping', 'vm-b1', 'vm-a1', '--count', '2'], dir);
