@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventLog, formatEntry, migrationLine, parseSince } from './event_log.js';
+import { decodeLabEvent, EventLog, formatEntry, migrationLine, parseSince } from './event_log.js';
 
 const mig = { domain: 'vm-a1', sourceHost: 'host-a', targetHost: 'host-b', phase: 'precopy', round: 2, pages: 164, bytes: 673056, startNs: 1e6, endNs: 2e6, downtimeSeconds: 0, detail: 'converged' };
 
@@ -30,6 +30,12 @@ describe('the event log', () => {
     expect(formatEntry(e)).toMatch(/^15:04:05\.123 +— +evacuation-started +vm-a1 leaves host-a$/);
     expect(formatEntry(log.addMigrationEvent(mig))).toMatch(/^15:04:05\.123 +2\.000 ms +migration-precopy +vm-a1: host-a → host-b: pre-copy round 2: 164 pages in 1\.000 ms — stop: converged$/);
     expect(migrationLine({ ...mig, phase: 'released', downtimeSeconds: 135e-6 })).toMatch(/downtime 0\.135 ms/);
+  });
+
+  it('takes from lab.events only JSON objects with a kind', () => {
+    const enc = (s: string) => new TextEncoder().encode(s);
+    expect(decodeLabEvent(enc('{"kind":"link-cut","service":"fabric","msg":"link0 cut"}')).kind).toBe('link-cut');
+    for (const bad of ['null', '3', '[]', '{"msg":"no kind"}', 'not json']) expect(() => decodeLabEvent(enc(bad)), bad).toThrow();
   });
 
   it('--since takes a duration ago or a date, and names what it cannot read', () => {

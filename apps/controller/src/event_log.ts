@@ -6,6 +6,15 @@ import type { control, LabEvent, migration } from '@vnetlab/proto';
 
 export type EventEntry = control.LabEventEntry;
 
+/** A lab.events payload, or an error if it is not one (counted by the subscription as a bad message). */
+export function decodeLabEvent(data: Uint8Array): LabEvent {
+  const v: unknown = JSON.parse(new TextDecoder().decode(data));
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as { kind?: unknown }).kind !== 'string') {
+    throw new Error('not a LabEvent: a JSON object with a string kind');
+  }
+  return v as LabEvent;
+}
+
 /** Entries kept; a busy lab's last few thousand events cover any scenario a person follows. */
 export const EVENT_LOG_SIZE = 2000;
 

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type * as grpc from '@grpc/grpc-js';
-import { ANY, control, fault, inspect, migration, protection, subjects, type LabEvent } from '@vnetlab/proto';
+import { ANY, control, fault, inspect, migration, protection, subjects } from '@vnetlab/proto';
 import { ConfigError, parseServiceArgs, reloadNatsServer, startNatsServer, startService, stopNatsServer, type NatsServerHandle } from '@vnetlab/runtime';
 import { loadTopology } from '@vnetlab/topology';
 import { isAlive, startingLab, writeLab, type LabState, type ServiceState } from './labfile.js';
@@ -19,7 +19,7 @@ import { OPERATOR_CREDENTIAL } from './operator_auth.js';
 import { FaultService } from './faults.js';
 import { MigrationService } from './migration.js';
 import { Evacuation } from './evacuation.js';
-import { EventLog } from './event_log.js';
+import { decodeLabEvent, EventLog } from './event_log.js';
 import { serviceClient } from './service_client.js';
 import { InspectApi } from './inspect_api.js';
 import { planLab, type ServiceKind } from './plan.js';
@@ -204,7 +204,7 @@ try {
   });
   // the lab's timeline (vnetlab events): operator-visible events and every migration's phases
   const events = new EventLog();
-  svc.subscribe(subjects.labEvents(), (d) => JSON.parse(new TextDecoder().decode(d)) as LabEvent, (e) => void events.addLabEvent(e));
+  svc.subscribe(subjects.labEvents(), decodeLabEvent, (e) => void events.addLabEvent(e));
   svc.subscribe(subjects.migration(ANY), migration.MigrationEvent.decode, (m) => void events.addMigrationEvent(m));
   const op = new Operator(topo, state, () => void shutdown(0), events);
   // the bus went away and came back: what it carried meanwhile is gone (the flow reports name it)
