@@ -118,7 +118,7 @@ const commands: Record<string, Command> = {
   ...protectionCommands((s) => out(s), json),
   ...faultCommands((s) => out(s), json),
   ...migrateCommands((s) => out(s), (s) => err(s), json),
-  ...eventsCommands((s) => out(s), json),
+  ...eventsCommands((s) => out(s), (s) => err(s), json),
   fidelity: {
     synopsis: 'vnetlab fidelity [--quick] [--only rixner,native,menon,emmerich] [--out FILE]',
     help: 'Sets up the published configurations (Rixner\'s Xen vs CDNA on two gigabit NICs and one CPU, Xen guest vs native, Menon\'s transmit optimizations each alone and together and his guest receive, Emmerich\'s single-core switch paths with the Linux bridge and Open vSwitch, the cost table\'s measured constants), runs them, and writes docs/fidelity.md: each published figure beside the modelled one, their ratio, and the operations that explain a gap. Progress goes to stderr; the full run takes about half an hour.',

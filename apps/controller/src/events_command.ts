@@ -1,5 +1,6 @@
 // The CLI's timeline verb: vnetlab events [--follow] [--json] [--since …] prints what the
 // controller heard on lab.events and migration.<host>, one line each, oldest first.
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { control } from '@vnetlab/proto';
 import { UsageError, type FlagSpec } from './args.js';
 import { withOperatorClient } from './lab_client.js';
@@ -12,7 +13,7 @@ interface Command {
   run(pos: string[], f: Record<string, unknown>): Promise<number>;
 }
 
-export function eventsCommands(out: (s: string) => void, json: FlagSpec): Record<string, Command> {
+export function eventsCommands(out: (s: string) => void, err: (s: string) => void, json: FlagSpec): Record<string, Command> {
   return {
     events: {
       synopsis: 'vnetlab events [--follow] [--since 5m|DATE] [--json]',
@@ -32,6 +33,10 @@ export function eventsCommands(out: (s: string) => void, json: FlagSpec): Record
             throw new UsageError((e as Error).message);
           }
         }
+        // `vnetlab events | head`: a reader that has seen enough is no failure
+        process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+          if (e.code === 'EPIPE') process.exit(0);
+        });
         let n = 0;
         await withOperatorClient(f, control.OperatorClient, (c) => new Promise<void>((resolve, reject) => {
           const call = c.events({ follow: f.follow === true, sinceMs });
@@ -42,7 +47,13 @@ export function eventsCommands(out: (s: string) => void, json: FlagSpec): Record
               out(JSON.stringify({ ...rest, ...(hasTNs ? { tNs } : {}), fields: fieldsJson ? JSON.parse(fieldsJson) : {} }));
             } else out(formatEntry(e));
           });
-          call.on('error', reject);
+          // a follower's stream ends with the lab (vnetlab down stops the controller under it)
+          call.on('error', (e: ServiceError) => {
+            if (f.follow === true && e.code === status.UNAVAILABLE) {
+              err('the lab stopped');
+              resolve();
+            } else reject(e);
+          });
           call.on('end', () => resolve());
         }));
         if (n === 0 && !f.json) out('no events');
