@@ -11,7 +11,7 @@ import { bitflip, mutateMessage, oversized, randomBytes, truncate, type HostileP
 import { decodeFor, encodeFor, subjectTargets, type SubjectTarget } from './nats_targets.js';
 import { grpcTargets, type GrpcTarget, type MethodDef } from './grpc_targets.js';
 import { newSeed, Prng } from './prng.js';
-import { GRPC_INVALID_ARGUMENT, GRPC_MALFORMED } from '@vnetlab/runtime';
+import { GRPC_INVALID_ARGUMENT, GRPC_MALFORMED, GRPC_OVERSIZED } from '@vnetlab/runtime';
 
 export type Mutation = 'random' | 'truncated' | 'bitflip' | 'oversized' | 'hostile' | 'replay';
 const GARBAGE: ReadonlySet<Mutation> = new Set(['random', 'truncated', 'bitflip', 'oversized']);
@@ -77,7 +77,7 @@ export interface FuzzReport {
 }
 
 /** Statuses that say something other than "refused": worth a look in the report. */
-const ODD = new Set(['UNAVAILABLE', 'UNKNOWN', 'CANCELLED', 'DEADLINE_EXCEEDED', 'DATA_LOSS']);
+const ODD = new Set(['RESOURCE_EXHAUSTED', 'UNAVAILABLE', 'UNKNOWN', 'CANCELLED', 'DEADLINE_EXCEEDED', 'DATA_LOSS']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const identity = (b: Buffer) => b;
 
@@ -237,6 +237,7 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
   // the controller too, where the lab says where its /metrics is
   const grpcServices = [...view.lab.services, ...(view.controller.metricsUrl ? [view.controller] : [])];
   const malformedBefore = await badMessages(grpcServices, GRPC_MALFORMED);
+  const oversizedBefore = await badMessages(grpcServices, GRPC_OVERSIZED);
   const invalidBefore = await badMessages(grpcServices, GRPC_INVALID_ARGUMENT);
   try {
     const captured = await captureTraffic(view, nc, pairs);
@@ -483,13 +484,15 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzRepor
     // refusal counted by the service called
     const malformedAfter = await badMessages(grpcServices, GRPC_MALFORMED);
     const invalidAfter = await badMessages(grpcServices, GRPC_INVALID_ARGUMENT);
-    for (const s of grpcServices) report.grpc.malformedGrowth[s.name] = (malformedAfter.get(s.name) ?? 0) - (malformedBefore.get(s.name) ?? 0);
+    const oversizedAfter = await badMessages(grpcServices, GRPC_OVERSIZED);
+    // a request over the size limit is refused by the same decoder, and counted as oversized
+    for (const s of grpcServices) report.grpc.malformedGrowth[s.name] = (malformedAfter.get(s.name) ?? 0) - (malformedBefore.get(s.name) ?? 0) + (oversizedAfter.get(s.name) ?? 0) - (oversizedBefore.get(s.name) ?? 0);
     for (const s of grpcServices) {
       const sent = report.grpc.garbageTo[s.name] ?? 0;
       const refused = report.grpc.undecodedBy[s.name] ?? 0;
       const counted = report.grpc.malformedGrowth[s.name]!;
       if (sent >= 5 && refused === 0) problems.push(`${s.name} got ${sent} gRPC requests that do not decode and answered none of them "${UNDECODED}"`);
-      if (!(counted >= refused)) problems.push(`${s.name} refused ${refused} gRPC requests that do not decode but counted ${counted} in vnetlab_bad_messages_total{reason="${GRPC_MALFORMED}"}`);
+      if (!(counted >= refused)) problems.push(`${s.name} refused ${refused} gRPC requests that do not decode but counted ${counted} in vnetlab_bad_messages_total{reason="${GRPC_MALFORMED}"|"${GRPC_OVERSIZED}"}`);
       report.grpc.invalidGrowth[s.name] = (invalidAfter.get(s.name) ?? 0) - (invalidBefore.get(s.name) ?? 0);
       const invalid = report.grpc.invalidBy[s.name] ?? 0;
       if (!(report.grpc.invalidGrowth[s.name]! >= invalid)) problems.push(`${s.name} answered ${invalid} gRPC requests INVALID_ARGUMENT but counted ${report.grpc.invalidGrowth[s.name]} in vnetlab_bad_messages_total{reason="${GRPC_INVALID_ARGUMENT}"}`);
@@ -537,7 +540,7 @@ export function formatReport(r: FuzzReport): string {
     `  NATS: ${r.subjects} subjects, ${r.nats.sent} messages (${kv(r.nats.byKind)}), ${r.nats.steered} steered out of range, ${r.nats.refusedByClient} refused by the client`,
     `  gRPC: ${r.methods} (service, method) pairs, ${r.grpc.calls} calls (${kv(r.grpc.byKind)}), ${r.grpc.steered} steered, ${r.grpc.notEncodable} not encodable; statuses: ${kv(r.grpc.byStatus)}`,
     `  bad messages counted: ${kv(Object.fromEntries(Object.entries(r.badMessagesGrowth).filter(([, v]) => v > 0)))}`,
-    `  gRPC requests that do not decode: sent ${kv(r.grpc.garbageTo)}; answered "${UNDECODED}" ${kv(r.grpc.undecodedBy)}; counted ${GRPC_MALFORMED} ${kv(Object.fromEntries(Object.entries(r.grpc.malformedGrowth).filter(([, v]) => v > 0)))}`,
+    `  gRPC requests that do not decode: sent ${kv(r.grpc.garbageTo)}; answered "${UNDECODED}" ${kv(r.grpc.undecodedBy)}; counted ${GRPC_MALFORMED} + ${GRPC_OVERSIZED} ${kv(Object.fromEntries(Object.entries(r.grpc.malformedGrowth).filter(([, v]) => v > 0)))}`,
     `  gRPC requests answered INVALID_ARGUMENT: ${kv(r.grpc.invalidBy)}; counted ${GRPC_INVALID_ARGUMENT} ${kv(Object.fromEntries(Object.entries(r.grpc.invalidGrowth).filter(([, v]) => v > 0)))}`,
     ...Object.entries(r.grpc.odd).map(([k, v]) => `  ${k}: ${Object.entries(v).map(([s, n]) => `${s} ${n}`).join(', ')}`),
     ...r.checks.map((c) => `  ${c}`),

@@ -155,7 +155,8 @@ export async function startHypervisor(cfg: ServiceConfig, shared: HostShared = {
         names.set(d.domid, d.name);
         cb(null, info(d.domid));
       } catch (e) {
-        cb({ code: 8, details: (e as Error).message } as grpc.ServiceError);
+        // out of memory is RESOURCE_EXHAUSTED (8); a bad name or size is the caller's error, INVALID_ARGUMENT (3)
+        cb({ code: (e as { reason?: string }).reason === 'bad_argument' ? 3 : 8, details: (e as Error).message } as grpc.ServiceError);
       }
     },
     getDomain(call, cb) {

@@ -5,7 +5,7 @@ export { runMain } from './run_main.js';
 export { createLogger } from './logger.js';
 export type { Logger, LogLevel, LogFields, LoggerOptions } from './logger.js';
 export { ServiceMetrics } from './service_metrics.js';
-export { startService, Service, BadMessageError, ServiceStateError, GRPC_MALFORMED, GRPC_INVALID_ARGUMENT, countedDecoding } from './service.js';
+export { startService, Service, BadMessageError, ServiceStateError, GRPC_MALFORMED, GRPC_INVALID_ARGUMENT, GRPC_OVERSIZED, GRPC_MAX_REQUEST_BYTES, GRPC_READ_LIMIT, countedDecoding } from './service.js';
 export { MAX_MODELLED_NS, isModelledTime, checkModelledTime } from './modelled_time.js';
 export { CONTROL_TOKEN_HEADER, TARGET_TOKEN_HEADER, controlClientOptions, tokenClientOptions, tokenMatches, requireToken, type TokenGuard, type AnyServerCall } from './control_auth.js';
 export type { GrpcAccess, StartServiceOptions, SubscribeOptions, LedgerSource, LedgerSourceRow, FlowSource, FlowSourceRow } from './service.js';

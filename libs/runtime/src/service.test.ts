@@ -1,10 +1,18 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { control, netif, XENSTORE_BUCKET, xenstoreKey, subjects } from '@vnetlab/proto';
-import { startService, BadMessageError, type Service } from './service.js';
+import { startService, BadMessageError, GRPC_MAX_REQUEST_BYTES, GRPC_READ_LIMIT, type Service } from './service.js';
 import { grpcClient, unary } from './stream_rpc_client.js';
 import { startTestNats, testConfig, type TestNats } from './test_kit.js';
 import { createLogger } from './logger.js';
+
+/** Protobuf's base-128 varint. */
+function varint(n: number): number[] {
+  const out: number[] = [];
+  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n % 128) | 0x80);
+  out.push(n);
+  return out;
+}
 
 let nats: TestNats;
 const quiet = createLogger({ service: 'test', write: () => undefined });
@@ -144,7 +152,7 @@ describe('service kit against a real nats-server', () => {
     });
   });
 
-  it('a gRPC request that does not decode is counted (grpc_malformed) and logged with its method, answered INTERNAL, and the server goes on serving', async () => {
+  it('a gRPC request that does not decode is counted (grpc_malformed), one over 4 MiB too (grpc_oversized), each logged with its method and answered INTERNAL, and the server goes on serving', async () => {
     const lines: string[] = [];
     const s = await startService({ config: testConfig(nats.server.url, { name: 'test-h1' }), handleSignals: false, processMetrics: false, log: createLogger({ service: 'test', write: (l) => lines.push(l) }) });
     const path = '/vnetlab.control.v1.Admin/Health';
@@ -163,9 +171,17 @@ describe('service kit against a real nats-server', () => {
         expect(answers.map((e) => e?.code)).toEqual([grpc.status.INTERNAL, grpc.status.INTERNAL]);
         // an empty request decodes (every field at its default): not counted
         expect(await send([])).toBeNull();
+        // a request over the 4 MiB limit (a valid message padded with an unknown field 2047), and one that grpc-js itself refuses unread
+        const pad = (n: number) => Buffer.concat([Buffer.from([0xfa, 0x7f]), Buffer.from(varint(n)), Buffer.alloc(n)]);
+        const big = await new Promise<grpc.ServiceError | null>((res) => raw.health(pad(GRPC_MAX_REQUEST_BYTES), (e) => res(e)));
+        expect(big?.code).toBe(grpc.status.INTERNAL);
+        const huge = await new Promise<grpc.ServiceError | null>((res) => raw.health(pad(GRPC_READ_LIMIT), (e) => res(e)));
+        expect(huge?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
         const text = (await get(s, '/metrics')).body;
         expect(metricValue(text, 'vnetlab_bad_messages_total', { reason: 'grpc_malformed' })).toBe(2);
+        expect(metricValue(text, 'vnetlab_bad_messages_total', { reason: 'grpc_oversized' })).toBe(1);
         const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.reason === 'grpc_malformed');
+        expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.reason === 'grpc_oversized')).toMatchObject({ method: path, bytes: pad(GRPC_MAX_REQUEST_BYTES).length });
         expect(logged).toHaveLength(2);
         expect(logged[0]).toMatchObject({ msg: 'bad message', method: path, bytes: 1 });
         const health = await unary<control.HealthResponse>((cb) => good.health({}, cb));

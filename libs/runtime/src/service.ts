@@ -141,6 +141,16 @@ export function boundedErrors<I extends grpc.UntypedServiceImplementation>(defin
 export const GRPC_MALFORMED = 'grpc_malformed';
 /** vnetlab_bad_messages_total reason of a gRPC request its handler answered INVALID_ARGUMENT. */
 export const GRPC_INVALID_ARGUMENT = 'grpc_invalid_argument';
+/** vnetlab_bad_messages_total reason of a gRPC request larger than GRPC_MAX_REQUEST_BYTES. */
+export const GRPC_OVERSIZED = 'grpc_oversized';
+/** The largest request a service takes (gRPC's customary 4 MiB; a page batch of a migration is 1 MiB). */
+export const GRPC_MAX_REQUEST_BYTES = 4 << 20;
+/**
+ * What grpc-js reads of a request before refusing it unseen (RESOURCE_EXHAUSTED, uncounted):
+ * above the limit the lab holds requests to, so that an oversized request reaches the
+ * decoder below and is counted. It also bounds the memory one call can take.
+ */
+export const GRPC_READ_LIMIT = 16 << 20;
 
 /**
  * `definition` with every method's request decoder reporting the requests it cannot decode.
@@ -148,17 +158,22 @@ export const GRPC_INVALID_ARGUMENT = 'grpc_invalid_argument';
  * request") when the decoder throws, so a service would never see them otherwise; the error
  * is thrown on, and grpc-js answers as before.
  */
-export function countedDecoding<D extends grpc.ServiceDefinition>(definition: D, refused: (method: string, bytes: number, error: unknown) => void): D {
+export function countedDecoding<D extends grpc.ServiceDefinition>(definition: D, refused: (method: string, bytes: number, error: unknown, reason: string) => void): D {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [name, method] of Object.entries(definition as Record<string, grpc.MethodDefinition<unknown, unknown>>)) {
     const decode = method.requestDeserialize;
     out[name] = {
       ...method,
       requestDeserialize: (bytes: Buffer) => {
+        if (bytes.length > GRPC_MAX_REQUEST_BYTES) {
+          const e = new Error(`request of ${bytes.length} bytes, over the ${GRPC_MAX_REQUEST_BYTES}-byte limit`);
+          refused(method.path, bytes.length, e, GRPC_OVERSIZED);
+          throw e;
+        }
         try {
           return decode(bytes);
         } catch (e) {
-          refused(method.path, bytes.length, e);
+          refused(method.path, bytes.length, e, GRPC_MALFORMED);
           throw e;
         }
       },
@@ -171,7 +186,7 @@ export class Service {
   readonly config: ServiceConfig;
   readonly log: Logger;
   readonly metrics: ServiceMetrics;
-  readonly grpcServer = new grpc.Server();
+  readonly grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': GRPC_READ_LIMIT });
   private readonly credential: StartServiceOptions['credential'];
   private natsConn: NatsConnection | undefined;
   private http: HttpServer | undefined;
@@ -328,7 +343,7 @@ export class Service {
    * (config.controlToken), unless `access` says otherwise.
    */
   addGrpc<I extends grpc.UntypedServiceImplementation>(definition: grpc.ServiceDefinition<I>, impl: I, access: GrpcAccess = {}): void {
-    const counted = countedDecoding(definition, (method, bytes, e) => this.metrics.badMessage(GRPC_MALFORMED, { method, bytes, error: errorText(e) }));
+    const counted = countedDecoding(definition, (method, bytes, e, reason) => this.metrics.badMessage(reason, { method, bytes, error: errorText(e) }));
     // a request that decodes but whose values its handler refuses as invalid (out of range)
     const invalid = (method: string, e: Partial<grpc.ServiceError>) => {
       if (e.code === grpc.status.INVALID_ARGUMENT) this.metrics.badMessage(GRPC_INVALID_ARGUMENT, { method, error: clipped(e.details ?? e.message ?? '').slice(0, 200) });
