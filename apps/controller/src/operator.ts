@@ -16,8 +16,14 @@ import { serviceClient } from './service_client.js';
 /** Frame bytes that are not payload: Ethernet + IPv4 + UDP/TCP headers. */
 const HEADERS = { udp: 14 + 20 + 8, tcp: 14 + 20 + 20 };
 
-const fail = (cb: grpc.sendUnaryData<never>, e: unknown, code = grpc.status.INTERNAL) =>
+const fail = (cb: grpc.sendUnaryData<never>, e: unknown, code = grpc.status.INTERNAL) => {
+  // a service's own refusal, relayed: its status and words, not grpc-js's "13 INTERNAL: " twice
+  const relayed = e as Partial<grpc.ServiceError>;
+  if (typeof relayed.code === 'number' && relayed.code !== grpc.status.OK && typeof relayed.details === 'string') {
+    return cb({ code: relayed.code, details: relayed.details } as grpc.ServiceError, null);
+  }
   cb({ code, details: (e as Error).message } as grpc.ServiceError, null);
+};
 
 class NotFound extends Error {}
 class BadRequest extends Error {}
