@@ -143,6 +143,18 @@ describe('a cable is cut', () => {
     const after = await vnetlabJson<BulkJson>(['bulk', 'vm-b2', 'vm-a2', '--proto', 'udp', '--bytes', '100000'], dir);
     conserved(after.flows);
     expect(after.bytesDelivered).toBe(100_000);
+    // the lab's timeline: the cut, both ends redirected, the mend, both restored
+    const log = (await vnetlab(['events', '--json'], { labDir: dir })).stdout.split('\n').filter((x) => x).map((x) => JSON.parse(x) as { kind: string; host: string });
+    const at = (kind: string, host?: string) => log.findIndex((e) => e.kind === kind && (host === undefined || e.host === host));
+    const cutAt = at('link-cut');
+    const mendAt = at('link-mended');
+    expect(cutAt, log.map((e) => e.kind).join(', ')).toBeGreaterThanOrEqual(0);
+    expect(mendAt).toBeGreaterThan(cutAt);
+    for (const host of ['host-a', 'host-b']) {
+      expect(at('fault-redirected', host), host).toBeGreaterThan(cutAt);
+      expect(at('fault-redirected', host), host).toBeLessThan(mendAt);
+      expect(at('fault-restored', host), host).toBeGreaterThan(mendAt);
+    }
   }, 300_000);
 
   it('names the link it cannot find', async () => {

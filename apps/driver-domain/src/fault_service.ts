@@ -167,9 +167,10 @@ export function startFaultAgent(svc: Service, topo: Topology, host: Host, ddFor:
     }
     const port = `redir-${rc.fromHost}`;
     if (!rc.on) {
-      dd.removeRemotePort(port);
-      // frames still on their way arrive as the NIC would have received them
+      // frames still on their way arrive as the NIC would have received them; those that came
+      // before this release go through the port first (it goes after them)
       serving.set(rc.fromHost, { port: mine.nic, nic: mine.nic });
+      await dd.removeRemotePort(port);
       answer({ ok: true, port, nic: mine.nic });
       svc.event('redirect-released', `${host.name} no longer carries ${rc.fromHost}'s guests`, { from: rc.fromHost });
       return;

@@ -706,8 +706,14 @@ export class DriverDomain {
     this.switch.addPort({ name, kind: 'vif' });
   }
 
-  removeRemotePort(name: string): void {
-    if (this.remotes.delete(name)) this.switch.removePort?.(name);
+  /**
+   * Removes a remote port once the frames already queued for it have gone through it (the
+   * serial queue): a burst that arrived just before the release is not lost with the port.
+   */
+  removeRemotePort(name: string): Promise<void> {
+    return this.serial.run(async () => {
+      if (this.remotes.delete(name)) this.switch.removePort?.(name);
+    });
   }
 
   /**

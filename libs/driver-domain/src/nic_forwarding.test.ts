@@ -130,6 +130,12 @@ describe('a failed NIC (seed 004): hold, redirect, restore', () => {
     await d.arrive('eth0', frame(1), 1_000_000);
     expect(out.map((b) => b.toString('hex'))).toContain(frame(1).toString('hex'));
     await expect(d.dd.fromRemote('nowhere', [{ bytes: reply, tNs: 0 }])).rejects.toThrow(/no uplink or remote port/);
-    d.dd.removeRemotePort('redir-a');
+    // a burst that came before the port's release goes through it: the release waits for it
+    const late = d.dd.fromRemote('redir-a', [{ bytes: reply, tNs: 2_000_000 }]);
+    const removed = d.dd.removeRemotePort('redir-a');
+    await expect(late).resolves.toBeUndefined();
+    await removed;
+    expect(d.dd.counters.redirectedIn).toBe(2);
+    await expect(d.dd.fromRemote('redir-a', [{ bytes: reply, tNs: 3_000_000 }])).rejects.toThrow(/no uplink or remote port redir-a/);
   });
 });
