@@ -211,50 +211,22 @@ export class ProtectionService {
   }
 
   /**
-   * The storm in modelled time: the victim pings the observer, then the attacker storms dom0
-   * from a later instant on, then the victim pings again from that same instant, so its frames
-   * meet dom0 while the storm's upcalls hold its CPU.
+   * An attack on dom0's time, measured from the victim: it pings the observer, the attacker
+   * acts from a later instant, and (once dom0 has done what the attack made it do, when
+   * `settle`) the victim pings again from that same instant, so its frames meet dom0 while
+   * the attack's work holds its CPU. Starved: pings lost, or the round trip more than
+   * doubled.
    */
-  private async storm(host: string, attacker: string, victim: string, observer: string, target: Partial<protection.AttackRequest>, measures: protection.Measure[]) {
+  private async slowedDown(host: string, attacker: string, victim: string, observer: string, target: Partial<protection.AttackRequest>, settle: boolean) {
     const rtts = (p: control.PingResponse) => p.replies.filter((x) => x.ok).map((x) => x.rttNs);
     const t0 = (await this.labNow()) + 1e6;
     const quiet = await this.ping(victim, observer, 5, t0);
     const t1 = (await this.labNow()) + 1e6;
     const load0 = await this.dom0Load(host);
     const outcome = await this.guestAttack(attacker, { ...target, atNs: t1 });
-    const load1 = await this.dom0Load(host);
-    const during = await this.ping(victim, observer, 5, t1);
-    const rttQuiet = median(rtts(quiet));
-    const rttStorm = Math.max(0, ...rtts(during));
-    measures.push(
-      measure('notifications_sent', outcome.attempts, 'ops', 'EVTCHNOP_send hypercalls the attacker made'),
-      measure('upcalls_raised', outcome.accepted, 'ops', 'of them, upcalls the hypervisor raised in dom0 (the rest coalesced)'),
-      measure('dom0_upcalls', load1.upcalls - load0.upcalls, 'ops', 'virtual interrupts dom0 took during the storm'),
-      measure('dom0_cycles', load1.cycles - load0.cycles, 'cycles', 'cycles dom0\'s ledger gained during the storm'),
-      measure('victim_rtt_quiet_ns', rttQuiet, 'ns', `median round trip ${victim} → ${observer} before the storm`),
-      measure('victim_rtt_storm_ns', rttStorm, 'ns', `slowest round trip ${victim} → ${observer} pinging from the storm's first instant`),
-      measure('victim_pings_lost', during.sent - during.received, 'pings', 'pings without a reply during the storm'),
-    );
-    // starved: pings lost, or the round trip more than doubled (dom0's work for the victim ran in what the storm's upcalls left of its CPU)
-    return { outcome, starved: during.received < during.sent || rttStorm > 2 * rttQuiet };
-  }
-
-  /**
-   * A forged TX producer index, timed as the storm is: the victim pings the observer, the
-   * attacker notifies netback from a later instant, and once dom0 has done what the index made
-   * it do the victim pings again from that instant. Netback's check refuses the index at
-   * once; without it dom0 serves a thousand stale slots first.
-   */
-  private async overrun(host: string, attacker: string, victim: string, observer: string, target: Partial<protection.AttackRequest>, measures: protection.Measure[]) {
-    const rtts = (p: control.PingResponse) => p.replies.filter((x) => x.ok).map((x) => x.rttNs);
-    const t0 = (await this.labNow()) + 1e6;
-    const quiet = await this.ping(victim, observer, 5, t0);
-    const t1 = (await this.labNow()) + 1e6;
-    const load0 = await this.dom0Load(host);
-    const outcome = await this.guestAttack(attacker, { ...target, atNs: t1 });
-    // the notification reaches netback through the bus: wait until dom0's ledger stops moving
     let load1 = await this.dom0Load(host);
-    for (let i = 0; i < 30; i++) {
+    // a notification reaches dom0 through the bus: wait until its ledger stops moving
+    for (let i = 0; settle && i < 30; i++) {
       await new Promise((res) => setTimeout(res, 100));
       const next = await this.dom0Load(host);
       if (next.cycles === load1.cycles) break;
@@ -263,6 +235,30 @@ export class ProtectionService {
     const during = await this.ping(victim, observer, 5, t1);
     const rttQuiet = median(rtts(quiet));
     const rttDuring = Math.max(0, ...rtts(during));
+    return { outcome, load0, load1, during, rttQuiet, rttDuring, starved: during.received < during.sent || rttDuring > 2 * rttQuiet };
+  }
+
+  /** The storm: a burst of event-channel notifications at dom0, with the victim's round trip before and during. */
+  private async storm(host: string, attacker: string, victim: string, observer: string, target: Partial<protection.AttackRequest>, measures: protection.Measure[]) {
+    const { outcome, load0, load1, during, rttQuiet, rttDuring, starved } = await this.slowedDown(host, attacker, victim, observer, target, false);
+    measures.push(
+      measure('notifications_sent', outcome.attempts, 'ops', 'EVTCHNOP_send hypercalls the attacker made'),
+      measure('upcalls_raised', outcome.accepted, 'ops', 'of them, upcalls the hypervisor raised in dom0 (the rest coalesced)'),
+      measure('dom0_upcalls', load1.upcalls - load0.upcalls, 'ops', 'virtual interrupts dom0 took during the storm'),
+      measure('dom0_cycles', load1.cycles - load0.cycles, 'cycles', 'cycles dom0\'s ledger gained during the storm'),
+      measure('victim_rtt_quiet_ns', rttQuiet, 'ns', `median round trip ${victim} → ${observer} before the storm`),
+      measure('victim_rtt_storm_ns', rttDuring, 'ns', `slowest round trip ${victim} → ${observer} pinging from the storm's first instant`),
+      measure('victim_pings_lost', during.sent - during.received, 'pings', 'pings without a reply during the storm'),
+    );
+    return { outcome, starved };
+  }
+
+  /**
+   * A forged TX producer index: netback's check refuses it at once; without it dom0 serves a
+   * thousand stale slots first.
+   */
+  private async overrun(host: string, attacker: string, victim: string, observer: string, target: Partial<protection.AttackRequest>, measures: protection.Measure[]) {
+    const { outcome, load0, load1, during, rttQuiet, rttDuring, starved } = await this.slowedDown(host, attacker, victim, observer, target, true);
     measures.push(
       measure('dom0_tx_requests', load1.txRequests - load0.txRequests, 'ops', 'TX requests netback served after the forged index (stale slots, with the check off)'),
       measure('dom0_cycles', load1.cycles - load0.cycles, 'cycles', 'cycles dom0\'s ledger gained from the notification'),
@@ -270,7 +266,7 @@ export class ProtectionService {
       measure('victim_rtt_during_ns', rttDuring, 'ns', `slowest round trip ${victim} → ${observer} pinging from the notification's instant`),
       measure('victim_pings_lost', during.sent - during.received, 'pings', 'pings without a reply from the notification\'s instant'),
     );
-    return { outcome, starved: during.received < during.sent || rttDuring > 2 * rttQuiet };
+    return { outcome, starved };
   }
 
   impl(): protection.ProtectionServer {
