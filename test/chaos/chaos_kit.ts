@@ -12,10 +12,10 @@ export interface BulkJson { bytesSent?: number; bytesDelivered: number; flows: F
 export function conserved(flows: Flow[], opts: { inFlight?: number; reasons?: ReadonlySet<string>; lostWith?: { service: string; max: number } } = {}): void {
   for (const f of flows) {
     const dropped = Object.values(f.drops).reduce((a, b) => a + b, 0);
-    expect(f.sentFrames, f.flow).toBe(f.deliveredFrames + dropped + f.inFlight);
-    expect(f.inFlight, `${f.flow}: in flight below zero means a frame counted twice`).toBeGreaterThanOrEqual(0);
-    const named = opts.lostWith && (f.lostWith ?? []).some((s) => s.startsWith(`${opts.lostWith!.service} `));
     const detail = `sent ${f.sentFrames}, delivered ${f.deliveredFrames}, dropped ${JSON.stringify(f.drops)}`;
+    expect(f.sentFrames, f.flow).toBe(f.deliveredFrames + dropped + f.inFlight);
+    expect(f.inFlight, `${f.flow} (${detail}): in flight below zero means a frame counted twice`).toBeGreaterThanOrEqual(0);
+    const named = opts.lostWith && (f.lostWith ?? []).some((s) => s.startsWith(`${opts.lostWith!.service} `));
     expect(f.inFlight, `${f.flow} (${detail}; lost with: ${(f.lostWith ?? []).join(', ') || 'none named'})`).toBeLessThanOrEqual(named ? opts.lostWith!.max : (opts.inFlight ?? 0));
     if (opts.reasons) for (const reason of Object.keys(f.drops)) expect(opts.reasons, `${f.flow}: ${reason}`).toContain(reason);
   }
