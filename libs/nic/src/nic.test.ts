@@ -731,6 +731,22 @@ describe('a NIC that died with frames on its TX ring', () => {
     expect(driver.txFree()).toBe(15);
     expect(driver.abandonTx()).toEqual({ lost: [], freedGfns: [] });
   });
+
+  it('what it wrote back before it died was sent, even with no interrupt to say so: only the rest is reported lost', () => {
+    const { nic, drivers } = host();
+    const { driver, pool } = drivers[0]!;
+    const freeBefore = pool.free;
+    const first = frame(MAC_B, 100, 1);
+    const second = frame(MAC_B, 100, 2);
+    // the NIC takes the first frame (it goes on the wire and its descriptor is written back); then it dies
+    const out = nic.doorbellTx(0, driver.transmit([{ bytes: first, tNs: 0 }], 0).tail, 0);
+    expect(out.wire.map((w) => w.bytes)).toEqual([first]);
+    driver.transmit([{ bytes: second, tNs: 0 }], 0);
+    const r = driver.abandonTx();
+    expect(r.lost.map((s) => s.bytes)).toEqual([second]);
+    expect(pool.free).toBe(freeBefore); // both bounce pages back
+    expect(driver.txFree()).toBe(15);
+  });
 });
 
 describe('a NIC replaced under its driver', () => {

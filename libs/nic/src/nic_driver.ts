@@ -266,19 +266,23 @@ export class NicDriver {
   }
 
   /**
-   * Gives up every TX descriptor the NIC has not completed (it died: nothing on its ring will
-   * be sent). Returns the frames lost and the caller's pages to hand back; the ring is empty.
+   * Gives up every TX descriptor the NIC has not completed (it died: nothing more on its ring
+   * will be sent). A descriptor it wrote back before it died was sent (or refused, and counted,
+   * by the NIC itself), even if no interrupt told the driver: only the others are lost.
+   * Returns the frames lost and the caller's pages to hand back; the ring is empty.
    */
   abandonTx(): { lost: SkBuff[]; freedGfns: number[] } {
     this.checkSetUp();
     const out = { lost: [] as SkBuff[], freedGfns: [] as number[] };
+    const ring = this.txClean !== this.txTail ? this.mem.read(this.txRingGfn, 0, this.size * DESC_SIZE) : undefined;
     for (; this.txClean !== this.txTail; this.txClean = (this.txClean + 1) % this.size) {
       const slot = this.txSlots[this.txClean];
       if (slot?.bounceGfn !== undefined) this.pool.give(slot.bounceGfn);
       if (slot?.callerGfns !== undefined) out.freedGfns.push(...slot.callerGfns);
       if (slot?.skb) {
-        skbZerocopyDone(slot.skb); // never to be sent: its foreign frames go back to their owner
-        out.lost.push(slot.skb);
+        skbZerocopyDone(slot.skb); // done with, sent or not: its foreign frames go back to their owner
+        const sent = (decodeWriteback(ring!, this.txClean * DESC_SIZE).status & DESC_DD) !== 0;
+        if (!sent) out.lost.push(slot.skb);
       }
       this.txSlots[this.txClean] = undefined;
     }
