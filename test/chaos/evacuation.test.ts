@@ -38,9 +38,14 @@ describe('a NIC fails under load: redirect, then the guests are migrated away', 
     await new Promise((r) => setTimeout(r, 1000));
     expect((await vnetlab(['fail', 'nic', 'host-a/eth0'], { labDir: l.dir })).stdout).toMatch(/link DOWN/);
 
-    const r = parsed<{ bytesDelivered: number; flows: Flow[] }>(await bulk, 'bulk');
+    const r = parsed<{ bytesDelivered: number; flows: Flow[]; events: Array<{ kind: string; fieldsJson: string }> }>(await bulk, 'bulk');
     expect(r.bytesDelivered).toBe(30_000_000);
     conserved(r.flows);
+    // the transfer's own report says what befell it: the NIC failing, the redirect, vm-a1 moving
+    const kinds = r.events.map((e) => e.kind);
+    for (const k of ['fault-detected', 'fault-redirected', 'evacuation-started', 'migration-stop_and_copy', 'evacuation-done']) expect(kinds, k).toContain(k);
+    expect(kinds.indexOf('fault-redirected')).toBeLessThan(kinds.indexOf('evacuation-started'));
+    expect(r.events.filter((e) => e.kind === 'evacuation-done').map((e) => (JSON.parse(e.fieldsJson) as { guest: string }).guest)).toContain('vm-a1');
 
     let ev: Evacuations = { autoMigrate: true, evacuations: [] };
     for (const end = Date.now() + 120_000; Date.now() < end; await new Promise((res) => setTimeout(res, 1000))) {

@@ -20,6 +20,7 @@ import { protectionCommands } from './protection_commands.js';
 import { faultCommands } from './fault_commands.js';
 import { migrateCommands } from './migrate_command.js';
 import { eventsCommands } from './events_command.js';
+import { formatEntry } from './event_log.js';
 import { FIDELITY_FLAGS, cmdFidelity } from './fidelity/command.js';
 import { NATS_BUCKETS_FLAGS, cmdNatsBuckets } from './nats_buckets.js';
 
@@ -339,6 +340,11 @@ async function cmdBulk(pos: string[], f: Record<string, unknown>): Promise<numbe
     })));
     for (const fl of r.flows.filter((x) => x.lostWith.length > 0)) {
       out(`${fl.flow}: ${fl.inFlight} frames not accounted for: lost with ${fl.lostWith.join(', ')} during the transfer (what it held when it went)`);
+    }
+    if (r.events.length > 0) {
+      out('');
+      out('While it ran (vnetlab events for the whole timeline):');
+      for (const e of r.events) out(`  ${formatEntry(e)}`);
     }
     return 0;
   });

@@ -116,6 +116,7 @@ export class Operator {
 
   async bulk(r: control.BulkRequest): Promise<control.BulkResponse> {
     const proto = r.proto === 'tcp' ? 'tcp' : 'udp';
+    const wallStart = Date.now();
     const run = await this.transfers([{ src: r.src, dst: r.dst }], proto, r.bytes, r.msgSize, false);
     const t = run.transfers[0];
     const data = run.counters[0];
@@ -130,6 +131,8 @@ export class Operator {
       flows: run.flows,
       cpus: run.cpus,
       wallS: run.wallS,
+      // what befell the lab meanwhile (a NIC failing, a guest moving) explains the figures above
+      events: this.events?.since(wallStart) ?? [],
     };
   }
 

@@ -192,6 +192,8 @@ export interface BulkResponse {
   cpus: CpuUtil[];
   /** wall-clock seconds from the start of the transfer until its frames had all landed (the lab's own speed, not a modelled figure) */
   wallS: number;
+  /** the lab's events while it ran (NIC faults, cut cables, migrations, evacuations), from the controller's log */
+  events: LabEventEntry[];
 }
 
 /** One transfer of a Traffic request. */
@@ -1830,6 +1832,7 @@ function createBaseBulkResponse(): BulkResponse {
     flows: [],
     cpus: [],
     wallS: 0,
+    events: [],
   };
 }
 
@@ -1864,6 +1867,9 @@ export const BulkResponse: MessageFns<BulkResponse> = {
     }
     if (message.wallS !== 0) {
       writer.uint32(81).double(message.wallS);
+    }
+    for (const v of message.events) {
+      LabEventEntry.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1961,6 +1967,14 @@ export const BulkResponse: MessageFns<BulkResponse> = {
             message.wallS = reader.double();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.events.push(LabEventEntry.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2019,6 +2033,9 @@ export const BulkResponse: MessageFns<BulkResponse> = {
         : isSet(object.wall_s)
         ? globalThis.Number(object.wall_s)
         : 0,
+      events: globalThis.Array.isArray(object?.events)
+        ? object.events.map((e: any) => LabEventEntry.fromJSON(e))
+        : [],
     };
   },
 
@@ -2054,6 +2071,9 @@ export const BulkResponse: MessageFns<BulkResponse> = {
     if (message.wallS !== 0) {
       obj.wallS = floatToJson(message.wallS);
     }
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => LabEventEntry.toJSON(e));
+    }
     return obj;
   },
 
@@ -2072,6 +2092,7 @@ export const BulkResponse: MessageFns<BulkResponse> = {
     message.flows = object.flows?.map((e) => FlowCounters.fromPartial(e)) || [];
     message.cpus = object.cpus?.map((e) => CpuUtil.fromPartial(e)) || [];
     message.wallS = object.wallS ?? 0;
+    message.events = object.events?.map((e) => LabEventEntry.fromPartial(e)) || [];
     return message;
   },
 };
