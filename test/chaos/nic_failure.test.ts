@@ -119,17 +119,17 @@ describe('a cable is cut', () => {
     const cut = await vnetlab(['fail', 'link', 'host-a/eth0', '--json'], { labDir: dir });
     expect(done, 'the transfers were still running when the cable was cut').toEqual({ tcp: false, udp: false });
     expect(JSON.parse(cut.stdout)).toMatchObject({ cut: true, ends: [{ nic: 'host-a/eth0', up: false }, { nic: 'host-b/eth0', up: false }] });
-    for (const dom0 of ['host-a/dom0', 'host-b/dom0']) expect(await until(l, dom0, 'vnetlab_fault_phases_total', { nic: 'eth0', phase: 'redirected' }, 1)).toBe(1);
+    for (const dom0 of ['host-a/dom0', 'host-b/dom0']) expect(await until(l, dom0, 'vnetlab_fault_phases_total', { nic: 'eth0', phase: 'redirected' }, 1, 60_000), `${dom0} redirected`).toBe(1);
     // the guests still reach each other (beside the transfers' queues: an echo may wait out its time)
     const p = JSON.parse((await vnetlab(['ping', 'vm-a1', 'vm-b1', '--count', '3', '--json'], { labDir: dir })).stdout) as { received: number };
     expect(p.received).toBeGreaterThanOrEqual(1);
     const fabric = await metricsOf(l, 'fabric');
-    expect(metricValue(fabric, 'vnetlab_link_cuts_total', { state: 'cut' })).toBe(1);
+    expect(metricValue(fabric, 'vnetlab_link_cuts_total', { state: 'cut' }), 'cuts counted by the fabric').toBe(1);
 
     const mend = await vnetlab(['repair', 'link', 'host-a/eth0', '--json'], { labDir: dir });
     expect(done.tcp, 'the TCP transfer was still running when the cable was mended').toBe(false);
     expect(JSON.parse(mend.stdout)).toMatchObject({ cut: false, ends: [{ up: true }, { up: true }] });
-    for (const dom0 of ['host-a/dom0', 'host-b/dom0']) expect(await until(l, dom0, 'vnetlab_fault_phases_total', { nic: 'eth0', phase: 'restored' }, 1)).toBe(1);
+    for (const dom0 of ['host-a/dom0', 'host-b/dom0']) expect(await until(l, dom0, 'vnetlab_fault_phases_total', { nic: 'eth0', phase: 'restored' }, 1, 60_000), `${dom0} restored`).toBe(1);
 
     // TCP: every byte, in order; UDP: every datagram delivered or dropped with a reason the lab names
     const t = parsed<BulkJson>(await tcp, 'tcp bulk');
