@@ -1,6 +1,6 @@
 // The paravirtual path end to end: real nats-server, real service processes, the CLI.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alive, example, flowTotals, metricValue, startLab, vnetlab, vnetlabJson, type LabInfo } from '../src/lab_kit.js';
+import { downLeavingNothing, example, flowTotals, metricValue, startLab, vnetlab, vnetlabJson, type CliResult, type LabInfo } from '../src/lab_kit.js';
 
 interface PingJson { sent: number; received: number; replies: Array<{ seq: number; rttNs: number; ok: boolean }> }
 interface BulkJson {
@@ -17,18 +17,14 @@ interface BulkJson {
 describe('two hosts, PV guests, one link', () => {
   let lab: LabInfo;
   let dir: string;
-  let down: () => Promise<{ code: number }>;
+  let down: () => Promise<CliResult>;
 
   beforeAll(async () => {
     ({ lab, dir, down } = await startLab(example('two-hosts.yaml')));
   });
 
   afterAll(async () => {
-    const pids = [lab.controllerPid, lab.natsPid, ...lab.services.map((s) => s.pid)];
-    const r = await down();
-    expect(r.code).toBe(0);
-    // vnetlab down leaves no process behind
-    expect(pids.filter((p) => alive(p))).toEqual([]);
+    await downLeavingNothing(lab, down);
   });
 
   it('status lists every service healthy', async () => {

@@ -71,6 +71,15 @@ export async function startLab(file: string, upArgs: string[] = []): Promise<{ d
   };
 }
 
+/** Takes a lab down and holds `vnetlab down` to its word: it succeeds and leaves no process of the lab behind. */
+export async function downLeavingNothing(lab: LabInfo, down: () => Promise<CliResult>): Promise<void> {
+  const pids = [lab.controllerPid, lab.natsPid, ...lab.services.map((s) => s.pid)];
+  const r = await down();
+  if (r.code !== 0) throw new Error(`vnetlab down failed (${r.code}): ${r.stderr}`);
+  const left = pids.filter((p) => alive(p));
+  if (left.length > 0) throw new Error(`vnetlab down left processes behind: ${left.join(', ')}`);
+}
+
 export function alive(pid: number | undefined): boolean {
   if (!pid) return false;
   try {
