@@ -52,10 +52,17 @@ export async function startLab(file: string, upArgs: string[] = []): Promise<{ d
   const dir = mkdtempSync(join(tmpdir(), 'vnetlab-test-'));
   const up = await vnetlab(['up', file, ...upArgs], { labDir: dir });
   if (up.code !== 0) {
-    let logs = '';
-    try {
-      logs = readFileSync(join(dir, 'logs', 'controller.log'), 'utf8').slice(-4000);
-    } catch { /* no log */ }
+    // the controller's log, and the last lines of each service it names as not healthy or exited
+    const tail = (log: string, chars: number) => {
+      try {
+        return `--- ${log}\n${readFileSync(join(dir, 'logs', log), 'utf8').slice(-chars)}`;
+      } catch {
+        return '';
+      }
+    };
+    const named = [...up.stderr.matchAll(/(?:not healthy after \d+ ms: ([^\n(]+))|(?:^|\s)([\w./-]+) exited with code/gm)]
+      .flatMap((m) => (m[1] ?? m[2] ?? '').split(',').map((x) => x.trim()).filter(Boolean));
+    const logs = [tail('controller.log', 4000), ...[...new Set(named)].map((n) => tail(`${n.replaceAll('/', '_')}.log`, 3000))].join('\n');
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`vnetlab up failed (${up.code}): ${up.stderr}\n${logs}`);
   }
