@@ -7,6 +7,14 @@ export interface FlagSpec {
   default?: string | number | boolean;
 }
 
+/** One verb of the CLI: its synopsis and help for --help, its flags, and what it does (the exit code). */
+export interface Command {
+  synopsis: string;
+  help: string;
+  flags: FlagSpec[];
+  run(pos: string[], f: Record<string, unknown>): Promise<number>;
+}
+
 export interface Parsed {
   positionals: string[];
   flags: Record<string, string | number | boolean | undefined>;

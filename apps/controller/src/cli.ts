@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { TopologyError, loadTopology } from '@vnetlab/topology';
-import { parseArgs, usage, UsageError, type FlagSpec } from './args.js';
+import { parseArgs, usage, UsageError, type Command, type FlagSpec } from './args.js';
 import { isAlive, labDir, readLab, type LabState } from './labfile.js';
 import { requireLab } from './lab_client.js';
 import { stopPids } from './launcher.js';
@@ -30,13 +30,6 @@ const common: FlagSpec[] = [
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 const json: FlagSpec = { name: 'json', type: 'boolean', help: 'print machine-readable JSON' };
-
-interface Command {
-  synopsis: string;
-  help: string;
-  flags: FlagSpec[];
-  run(pos: string[], f: Record<string, unknown>): Promise<number>;
-}
 
 const commands: Record<string, Command> = {
   up: {

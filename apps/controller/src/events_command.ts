@@ -2,16 +2,9 @@
 // controller heard on lab.events and migration.<host>, one line each, oldest first.
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { control } from '@vnetlab/proto';
-import { UsageError, type FlagSpec } from './args.js';
+import { UsageError, type Command, type FlagSpec } from './args.js';
 import { withOperatorClient } from './lab_client.js';
 import { formatEntry, parseSince } from './event_log.js';
-
-interface Command {
-  synopsis: string;
-  help: string;
-  flags: FlagSpec[];
-  run(pos: string[], f: Record<string, unknown>): Promise<number>;
-}
 
 export function eventsCommands(out: (s: string) => void, err: (s: string) => void, json: FlagSpec): Record<string, Command> {
   return {

@@ -1,16 +1,9 @@
 // The CLI's fault-injection verbs: fail and repair a NIC, cut and mend a fabric link.
 import { fault } from '@vnetlab/proto';
 import { unary } from '@vnetlab/runtime';
-import { UsageError, type FlagSpec } from './args.js';
+import { UsageError, type Command, type FlagSpec } from './args.js';
 import { withOperatorClient } from './lab_client.js';
 import { formatReport } from './migration_report.js';
-
-interface Command {
-  synopsis: string;
-  help: string;
-  flags: FlagSpec[];
-  run(pos: string[], f: Record<string, unknown>): Promise<number>;
-}
 
 function setLink(cut: boolean, out: (s: string) => void): Command['run'] {
   return async (pos, f) => {

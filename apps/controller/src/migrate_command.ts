@@ -1,15 +1,8 @@
 // The CLI's live-migration verb: vnetlab migrate GUEST --to HOST.
 import { migration } from '@vnetlab/proto';
-import { UsageError, type FlagSpec } from './args.js';
+import { UsageError, type Command, type FlagSpec } from './args.js';
 import { withOperatorClient } from './lab_client.js';
 import { formatReport } from './migration_report.js';
-
-interface Command {
-  synopsis: string;
-  help: string;
-  flags: FlagSpec[];
-  run(pos: string[], f: Record<string, unknown>): Promise<number>;
-}
 
 export function migrateCommands(out: (s: string) => void, err: (s: string) => void, json: FlagSpec): Record<string, Command> {
   return {

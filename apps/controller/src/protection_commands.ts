@@ -3,16 +3,9 @@
 import { Metadata } from '@grpc/grpc-js';
 import { protection } from '@vnetlab/proto';
 import { unary } from '@vnetlab/runtime';
-import { UsageError, type FlagSpec } from './args.js';
+import { UsageError, type Command, type FlagSpec } from './args.js';
 import { withOperatorClient } from './lab_client.js';
 import { ATTACKS } from './protection.js';
-
-interface Command {
-  synopsis: string;
-  help: string;
-  flags: FlagSpec[];
-  run(pos: string[], f: Record<string, unknown>): Promise<number>;
-}
 
 function withProtection<T>(f: Record<string, unknown>, fn: (c: protection.ProtectionClient) => Promise<T>): Promise<T> {
   return withOperatorClient(f, protection.ProtectionClient, fn);
