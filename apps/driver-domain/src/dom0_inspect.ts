@@ -101,7 +101,7 @@ export class Dom0Inspect {
     const name = point.slice(prefix.length);
     const ports = [...new Set(this.domains().flatMap((d) => d.switchPorts()))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
     if (ports.includes(name)) return { serve: point };
-    const domid = (await this.hv.listDomains()).domains.find((d) => d.name === name && d.domid !== 0)?.domid;
+    const domid = (await this.guestDomids()).get(name);
     const alias = domid === undefined ? undefined : [`vif${domid}.0`, `tap${domid}`].find((p) => ports.includes(p));
     if (alias) return { serve: prefix + alias };
     return { unknown: ports.map((p) => prefix + p) };
@@ -188,10 +188,15 @@ export class Dom0Inspect {
   // ---- flows over gRPC (ovs-ofctl add-flow / del-flows / dump-flows) ----
 
   /** Guest names in a flow stand for their vifs (in_port=vm-a1 → in_port=vif1.0). */
+  /** The domid of each guest domain on this host now, by name (the hypervisor's list). */
+  private async guestDomids(): Promise<Map<string, number>> {
+    return new Map((await this.hv.listDomains()).domains.filter((d) => d.domid !== 0).map((d) => [d.name, d.domid]));
+  }
+
   private async aliases(text: string): Promise<string> {
     if (this.vifNames.size === 0) {
-      const ds = (await this.hv.listDomains()).domains;
-      this.vifNames = new Map(ds.filter((d) => this.host.guests.some((g) => g.name === d.name)).map((d) => [d.name, `vif${d.domid}.0`]));
+      const ids = await this.guestDomids();
+      this.vifNames = new Map(this.host.guests.filter((g) => ids.has(g.name)).map((g) => [g.name, `vif${ids.get(g.name)!}.0`]));
     }
     return text.replace(/\b(in_port=|output:|mirror:)([A-Za-z0-9_.-]+)/g, (all, key: string, name: string) => (this.vifNames.has(name) ? key + this.vifNames.get(name)! : all));
   }
